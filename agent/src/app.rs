@@ -1,0 +1,154 @@
+//! `Config` → [`App::build`] (bind the socket, start backends and one scheduler task per
+//! secret) → [`App::run_until`] a shutdown signal → drain. Reads like the daemon's life.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use nix::sys::stat::{umask, Mode};
+use sidekey::config::Config;
+use tokio::net::UnixListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit_log::{AuditLog, Writer};
+use crate::backend::{self, Backend};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::scheduler::Task;
+use crate::server::{self, Shared};
+use crate::store::Store;
+
+/// A built agent: socket bound, backends started, nothing served yet.
+pub struct App {
+    config: Config,
+    listener: UnixListener,
+    shared: Arc<Shared>,
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    audit_writer: Writer,
+}
+
+impl App {
+    /// Binds the socket and builds every backend; fails with a message naming what is wrong.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let metrics = Metrics::install()?;
+        let (audit, audit_writer) = AuditLog::open(config.agent.audit_log.as_deref())?;
+        let store = Arc::new(Store::new(config.secrets.keys().cloned()));
+        let policy = Policy::new(&config.access, nix::unistd::geteuid().as_raw())?;
+        let backends = config
+            .backends
+            .iter()
+            .map(|(name, b)| {
+                Ok((
+                    name.clone(),
+                    backend::build(name, b).with_context(|| format!("backends.{name}"))?,
+                ))
+            })
+            .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
+        let listener = bind(&config.agent.socket, config.agent.socket_group.as_deref())?;
+        let sources = config
+            .secrets
+            .values()
+            .map(|s| (s.name.to_string(), format!("{}/{}", s.backend, s.source.kind_name())))
+            .collect();
+        let shared = Arc::new(Shared {
+            store,
+            policy,
+            audit,
+            metrics,
+            sources,
+        });
+        Ok(App {
+            config,
+            listener,
+            shared,
+            backends,
+            audit_writer,
+        })
+    }
+
+    /// Serves until `signal` completes, then stops gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let App {
+            config,
+            listener,
+            shared,
+            backends,
+            audit_writer,
+        } = self;
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for spec in config.secrets.values() {
+            tasks.spawn(
+                Task {
+                    spec: spec.clone(),
+                    backend: backends[&spec.backend].clone(),
+                    store: shared.store.clone(),
+                    audit: shared.audit.clone(),
+                    stop: stop.clone(),
+                }
+                .run(),
+            );
+        }
+        let server = tokio::spawn(server::serve(listener, shared.clone(), stop.clone()));
+        tracing::info!(socket = %config.agent.socket.display(), secrets = config.secrets.len(), "sidekey-agent serving");
+
+        signal.await;
+        stop.cancel();
+        let _ = server.await;
+        let _guard = SocketFile(config.agent.socket.clone());
+        let mut leases = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            if let Ok(Some(lease)) = result {
+                leases.push(lease);
+            }
+        }
+        for b in backends.values() {
+            b.shutdown();
+        }
+        tracing::info!(leases_held = leases.len(), "stopped");
+        drop(shared);
+        audit_writer.finish();
+        Ok(())
+    }
+}
+
+/// Removes the socket file when dropped.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Binds the Unix socket with mode 0660 from creation (umask around `bind`), refusing to
+/// take over a socket another agent still serves, and hands it to `group` when set.
+fn bind(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            anyhow::bail!("{}: another process is already serving on this socket", path.display());
+        }
+        std::fs::remove_file(path).with_context(|| format!("{}: cannot remove stale socket", path.display()))?;
+    }
+    let previous = umask(Mode::from_bits_truncate(0o117));
+    let listener = UnixListener::bind(path);
+    umask(previous);
+    let listener = listener.with_context(|| format!("{}: cannot bind socket", path.display()))?;
+    if let Some(group) = group {
+        let gid = match group.parse::<u32>() {
+            Ok(id) => nix::unistd::Gid::from_raw(id),
+            Err(_) => {
+                nix::unistd::Group::from_name(group)
+                    .with_context(|| format!("agent.socket_group: cannot look up group {group:?}"))?
+                    .ok_or_else(|| anyhow::anyhow!("agent.socket_group: no group named {group:?}"))?
+                    .gid
+            }
+        };
+        nix::unistd::chown(path, None, Some(gid))
+            .with_context(|| format!("{}: cannot give the socket to group {group}", path.display()))?;
+    }
+    Ok(listener)
+}

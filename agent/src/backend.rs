@@ -1,0 +1,79 @@
+//! Backends: where credentials come from. The scheduler drives every kind through one trait,
+//! [`Backend`]: `fetch` a value (issuing a new credential for leased kinds), `renew` a lease,
+//! `revoke` one. Each backend is built once from its `[backends.NAME]` table.
+
+pub mod local;
+pub mod vault;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use sidekey::config::{BackendConfig, SecretSpec};
+use sidekey::{Lease, LeaseId, SecretData};
+
+/// A freshly fetched value.
+#[derive(Debug)]
+pub struct Issued {
+    /// The data to serve.
+    pub data: SecretData,
+    /// Its lease, for credentials that expire.
+    pub lease: Option<Lease>,
+    /// When to fetch again, when the backend knows better than `refresh` (e.g. a generated
+    /// value's rotation time).
+    pub refresh_at: Option<SystemTime>,
+}
+
+/// Why a backend call failed. Never carries a secret value or a response body.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// Worth retrying: the backend is unreachable, overloaded, or our session lapsed.
+    #[error("{0}")]
+    Transient(String),
+    /// Retrying the same call will not help (bad role, missing value, refused).
+    #[error("{0}")]
+    Permanent(String),
+    /// The lease is gone at the issuer (expired or revoked): issue a new credential.
+    #[error("lease is no longer valid at the issuer: {0}")]
+    LeaseGone(String),
+    /// The kind does not support this operation.
+    #[error("{0} is not supported for this kind")]
+    Unsupported(&'static str),
+}
+
+impl Error {
+    /// Whether the same call may succeed later; decided here, once.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transient(_))
+    }
+}
+
+/// A source of credentials.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Reads the current value of `spec`, or issues a new credential for leased kinds.
+    async fn fetch(&self, spec: &SecretSpec) -> Result<Issued, Error>;
+
+    /// Extends `lease` by its original TTL; answers the lease as the issuer now has it.
+    async fn renew(&self, lease: &Lease) -> Result<Lease, Error> {
+        let _ = lease;
+        Err(Error::Unsupported("renewal"))
+    }
+
+    /// Revokes a lease at the issuer.
+    async fn revoke(&self, lease: &LeaseId) -> Result<(), Error> {
+        let _ = lease;
+        Err(Error::Unsupported("revocation"))
+    }
+
+    /// Stops background work (token renewal); called once on shutdown.
+    fn shutdown(&self) {}
+}
+
+/// Builds the backend for one `[backends.NAME]` table.
+pub fn build(name: &str, config: &BackendConfig) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(match config {
+        BackendConfig::Vault(v) => Arc::new(vault::Vault::start(name, v)?),
+        BackendConfig::Local(l) => Arc::new(local::Local::open(l)?),
+    })
+}

@@ -1,0 +1,405 @@
+//! The `vault` backend: HashiCorp Vault and OpenBao over their HTTP API (vaultrs client).
+//!
+//! One [`Session`] per backend holds the agent's own token: it logs in (token file or
+//! AppRole), renews the token at about two thirds of its TTL, and logs in again when the
+//! token can no longer be renewed or a call is refused with 403. Secret kinds live in
+//! [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
+//! [`Error`]s that never include a response body (it may hold a credential).
+
+mod kv2;
+mod leased;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rustify::endpoint::Endpoint;
+use rustify::enums::{RequestMethod, RequestType, ResponseType};
+use serde::Deserialize;
+use sidekey::config::{SecretSource, SecretSpec, VaultAuth, VaultBackend};
+use sidekey::{Lease, LeaseId, SecretString};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
+use zeroize::Zeroizing;
+
+use super::{Backend, Error, Issued};
+use crate::scheduler::plan;
+
+/// A Vault/OpenBao backend.
+pub struct Vault {
+    session: Arc<Session>,
+    auth_task: JoinHandle<()>,
+}
+
+impl Vault {
+    /// Builds the backend and starts logging in in the background.
+    pub fn start(name: &str, config: &VaultBackend) -> anyhow::Result<Self> {
+        let session = Arc::new(Session {
+            backend: name.to_owned(),
+            config: config.clone(),
+            address: AtomicUsize::new(0),
+            client: RwLock::new(None),
+            last_error: Mutex::new(Some("logging in".to_owned())),
+            reauth: Notify::new(),
+            ready: Notify::new(),
+        });
+        let auth_task = tokio::spawn(session.clone().keep_logged_in());
+        Ok(Vault { session, auth_task })
+    }
+}
+
+#[async_trait]
+impl Backend for Vault {
+    async fn fetch(&self, spec: &SecretSpec) -> Result<Issued, Error> {
+        match &spec.source {
+            SecretSource::VaultKv2 { mount, path } => kv2::read(&self.session, mount, path).await,
+            other => leased::issue(&self.session, other).await,
+        }
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<Lease, Error> {
+        leased::renew(&self.session, lease).await
+    }
+
+    async fn revoke(&self, lease: &LeaseId) -> Result<(), Error> {
+        leased::revoke(&self.session, lease).await
+    }
+
+    fn shutdown(&self) {
+        self.auth_task.abort();
+    }
+}
+
+/// The standard Vault response envelope, as far as sidekey reads it.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope {
+    lease_id: String,
+    lease_duration: u64,
+    renewable: bool,
+    data: Option<serde_json::Map<String, serde_json::Value>>,
+    auth: Option<AuthBlock>,
+}
+
+#[derive(Deserialize)]
+struct AuthBlock {
+    client_token: String,
+    lease_duration: u64,
+    renewable: bool,
+}
+
+/// One API call: method, path under `/v1/`, optional JSON body.
+struct Call {
+    method: RequestMethod,
+    path: String,
+    body: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl Endpoint for Call {
+    type Response = serde_json::Value;
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    fn method(&self) -> RequestMethod {
+        self.method.clone()
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(self.body.as_ref().map(|b| b.to_vec()))
+    }
+}
+
+/// The agent's logged-in session with one Vault backend.
+pub struct Session {
+    backend: String,
+    config: VaultBackend,
+    /// Index into `config.addresses` of the node in use.
+    address: AtomicUsize,
+    client: RwLock<Option<Arc<VaultClient>>>,
+    last_error: Mutex<Option<String>>,
+    reauth: Notify,
+    ready: Notify,
+}
+
+/// The agent's token, as a login answered it.
+struct Token {
+    value: SecretString,
+    ttl: Duration,
+    renewable: bool,
+}
+
+impl Session {
+    /// Calls the API; `body` is serialized JSON. Answers the envelope of a 2xx reply.
+    async fn call(
+        &self,
+        method: RequestMethod,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Envelope, Error> {
+        let client = self.client().await?;
+        self.call_with(&client, method, path, body).await
+    }
+
+    async fn call_with(
+        &self,
+        client: &VaultClient,
+        method: RequestMethod,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Envelope, Error> {
+        let call = Call {
+            method,
+            path: path.to_owned(),
+            body: body.map(|b| Zeroizing::new(b.to_string().into_bytes())),
+        };
+        let result = call.with_middleware(client.middle()).exec(client.http()).await;
+        let raw = match result {
+            Ok(response) => Zeroizing::new(response.raw()),
+            Err(e) => return Err(self.classify(path, e)),
+        };
+        if raw.is_empty() {
+            return Ok(Envelope::default());
+        }
+        serde_json::from_slice(&raw).map_err(|e| {
+            Error::Permanent(format!(
+                "{}: unexpected answer from Vault for {path} (not JSON at line {})",
+                self.backend,
+                e.line()
+            ))
+        })
+    }
+
+    /// Maps a failed call to an [`Error`], without the response body beyond Vault's `errors`.
+    fn classify(&self, path: &str, e: rustify::errors::ClientError) -> Error {
+        use rustify::errors::ClientError as E;
+        match e {
+            E::ServerResponseError { code, content } => {
+                let errors = content
+                    .and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok())
+                    .and_then(|v| v.get("errors").cloned())
+                    .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
+                    .unwrap_or_default()
+                    .join("; ");
+                let msg = format!(
+                    "{}: Vault answered {code} for {path}: {}",
+                    self.backend,
+                    if errors.is_empty() { "no detail" } else { &errors }
+                );
+                match code {
+                    403 => {
+                        // Our token may have lapsed: log in again, and let the caller retry.
+                        self.reauth.notify_one();
+                        Error::Transient(msg)
+                    }
+                    400 if errors.contains("lease not found")
+                        || errors.contains("invalid lease")
+                        || errors.contains("lease expired") =>
+                    {
+                        Error::LeaseGone(msg)
+                    }
+                    429 | 500..=599 => Error::Transient(msg),
+                    _ => Error::Permanent(msg),
+                }
+            }
+            E::RequestError { source, .. } => {
+                self.next_address();
+                Error::Transient(format!(
+                    "{}: cannot reach Vault: {}",
+                    self.backend,
+                    error_chain(&*source)
+                ))
+            }
+            other => Error::Transient(format!("{}: request for {path} failed: {other}", self.backend)),
+        }
+    }
+
+    /// The logged-in client, waiting briefly for a login in progress.
+    async fn client(&self) -> Result<Arc<VaultClient>, Error> {
+        for _ in 0..2 {
+            if let Some(c) = self.client.read().expect("client lock is never poisoned").clone() {
+                return Ok(c);
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.ready.notified()).await;
+        }
+        let why = self
+            .last_error
+            .lock()
+            .expect("never poisoned")
+            .clone()
+            .unwrap_or_default();
+        Err(Error::Transient(format!(
+            "{}: not logged in to Vault: {why}",
+            self.backend
+        )))
+    }
+
+    fn address(&self) -> &str {
+        let i = self.address.load(Ordering::Relaxed) % self.config.addresses.len();
+        &self.config.addresses[i]
+    }
+
+    fn next_address(&self) {
+        if self.config.addresses.len() > 1 {
+            self.address.fetch_add(1, Ordering::Relaxed);
+            self.reauth.notify_one();
+        }
+    }
+
+    fn new_client(&self, token: Option<&SecretString>) -> Result<VaultClient, Error> {
+        let mut settings = VaultClientSettingsBuilder::default();
+        settings
+            .address(self.address())
+            .token(token.map(|t| t.expose().to_owned()).unwrap_or_default())
+            .timeout(Some(Duration::from_secs(10)))
+            .namespace(self.config.namespace.clone());
+        if let Some(ca) = &self.config.ca_cert {
+            settings.ca_certs(vec![ca.display().to_string()]);
+        }
+        let settings = settings
+            .build()
+            .map_err(|e| Error::Permanent(format!("{}: bad client settings: {e}", self.backend)))?;
+        VaultClient::new(settings).map_err(|e| Error::Permanent(format!("{}: cannot build client: {e}", self.backend)))
+    }
+
+    /// The auth loop: log in, renew the token until it cannot be renewed, log in again.
+    async fn keep_logged_in(self: Arc<Self>) {
+        let mut failures = 0u32;
+        loop {
+            match self.login().await {
+                Ok(token) => {
+                    failures = 0;
+                    tracing::info!(backend = %self.backend, ttl_s = token.ttl.as_secs(), "logged in to Vault");
+                    self.keep_renewed(token).await;
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %self.backend, error = %e, "Vault login failed");
+                    *self.last_error.lock().expect("never poisoned") = Some(e.to_string());
+                    *self.client.write().expect("never poisoned") = None;
+                    let wait = plan::backoff(failures, rand::random());
+                    failures = failures.saturating_add(1);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.reauth.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn login(&self) -> Result<Token, Error> {
+        let token = match &self.config.auth {
+            VaultAuth::Token { token_file } => {
+                let bytes = std::fs::read(token_file).map_err(|e| {
+                    Error::Permanent(format!("{}: cannot read {}: {e}", self.backend, token_file.display()))
+                })?;
+                let value = SecretString::from(
+                    String::from_utf8_lossy(&sidekey::crypto::passphrase_from_file_bytes(bytes))
+                        .trim()
+                        .to_owned(),
+                );
+                let client = self.new_client(Some(&value))?;
+                let lookup = self
+                    .call_with(&client, RequestMethod::GET, "auth/token/lookup-self", None)
+                    .await?;
+                let data = lookup.data.unwrap_or_default();
+                let ttl = data.get("ttl").and_then(|v| v.as_u64()).unwrap_or(0);
+                let renewable = data.get("renewable").and_then(|v| v.as_bool()).unwrap_or(false);
+                Token {
+                    value,
+                    ttl: Duration::from_secs(ttl),
+                    renewable,
+                }
+            }
+            VaultAuth::AppRole {
+                mount,
+                role_id_file,
+                secret_id_file,
+            } => {
+                let read = |f: &std::path::Path| {
+                    std::fs::read(f)
+                        .map(|b| {
+                            SecretString::from(
+                                String::from_utf8_lossy(&sidekey::crypto::passphrase_from_file_bytes(b))
+                                    .trim()
+                                    .to_owned(),
+                            )
+                        })
+                        .map_err(|e| Error::Permanent(format!("{}: cannot read {}: {e}", self.backend, f.display())))
+                };
+                let role_id = read(role_id_file)?;
+                let secret_id = read(secret_id_file)?;
+                let client = self.new_client(None)?;
+                let body = serde_json::json!({ "role_id": role_id.expose(), "secret_id": secret_id.expose() });
+                let answer = self
+                    .call_with(&client, RequestMethod::POST, &format!("auth/{mount}/login"), Some(body))
+                    .await
+                    .map_err(|e| Error::Permanent(format!("AppRole login failed: {e}")))?;
+                let auth = answer.auth.ok_or_else(|| {
+                    Error::Permanent(format!("{}: AppRole login answered without a token", self.backend))
+                })?;
+                Token {
+                    value: SecretString::from(auth.client_token),
+                    ttl: Duration::from_secs(auth.lease_duration),
+                    renewable: auth.renewable,
+                }
+            }
+        };
+        let client = Arc::new(self.new_client(Some(&token.value))?);
+        *self.client.write().expect("never poisoned") = Some(client);
+        *self.last_error.lock().expect("never poisoned") = None;
+        self.ready.notify_waiters();
+        Ok(token)
+    }
+
+    /// Renews the token at ~2/3 of its TTL; returns when it must log in again.
+    async fn keep_renewed(&self, token: Token) {
+        let mut ttl = token.ttl;
+        loop {
+            if ttl.is_zero() {
+                // A token without TTL (e.g. root): only a refusal makes us log in again.
+                self.reauth.notified().await;
+                return;
+            }
+            let wait = plan::renew_in(ttl, rand::random());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.reauth.notified() => return,
+            }
+            if !token.renewable {
+                return;
+            }
+            let body = serde_json::json!({ "increment": token.ttl.as_secs() });
+            match self
+                .call(RequestMethod::POST, "auth/token/renew-self", Some(body))
+                .await
+            {
+                Ok(Envelope { auth: Some(auth), .. }) if auth.lease_duration * 10 >= token.ttl.as_secs() * 9 => {
+                    ttl = Duration::from_secs(auth.lease_duration);
+                    tracing::debug!(backend = %self.backend, ttl_s = auth.lease_duration, "renewed Vault token");
+                }
+                Ok(_) => return, // capped by the token's max TTL: log in afresh
+                Err(e) => {
+                    tracing::warn!(backend = %self.backend, error = %e, "Vault token renewal failed; logging in again");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

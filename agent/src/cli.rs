@@ -1,0 +1,79 @@
+//! Command-line interface (clap): one subcommand per user task, as PRODUCT.md lists them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// sidekey-agent: keeps short-lived credentials alive and serves them over a Unix socket.
+///
+/// Exit codes: 0 ok; 1 the request was refused or failed (the message says why);
+/// 2 bad usage or config.
+#[derive(Debug, Parser)]
+#[command(name = "sidekey-agent", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: fetch, renew and serve the configured secrets until SIGTERM/SIGINT.
+    ///
+    /// Logs go to stderr (RUST_LOG=debug for more). The socket is created 0660 and removed on
+    /// a graceful stop.
+    Run {
+        /// The agent config (TOML). Without it, the embedded config/dev.toml is used: local
+        /// generated secrets, no external service.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a config: exit 0, or 2 with a message naming the file, key and reason.
+    Check {
+        /// The agent config (TOML); without it, the embedded config/dev.toml.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Read a secret from a running agent and print it as JSON, or one field raw.
+    ///
+    /// Example: sidekey-agent get db --field password --socket ./sidekey.sock
+    Get {
+        /// The secret's name ([secrets.NAME] in the agent's config).
+        name: String,
+        /// Print only this field of the secret's data, raw (no JSON quoting, no newline).
+        #[arg(long, short, value_name = "F")]
+        field: Option<String>,
+        /// The agent's socket.
+        #[arg(
+            long,
+            short,
+            value_name = "PATH",
+            env = "SIDEKEY_SOCKET",
+            default_value = "/run/sidekey/agent.sock"
+        )]
+        socket: PathBuf,
+    },
+    /// Manage values in the embedded local store.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Read a bearer token from stdin and print its argon2id hash for [agent] tokens.
+    HashToken,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Set the value of a `local.static` secret, read from stdin.
+    ///
+    /// A JSON object on stdin becomes the secret's data; anything else becomes
+    /// {"value": "..."} (one trailing newline removed). A running agent serves the new value
+    /// within its `refresh` (default 5s). Example:
+    /// printf '%s' "$SMTP_PASSWORD" | sidekey-agent store set --config config/dev.toml smtp
+    Set {
+        /// The agent config naming the local backend.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// The secret's name; must be a `kind = "local.static"` secret in the config.
+        name: String,
+    },
+}

@@ -1,0 +1,44 @@
+//! `sidekey-agent run [--config FILE]`: the daemon's life — logging, load, build, serve, wait
+//! for SIGTERM/SIGINT, drain.
+
+use std::io::IsTerminal;
+
+use anyhow::Context as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::App;
+
+pub fn run(config: sidekey::Config) -> anyhow::Result<()> {
+    // Our own logs at info; the HTTP client crates only when something is wrong.
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,vaultrs=warn,rustify=error,hyper=warn,reqwest=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sidekey-worker")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let app = App::build(config).await?;
+        app.run_until(shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler cannot fail");
+    let mut int = signal(SignalKind::interrupt()).expect("installing a SIGINT handler cannot fail");
+    let which = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = which,
+        "stopping: no new connections; finishing requests in flight"
+    );
+}

@@ -1,0 +1,33 @@
+//! `sidekey-agent`: parse the command line, dispatch to one `cmd::*` function, and turn the
+//! result into an exit code (0 ok, 1 refused or failed, 2 bad usage or config) in one place.
+#![forbid(unsafe_code)]
+
+mod app;
+mod audit_log;
+mod backend;
+mod cli;
+mod cmd;
+mod metrics;
+mod policy;
+mod scheduler;
+mod server;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sidekey-agent: {e:#}");
+            if e.downcast_ref::<cmd::UsageError>().is_some() || e.downcast_ref::<sidekey::config::Error>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

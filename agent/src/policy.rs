@@ -1,0 +1,143 @@
+//! The access policy: `[[access]]` rules over the kernel-reported peer (`SO_PEERCRED`).
+//! Default deny. A caller that no rule matches is refused everything; a matched caller gets
+//! an [`Admitted`], and reading a secret takes a [`Permit`] that only
+//! [`Admitted::permit`] makes, so a handler that forgets the check does not compile.
+//!
+//! `gid` matches the peer's effective gid as the kernel reports it (its primary group);
+//! supplementary groups are not visible through `SO_PEERCRED`.
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use sidekey::audit::Peer;
+use sidekey::config::{AccessRule, UidMatch};
+
+/// The compiled `[[access]]` rules.
+pub struct Policy {
+    rules: Vec<Rule>,
+}
+
+struct Rule {
+    index: usize,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    secrets: GlobSet,
+}
+
+/// A caller some rule matched: which rules, for checking each secret.
+pub struct Admitted<'p> {
+    rules: Vec<&'p Rule>,
+}
+
+/// Proof that the caller may read one secret.
+#[derive(Debug)]
+pub struct Permit {
+    /// The `[[access]]` rule that granted it (0-based).
+    pub rule: usize,
+}
+
+/// A refusal, with the reason to audit (names no value).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+impl Policy {
+    /// Compiles validated rules; `agent_uid` resolves `uid = "self"`.
+    pub fn new(rules: &[AccessRule], agent_uid: u32) -> anyhow::Result<Self> {
+        let rules = rules
+            .iter()
+            .map(|r| {
+                let mut set = GlobSetBuilder::new();
+                for pattern in &r.secrets {
+                    set.add(Glob::new(pattern)?);
+                }
+                Ok(Rule {
+                    index: r.index,
+                    uid: r.uid.map(|u| match u {
+                        UidMatch::Id(id) => id,
+                        UidMatch::Agent => agent_uid,
+                    }),
+                    gid: r.gid,
+                    secrets: set.build()?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Policy { rules })
+    }
+
+    /// Admits a peer that at least one rule matches.
+    pub fn admit(&self, peer: &Peer) -> Result<Admitted<'_>, Denied> {
+        let rules: Vec<&Rule> = self
+            .rules
+            .iter()
+            .filter(|r| r.uid.is_none_or(|u| u == peer.uid) && r.gid.is_none_or(|g| g == peer.gid))
+            .collect();
+        if rules.is_empty() {
+            return Err(Denied(format!(
+                "no [[access]] rule matches uid {} gid {}",
+                peer.uid, peer.gid
+            )));
+        }
+        Ok(Admitted { rules })
+    }
+}
+
+impl Admitted<'_> {
+    /// Permits reading `secret`, or says no rule for this caller grants it.
+    pub fn permit(&self, secret: &str) -> Result<Permit, Denied> {
+        self.rules
+            .iter()
+            .find(|r| r.secrets.is_match(secret))
+            .map(|r| Permit { rule: r.index })
+            .ok_or_else(|| Denied(format!("no [[access]] rule grants this caller secret {secret:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(index: usize, uid: Option<UidMatch>, gid: Option<u32>, secrets: &[&str]) -> AccessRule {
+        AccessRule {
+            index,
+            uid,
+            gid,
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            revoke: false,
+        }
+    }
+
+    fn peer(uid: u32, gid: u32) -> Peer {
+        Peer { uid, gid, pid: None }
+    }
+
+    #[test]
+    fn default_deny() {
+        let policy = Policy::new(&[rule(0, Some(UidMatch::Id(1000)), None, &["db"])], 0).unwrap();
+        let err = policy.admit(&peer(65534, 65534)).err().unwrap();
+        assert!(err.0.contains("uid 65534"));
+    }
+
+    #[test]
+    fn rules_grant_names_and_globs_to_matching_peers_only() {
+        let policy = Policy::new(
+            &[
+                rule(0, Some(UidMatch::Id(1000)), None, &["db", "api-*"]),
+                rule(1, None, Some(50), &["cert"]),
+            ],
+            0,
+        )
+        .unwrap();
+        let user = policy.admit(&peer(1000, 1000)).unwrap();
+        assert_eq!(user.permit("api-stripe").unwrap().rule, 0);
+        assert!(user.permit("cert").is_err());
+        let group = policy.admit(&peer(7, 50)).unwrap();
+        assert_eq!(group.permit("cert").unwrap().rule, 1);
+        assert!(group.permit("db").is_err());
+    }
+
+    #[test]
+    fn uid_self_is_the_agents_uid() {
+        let policy = Policy::new(&[rule(0, Some(UidMatch::Agent), None, &["*"])], 4242).unwrap();
+        assert!(policy.admit(&peer(4242, 1)).is_ok());
+        assert!(policy.admit(&peer(0, 0)).is_err());
+    }
+}

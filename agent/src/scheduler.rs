@@ -1,0 +1,210 @@
+//! The scheduler: one task per secret that keeps it served — fetch, serve, renew, re-issue,
+//! retire the old lease — following the pure schedule in [`plan`]. The loop only sleeps,
+//! calls the backend, publishes to the [`Store`], and records audit events and metrics.
+//!
+//! On failure it keeps serving the last good value while that is valid (the store refuses
+//! expired ones), records the reason for `/v1/health`, and retries with capped, jittered
+//! backoff.
+
+pub mod plan;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sidekey::audit::EventKind;
+use sidekey::config::SecretSpec;
+use sidekey::{AuditEvent, Lease};
+use tokio_util::sync::CancellationToken;
+
+use crate::audit_log::AuditLog;
+use crate::backend::{Backend, Error, Issued};
+use crate::metrics;
+use crate::store::Store;
+use plan::{Action, Held};
+
+/// Everything one secret's task needs.
+pub struct Task {
+    /// The secret.
+    pub spec: SecretSpec,
+    /// Its backend.
+    pub backend: Arc<dyn Backend>,
+    /// Where served values go.
+    pub store: Arc<Store>,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// Cancelled on shutdown.
+    pub stop: CancellationToken,
+}
+
+impl Task {
+    /// Runs until `stop` is cancelled. Answers the lease held at the end, if any.
+    pub async fn run(self) -> Option<Lease> {
+        let mut held: Option<Held> = None;
+        let mut failures = 0u32;
+        let mut retry: Option<(Action, SystemTime)> = None;
+        loop {
+            let now = SystemTime::now();
+            let (action, at) = retry
+                .take()
+                .unwrap_or_else(|| plan::next(held.as_ref(), self.spec.refresh, now, rand::random()));
+            let wait = at.duration_since(now).unwrap_or_default();
+            tokio::select! {
+                _ = self.stop.cancelled() => return held.and_then(|h| h.lease),
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let result = match action {
+                Action::Fetch | Action::Refresh => self.fetch(action, &mut held).await,
+                Action::Renew => self.renew(&mut held).await,
+                Action::Reissue => self.reissue(&mut held).await,
+            };
+            match result {
+                Ok(()) => failures = 0,
+                Err((failed, e)) => {
+                    let now = SystemTime::now();
+                    let still_valid = held
+                        .as_ref()
+                        .and_then(|h| h.lease.as_ref())
+                        .is_none_or(|l| l.is_valid(now));
+                    let next = match (&e, action) {
+                        _ if !still_valid => Action::Fetch,
+                        (Error::LeaseGone(_) | Error::Unsupported(_), Action::Renew) => Action::Reissue,
+                        _ => action,
+                    };
+                    let wait = plan::retry_in(failures, rand::random(), held.as_ref(), now);
+                    failures = failures.saturating_add(1);
+                    let retry_in_ms = wait.as_millis() as u64;
+                    if e.is_transient() {
+                        tracing::warn!(secret = %self.spec.name, action = failed, error = %e, retry_in_ms, "backend call failed; retrying");
+                    } else {
+                        tracing::error!(secret = %self.spec.name, action = failed, error = %e, retry_in_ms, "backend call failed; retrying, but this needs a fix at the source or in the config");
+                    }
+                    self.store.fail(&self.spec.name, format!("{failed} failed: {e}"));
+                    metrics::failure(failed, &self.spec.name);
+                    self.audit(
+                        EventKind::Failure {
+                            action: failed.to_owned(),
+                            reason: e.to_string(),
+                        },
+                        None,
+                        None,
+                    );
+                    retry = Some((next, now + wait));
+                }
+            }
+        }
+    }
+
+    async fn fetch(&self, action: Action, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
+        let label = if action == Action::Fetch { "issue" } else { "refresh" };
+        let issued = self.backend.fetch(&self.spec).await.map_err(|e| (label, e))?;
+        let (version, changed) = self.serve(issued, held);
+        if changed || action == Action::Fetch {
+            metrics::count("fetches", &self.spec.name);
+            self.audit(EventKind::Issue, lease_of(held), Some(version));
+            tracing::info!(secret = %self.spec.name, version, "serving");
+        }
+        Ok(())
+    }
+
+    async fn renew(&self, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
+        let Some(lease) = held.as_ref().and_then(|h| h.lease.clone()) else {
+            return Ok(());
+        };
+        let renewed = self.backend.renew(&lease).await.map_err(|e| ("renew", e))?;
+        if plan::is_capped(&renewed) {
+            // The lease hit its max TTL: replace the credential now, while the old one still
+            // has about a third of its life.
+            tracing::debug!(secret = %self.spec.name, "lease reached its max TTL; re-issuing");
+            return self.reissue(held).await;
+        }
+        self.store.renewed(&self.spec.name, renewed.clone());
+        if let Some(h) = held.as_mut() {
+            h.lease = Some(renewed.clone());
+        }
+        metrics::count("renewals", &self.spec.name);
+        self.audit(EventKind::Renew, Some(&renewed), None);
+        Ok(())
+    }
+
+    async fn reissue(&self, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
+        let old = held.as_ref().and_then(|h| h.lease.clone());
+        let issued = self.backend.fetch(&self.spec).await.map_err(|e| ("reissue", e))?;
+        let (version, _) = self.serve(issued, held);
+        metrics::count("reissues", &self.spec.name);
+        self.audit(EventKind::Reissue, lease_of(held), Some(version));
+        tracing::info!(secret = %self.spec.name, version, "re-issued before expiry");
+        if let Some(old) = old {
+            self.retire(old);
+        }
+        Ok(())
+    }
+
+    /// Revokes a replaced lease after a grace period, in the background.
+    fn retire(&self, old: Lease) {
+        let Some(at) = plan::retire_at(&old, SystemTime::now()) else {
+            return;
+        };
+        let (backend, audit, name, backend_name, stop) = (
+            self.backend.clone(),
+            self.audit.clone(),
+            self.spec.name.clone(),
+            self.spec.backend.clone(),
+            self.stop.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()) => {}
+            }
+            let Some(id) = old.id.as_ref() else { return };
+            let kind = match backend.revoke(id).await {
+                Ok(()) => {
+                    metrics::count("revocations", &name);
+                    EventKind::Revoke
+                }
+                Err(e) => {
+                    metrics::failure("revoke", &name);
+                    EventKind::Failure {
+                        action: "revoke".into(),
+                        reason: e.to_string(),
+                    }
+                }
+            };
+            audit.record(
+                AuditEvent::new(kind)
+                    .secret(&name)
+                    .backend(&backend_name)
+                    .lease(Some(id)),
+            );
+        });
+    }
+
+    fn serve(&self, issued: Issued, held: &mut Option<Held>) -> (u64, bool) {
+        let now = SystemTime::now();
+        let result = self
+            .store
+            .publish(&self.spec.name, issued.data, issued.lease.clone(), now);
+        *held = Some(Held {
+            lease: issued.lease,
+            fetched_at: now,
+            refresh_at: issued.refresh_at,
+        });
+        result
+    }
+
+    fn audit(&self, kind: EventKind, lease: Option<&Lease>, version: Option<u64>) {
+        let mut event = AuditEvent::new(kind)
+            .secret(&self.spec.name)
+            .backend(&self.spec.backend)
+            .lease(lease.and_then(|l| l.id.as_ref()));
+        event.version = version;
+        self.audit.record(event);
+    }
+}
+
+fn lease_of(held: &Option<Held>) -> Option<&Lease> {
+    held.as_ref().and_then(|h| h.lease.as_ref())
+}
+
+/// How long a graceful stop waits for in-flight work.
+pub const DRAIN: Duration = Duration::from_secs(10);

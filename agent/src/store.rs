@@ -1,0 +1,226 @@
+//! What the agent serves right now: per secret, the current value, its version and lease,
+//! or why nothing can be served. Readers (HTTP handlers, long-polls, file delivery) see it
+//! through a `tokio::sync::watch` channel per secret; only the scheduler writes.
+//!
+//! Invariant: a read never returns an expired credential — [`Store::read`] checks the lease
+//! against the clock on every call, whatever the scheduler managed to do.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sidekey::{Lease, SecretData, SecretName};
+use tokio::sync::watch;
+
+/// One served value.
+#[derive(Debug)]
+pub struct Served {
+    /// Increases by one each time the served value changes.
+    pub version: u64,
+    /// The value.
+    pub data: SecretData,
+    /// Its lease, if it expires.
+    pub lease: Option<Lease>,
+    /// When it was fetched from its source.
+    pub fetched_at: SystemTime,
+}
+
+/// The state of one secret, as readers see it.
+#[derive(Debug, Clone, Default)]
+pub struct Slot {
+    /// The last good value, if any (possibly expired: check before serving).
+    pub served: Option<Arc<Served>>,
+    /// The last failure, cleared by the next success.
+    pub failure: Option<String>,
+}
+
+/// Why a secret cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// No such secret is configured.
+    #[error("no secret named {0:?}")]
+    Unknown(String),
+    /// Nothing was fetched yet.
+    #[error("secret {name} is not available yet: {reason}")]
+    NotYet {
+        /// The secret.
+        name: SecretName,
+        /// The last failure, or "fetching".
+        reason: String,
+    },
+    /// The last good value expired and no new one could be had.
+    #[error("secret {name} has expired and could not be renewed: {reason}")]
+    Expired {
+        /// The secret.
+        name: SecretName,
+        /// The last failure.
+        reason: String,
+    },
+}
+
+/// Every configured secret's slot.
+pub struct Store {
+    slots: BTreeMap<SecretName, watch::Sender<Slot>>,
+}
+
+impl Store {
+    /// A store with one empty slot per name.
+    pub fn new(names: impl IntoIterator<Item = SecretName>) -> Self {
+        Store {
+            slots: names
+                .into_iter()
+                .map(|n| (n, watch::Sender::new(Slot::default())))
+                .collect(),
+        }
+    }
+
+    /// Names in order.
+    pub fn names(&self) -> impl Iterator<Item = &SecretName> {
+        self.slots.keys()
+    }
+
+    /// Serves `data`: a new version when it differs from what is served, else the same
+    /// version with the new lease and fetch time. Answers the version and whether it changed.
+    pub fn publish(
+        &self,
+        name: &SecretName,
+        data: SecretData,
+        lease: Option<Lease>,
+        fetched_at: SystemTime,
+    ) -> (u64, bool) {
+        let mut result = (0, false);
+        self.slot(name).send_modify(|slot| {
+            let (version, changed) = match &slot.served {
+                Some(old) if old.data == data => (old.version, false),
+                Some(old) => (old.version + 1, true),
+                None => (1, true),
+            };
+            slot.served = Some(Arc::new(Served {
+                version,
+                data,
+                lease,
+                fetched_at,
+            }));
+            slot.failure = None;
+            result = (version, changed);
+        });
+        result
+    }
+
+    /// Records a renewal: same value and version, new lease.
+    pub fn renewed(&self, name: &SecretName, lease: Lease) {
+        self.slot(name).send_if_modified(|slot| {
+            if let Some(old) = &slot.served {
+                slot.served = Some(Arc::new(Served {
+                    version: old.version,
+                    data: old.data.clone(),
+                    lease: Some(lease),
+                    fetched_at: old.fetched_at,
+                }));
+            }
+            slot.failure = None;
+            false // same version: long-polls need not wake
+        });
+    }
+
+    /// Records a failure; the last good value stays served while it is valid.
+    pub fn fail(&self, name: &SecretName, reason: String) {
+        self.slot(name).send_if_modified(|slot| {
+            slot.failure = Some(reason);
+            false
+        });
+    }
+
+    /// The value to serve now, or why there is none.
+    pub fn read(&self, name: &str, now: SystemTime) -> Result<Arc<Served>, Unavailable> {
+        let (name, sender) = self
+            .slots
+            .get_key_value(&SecretName::new(name))
+            .ok_or_else(|| Unavailable::Unknown(name.to_owned()))?;
+        let slot = sender.borrow();
+        let reason = || slot.failure.clone().unwrap_or_else(|| "fetching".to_owned());
+        match &slot.served {
+            None => Err(Unavailable::NotYet {
+                name: name.clone(),
+                reason: reason(),
+            }),
+            Some(s) if s.lease.as_ref().is_some_and(|l| !l.is_valid(now)) => Err(Unavailable::Expired {
+                name: name.clone(),
+                reason: reason(),
+            }),
+            Some(s) => Ok(s.clone()),
+        }
+    }
+
+    /// A receiver that wakes whenever the served version of `name` changes.
+    pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Slot>> {
+        self.slots.get(&SecretName::new(name)).map(|s| s.subscribe())
+    }
+
+    /// Secrets that cannot be served now, with the reason.
+    pub fn unhealthy(&self, now: SystemTime) -> Vec<(SecretName, String)> {
+        self.slots
+            .keys()
+            .filter_map(|name| match self.read(name.as_str(), now) {
+                Ok(_) => None,
+                Err(e) => Some((name.clone(), e.to_string())),
+            })
+            .collect()
+    }
+
+    fn slot(&self, name: &SecretName) -> &watch::Sender<Slot> {
+        self.slots
+            .get(name)
+            .expect("the scheduler only writes configured secrets")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sidekey::SecretString;
+    use std::time::Duration;
+
+    fn data(v: &str) -> SecretData {
+        SecretData::single("password", SecretString::from(v))
+    }
+
+    #[test]
+    fn the_version_only_moves_when_the_value_changes() {
+        let store = Store::new([SecretName::new("api")]);
+        let name = SecretName::new("api");
+        let now = SystemTime::now();
+        assert_eq!(store.publish(&name, data("a"), None, now), (1, true));
+        assert_eq!(store.publish(&name, data("a"), None, now), (1, false));
+        assert_eq!(store.publish(&name, data("b"), None, now), (2, true));
+        assert_eq!(store.read("api", now).unwrap().version, 2);
+    }
+
+    #[test]
+    fn expired_credentials_are_never_served() {
+        let store = Store::new([SecretName::new("db")]);
+        let name = SecretName::new("db");
+        let now = SystemTime::now();
+        let lease = Lease::issued(None, now, Duration::from_secs(5), true);
+        store.publish(&name, data("a"), Some(lease), now);
+        store.fail(&name, "vault down".into());
+        assert!(store.read("db", now + Duration::from_secs(4)).is_ok());
+        let err = store.read("db", now + Duration::from_secs(6)).unwrap_err();
+        assert!(matches!(err, Unavailable::Expired { .. }));
+        assert!(err.to_string().contains("vault down"));
+        assert_eq!(store.unhealthy(now + Duration::from_secs(6)).len(), 1);
+    }
+
+    #[test]
+    fn unknown_and_unfetched_secrets_say_why() {
+        let store = Store::new([SecretName::new("db")]);
+        assert!(matches!(
+            store.read("nope", SystemTime::now()),
+            Err(Unavailable::Unknown(_))
+        ));
+        assert!(matches!(
+            store.read("db", SystemTime::now()),
+            Err(Unavailable::NotYet { .. })
+        ));
+    }
+}

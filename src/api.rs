@@ -1,0 +1,77 @@
+//! JSON shapes of the agent's HTTP API (PRODUCT.md, "HTTP API"), shared by the server, the
+//! `sidekey-agent get` client and the scanner. Response types that carry secret data hold it
+//! as raw JSON text written by the server, so this module never parses a value.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /v1/secrets`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretList {
+    /// Names this peer may read.
+    pub secrets: Vec<SecretSummary>,
+}
+
+/// One entry of [`SecretList`]: no value.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretSummary {
+    /// The secret's name.
+    pub name: String,
+    /// The served version (0 when nothing is served yet).
+    pub version: u64,
+    /// RFC 3339 end of validity, when leased.
+    pub expires_at: Option<String>,
+}
+
+/// The `lease` object of a secret answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// The issuer's lease id (empty for leases without one, e.g. certificates).
+    pub id: String,
+    /// Seconds of validity left when the answer was made.
+    pub ttl_s: u64,
+    /// RFC 3339 end of validity.
+    pub expires_at: String,
+    /// Whether the issuer allows renewal.
+    pub renewable: bool,
+}
+
+/// `GET /v1/secrets/{name}` minus `data`, which the server splices in as raw JSON.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretMeta {
+    /// The secret's name.
+    pub name: String,
+    /// Increases each time the served value changes.
+    pub version: u64,
+    /// Lease details, or null for unleased secrets.
+    pub lease: Option<LeaseInfo>,
+    /// RFC 3339 time the value was fetched from its source.
+    pub fetched_at: String,
+    /// `backend/kind`, e.g. `vault/vault.database`.
+    pub source: String,
+}
+
+/// `GET /v1/health`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` or `degraded`.
+    pub status: String,
+    /// Secrets not being served, with the reason (empty when ok).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<FailingSecret>,
+}
+
+/// A secret that cannot be served right now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailingSecret {
+    /// The secret's name.
+    pub name: String,
+    /// Why (never a value).
+    pub reason: String,
+}
+
+/// Every error answer: `{"error": "..."}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: String,
+}

@@ -1,0 +1,242 @@
+//! The agent's configuration: `load(path)` reads the TOML, rejects unknown keys and checks
+//! every value, returning a [`Config`] that the agent can build from without further checks.
+//!
+//! Three stages, each testable alone: [`raw`] is the file as written (serde, no I/O);
+//! [`validate`] turns it into this model (durations, kinds, references, files that must
+//! exist); `App::build` in the agent binds sockets and starts backends. `sidekey-agent check`
+//! stops after the second stage. Paths are used as written, relative to the directory the
+//! agent runs in.
+
+pub mod error;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::Error;
+
+use crate::secret::SecretName;
+
+/// A validated agent configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from (for messages).
+    pub file: PathBuf,
+    /// `[agent]`
+    pub agent: AgentSettings,
+    /// `[backends.NAME]`, by name.
+    pub backends: BTreeMap<String, BackendConfig>,
+    /// `[secrets.NAME]`, by name.
+    pub secrets: BTreeMap<SecretName, SecretSpec>,
+    /// `[[access]]` rules in file order.
+    pub access: Vec<AccessRule>,
+    /// `[[file]]` deliveries in file order.
+    pub files: Vec<FileSpec>,
+}
+
+/// `[agent]`
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// The Unix socket to serve on.
+    pub socket: PathBuf,
+    /// Group that owns the socket, when set.
+    pub socket_group: Option<String>,
+    /// JSON-lines audit log; `None` means audit events go to stderr only.
+    pub audit_log: Option<PathBuf>,
+    /// HMAC key file for leak fingerprints.
+    pub fingerprint_key_file: Option<PathBuf>,
+    /// Revoke this agent's leases on a graceful stop.
+    pub revoke_on_exit: bool,
+}
+
+/// One configured backend.
+#[derive(Debug, Clone)]
+pub enum BackendConfig {
+    /// HashiCorp Vault or OpenBao.
+    Vault(VaultBackend),
+    /// The embedded encrypted store.
+    Local(LocalBackend),
+}
+
+impl BackendConfig {
+    /// The `type` as written in the config.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            BackendConfig::Vault(_) => "vault",
+            BackendConfig::Local(_) => "local",
+        }
+    }
+}
+
+/// `type = "vault"`
+#[derive(Debug, Clone)]
+pub struct VaultBackend {
+    /// Node addresses; the first that answers as active is used.
+    pub addresses: Vec<String>,
+    /// How the agent logs in.
+    pub auth: VaultAuth,
+    /// PEM CA bundle to trust, besides the system roots.
+    pub ca_cert: Option<PathBuf>,
+    /// Vault Enterprise / OpenBao namespace.
+    pub namespace: Option<String>,
+}
+
+/// How the agent authenticates to Vault.
+#[derive(Debug, Clone)]
+pub enum VaultAuth {
+    /// A token read from a file (re-read when the token can no longer be renewed).
+    Token {
+        /// The file holding the token.
+        token_file: PathBuf,
+    },
+    /// AppRole login with a role id and secret id read from files.
+    AppRole {
+        /// Auth mount (default `approle`).
+        mount: String,
+        /// The role id file.
+        role_id_file: PathBuf,
+        /// The secret id file.
+        secret_id_file: PathBuf,
+    },
+}
+
+/// `type = "local"`
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    /// The encrypted store file.
+    pub path: PathBuf,
+    /// The passphrase file; created (32 random bytes, hex, 0600) when missing.
+    pub key_file: PathBuf,
+}
+
+/// What a secret is and where it comes from.
+#[derive(Debug, Clone)]
+pub struct SecretSpec {
+    /// `[secrets.NAME]`
+    pub name: SecretName,
+    /// The backend's name (a key of [`Config::backends`]).
+    pub backend: String,
+    /// The kind and its parameters.
+    pub source: SecretSource,
+    /// How often a non-leased secret is re-read.
+    pub refresh: Duration,
+}
+
+/// The `kind` of a secret with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `vault.kv2`: the KV map at `mount`/`path`.
+    VaultKv2 {
+        /// KV v2 mount (default `secret`).
+        mount: String,
+        /// Path under the mount.
+        path: String,
+    },
+    /// `vault.database`: a dynamic database user.
+    VaultDatabase {
+        /// Database engine mount (default `database`).
+        mount: String,
+        /// Role name.
+        role: String,
+    },
+    /// `vault.pki`: a certificate issued from a PKI role.
+    VaultPki {
+        /// PKI mount (default `pki`).
+        mount: String,
+        /// Role name.
+        role: String,
+        /// The certificate's common name.
+        common_name: String,
+        /// Subject alternative names.
+        alt_names: Vec<String>,
+        /// Requested TTL, when set.
+        ttl: Option<Duration>,
+    },
+    /// `vault.lease`: any leased read path, e.g. `rabbitmq/creds/app`.
+    VaultLease {
+        /// The full API path under `/v1/`.
+        path: String,
+    },
+    /// `local.generated`: random bytes (hex) regenerated every `rotate_every`.
+    LocalGenerated {
+        /// How long one value is served.
+        rotate_every: Duration,
+        /// Bytes of randomness.
+        length: usize,
+    },
+    /// `local.static`: a value set with `sidekey-agent store set`.
+    LocalStatic,
+}
+
+impl SecretSource {
+    /// The `kind` as written in the config.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            SecretSource::VaultKv2 { .. } => "vault.kv2",
+            SecretSource::VaultDatabase { .. } => "vault.database",
+            SecretSource::VaultPki { .. } => "vault.pki",
+            SecretSource::VaultLease { .. } => "vault.lease",
+            SecretSource::LocalGenerated { .. } => "local.generated",
+            SecretSource::LocalStatic => "local.static",
+        }
+    }
+}
+
+/// Who an `[[access]]` rule matches on the Unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UidMatch {
+    /// A numeric uid.
+    Id(u32),
+    /// The uid the agent runs as.
+    Agent,
+}
+
+/// One `[[access]]` rule: a peer matching every given criterion may read the matching secrets.
+#[derive(Debug, Clone)]
+pub struct AccessRule {
+    /// Position in the file (0-based), for audit and messages.
+    pub index: usize,
+    /// Peer uid to match, if any.
+    pub uid: Option<UidMatch>,
+    /// Peer gid to match, if any.
+    pub gid: Option<u32>,
+    /// Secret names or globs.
+    pub secrets: Vec<String>,
+    /// May call `POST /v1/revoke`.
+    pub revoke: bool,
+}
+
+/// One `[[file]]` delivery.
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    /// Secret to render.
+    pub secret: SecretName,
+    /// Destination file.
+    pub path: PathBuf,
+    /// `{{field}}` template; `None` writes the data as JSON.
+    pub template: Option<String>,
+    /// File mode (default 0600).
+    pub mode: u32,
+    /// Command run after each write.
+    pub on_change: Vec<String>,
+}
+
+/// Default re-read period of non-leased secrets.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
+
+/// Reads and validates the config at `path`.
+pub fn load(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Validates config text; `file` is used in messages and nothing else.
+pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
+    let raw = validate::parse_raw(file, text)?;
+    validate::validate(file, raw)
+}

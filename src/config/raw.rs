@@ -1,0 +1,145 @@
+//! The TOML exactly as written: a serde mirror of the config file, no I/O, no validation
+//! beyond shape. Every table rejects unknown keys, so a typo is an error that names the key.
+//!
+//! Backends and secrets are flat tables (every key any `type`/`kind` may take); which keys a
+//! given type or kind accepts is checked in [`super::validate`], where the error can say
+//! "`common_name` is not a key of kind `vault.kv2`" instead of serde's generic message.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub agent: RawAgent,
+    pub registry: Option<RawRegistry>,
+    #[serde(default)]
+    pub backends: BTreeMap<String, RawBackend>,
+    #[serde(default)]
+    pub secrets: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    pub access: Vec<RawAccess>,
+    #[serde(default)]
+    pub file: Vec<RawFile>,
+}
+
+/// `[agent]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAgent {
+    pub socket: Option<String>,
+    pub socket_group: Option<String>,
+    pub tcp: Option<String>,
+    pub tokens: Option<BTreeMap<String, String>>,
+    pub audit_log: Option<String>,
+    pub cache: Option<String>,
+    pub cache_key_file: Option<String>,
+    pub fingerprint_key_file: Option<String>,
+    pub revoke_on_exit: Option<bool>,
+}
+
+/// `[registry]`: parsed so the key is known; refused in validation until it is implemented.
+#[allow(dead_code)]
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub backend: String,
+    pub path: Option<String>,
+}
+
+/// `address = "…"` or `address = ["…", "…"]`
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// `[backends.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    #[serde(rename = "type")]
+    pub kind: String,
+    // vault
+    pub address: Option<OneOrMany>,
+    pub auth: Option<RawAuth>,
+    pub ca_cert: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub namespace: Option<String>,
+    // aws
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    // local
+    pub path: Option<String>,
+    pub key_file: Option<String>,
+}
+
+/// `auth = { method = … }` of a vault backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub method: String,
+    pub token_file: Option<String>,
+    pub role_id_file: Option<String>,
+    pub secret_id_file: Option<String>,
+    /// Where the auth method is mounted (default `approle`).
+    pub mount: Option<String>,
+}
+
+/// `[secrets.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecret {
+    pub backend: String,
+    pub kind: String,
+    pub mount: Option<String>,
+    pub path: Option<String>,
+    pub role: Option<String>,
+    pub refresh: Option<String>,
+    pub common_name: Option<String>,
+    pub alt_names: Option<Vec<String>>,
+    pub ttl: Option<String>,
+    pub secret_id: Option<String>,
+    pub version_stage: Option<String>,
+    pub rotate_every: Option<String>,
+    pub role_arn: Option<String>,
+    pub duration: Option<String>,
+    pub external_id: Option<String>,
+    pub session_name: Option<String>,
+    /// `local.generated`: bytes of randomness (default 32), rendered as hex.
+    pub length: Option<usize>,
+}
+
+/// `uid = 1000` or `uid = "self"`
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawUid {
+    Id(u32),
+    Name(String),
+}
+
+/// `[[access]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccess {
+    pub uid: Option<RawUid>,
+    pub gid: Option<u32>,
+    pub token: Option<String>,
+    pub secrets: Vec<String>,
+    pub revoke: Option<bool>,
+}
+
+/// `[[file]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    pub secret: String,
+    pub path: String,
+    pub template: Option<String>,
+    pub mode: Option<String>,
+    pub on_change: Option<Vec<String>>,
+}

@@ -1,0 +1,472 @@
+//! Stage two of config loading: `RawConfig` → [`Config`], with one error per fault
+//! naming the key path. Checks durations, kinds, references between tables and the files
+//! that must exist; binds and starts nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::raw::{OneOrMany, RawAccess, RawAuth, RawBackend, RawConfig, RawFile, RawSecret, RawUid};
+use super::*;
+
+/// Stage one: TOML text → [`RawConfig`], with the key path of any shape error.
+pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
+    let deserializer = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let key = match err.path().to_string() {
+            p if p.is_empty() || p == "." => "(top level)".to_owned(),
+            p => p,
+        };
+        let inner = err.into_inner();
+        let mut reason = inner.message().replace("\n", " ").trim().to_owned();
+        if let Some(span) = inner.span() {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            reason = format!("{reason} (line {line})");
+        }
+        Error::Parse {
+            file: file.to_owned(),
+            key,
+            reason,
+        }
+    })
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl Checker<'_> {
+    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            file: self.file.to_owned(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
+        let d = humantime::parse_duration(value).map_err(|e| {
+            self.invalid(
+                key,
+                format!("invalid duration {value:?}: {e} (write e.g. \"90s\", \"15m\", \"1h\", \"30d\")"),
+            )
+        })?;
+        if d.is_zero() {
+            return Err(self.invalid(key, "duration must be greater than zero"));
+        }
+        Ok(d)
+    }
+
+    fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        let path = PathBuf::from(value);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(path),
+            Ok(_) => Err(self.invalid(key, format!("{value} is not a regular file"))),
+            Err(e) => Err(self.invalid(key, format!("cannot read {value}: {e}"))),
+        }
+    }
+
+    fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
+        value
+            .as_ref()
+            .ok_or_else(|| self.invalid(key, format!("missing: {what}")))
+    }
+
+    /// Refuses keys that are set but mean nothing for this `type`/`kind`.
+    fn only(&self, table: &str, what: &str, present: &[(&str, bool)], allowed: &[&str]) -> Result<(), Error> {
+        for (key, set) in present {
+            if *set && !allowed.contains(key) {
+                return Err(self.invalid(
+                    format!("{table}.{key}"),
+                    format!("not a key of {what} (it takes: {})", allowed.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
+    let c = Checker { file };
+
+    let agent = raw.agent;
+    for (key, set) in [
+        ("tcp", agent.tcp.is_some()),
+        ("tokens", agent.tokens.is_some()),
+        ("cache", agent.cache.is_some()),
+        ("cache_key_file", agent.cache_key_file.is_some()),
+    ] {
+        if set {
+            return Err(c.invalid(
+                format!("agent.{key}"),
+                "not supported by this version of sidekey-agent yet",
+            ));
+        }
+    }
+    if raw.registry.is_some() {
+        return Err(c.invalid("registry", "not supported by this version of sidekey-agent yet"));
+    }
+    let fingerprint_key_file = match &agent.fingerprint_key_file {
+        Some(f) => Some(c.existing_file("agent.fingerprint_key_file", f)?),
+        None => None,
+    };
+    let agent_settings = AgentSettings {
+        socket: PathBuf::from(agent.socket.as_deref().unwrap_or("/run/sidekey/agent.sock")),
+        socket_group: agent.socket_group,
+        audit_log: agent.audit_log.map(PathBuf::from),
+        fingerprint_key_file,
+        revoke_on_exit: agent.revoke_on_exit.unwrap_or(false),
+    };
+    if let Some(parent) = agent_settings.socket.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(c.invalid("agent.socket", format!("directory {} does not exist", parent.display())));
+        }
+    }
+
+    let mut backends = BTreeMap::new();
+    for (name, b) in raw.backends {
+        backends.insert(name.clone(), backend(&c, &name, b)?);
+    }
+
+    let mut secrets = BTreeMap::new();
+    for (name, s) in raw.secrets {
+        let spec = secret(&c, &name, s, &backends)?;
+        secrets.insert(spec.name.clone(), spec);
+    }
+
+    let access = raw
+        .access
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| access_rule(&c, i, a, &secrets))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let files = raw
+        .file
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| file_spec(&c, i, f, &secrets))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Config {
+        file: file.to_owned(),
+        agent: agent_settings,
+        backends,
+        secrets,
+        access,
+        files,
+    })
+}
+
+fn backend(c: &Checker, name: &str, b: RawBackend) -> Result<BackendConfig, Error> {
+    let table = format!("backends.{name}");
+    let present = [
+        ("address", b.address.is_some()),
+        ("auth", b.auth.is_some()),
+        ("ca_cert", b.ca_cert.is_some()),
+        ("client_cert", b.client_cert.is_some()),
+        ("client_key", b.client_key.is_some()),
+        ("namespace", b.namespace.is_some()),
+        ("region", b.region.is_some()),
+        ("endpoint_url", b.endpoint_url.is_some()),
+        ("path", b.path.is_some()),
+        ("key_file", b.key_file.is_some()),
+    ];
+    match b.kind.as_str() {
+        "vault" => {
+            c.only(
+                &table,
+                "type \"vault\"",
+                &present,
+                &["address", "auth", "ca_cert", "namespace"],
+            )?;
+            let addresses = match c.required(&format!("{table}.address"), &b.address, "the Vault address")? {
+                OneOrMany::One(a) => vec![a.clone()],
+                OneOrMany::Many(list) => list.clone(),
+            };
+            if addresses.is_empty() {
+                return Err(c.invalid(format!("{table}.address"), "the list of addresses is empty"));
+            }
+            for a in &addresses {
+                match url::Url::parse(a) {
+                    Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                    _ => {
+                        return Err(c.invalid(
+                            format!("{table}.address"),
+                            format!("{a:?} is not an http:// or https:// URL"),
+                        ))
+                    }
+                }
+            }
+            let auth = vault_auth(
+                c,
+                &table,
+                c.required(&format!("{table}.auth"), &b.auth, "an auth method")?,
+            )?;
+            let ca_cert = match &b.ca_cert {
+                Some(f) => Some(c.existing_file(&format!("{table}.ca_cert"), f)?),
+                None => None,
+            };
+            Ok(BackendConfig::Vault(VaultBackend {
+                addresses,
+                auth,
+                ca_cert,
+                namespace: b.namespace,
+            }))
+        }
+        "local" => {
+            c.only(&table, "type \"local\"", &present, &["path", "key_file"])?;
+            let path = c.required(&format!("{table}.path"), &b.path, "the store file")?;
+            let key_file = c.required(&format!("{table}.key_file"), &b.key_file, "the key file")?;
+            Ok(BackendConfig::Local(LocalBackend {
+                path: PathBuf::from(path),
+                key_file: PathBuf::from(key_file),
+            }))
+        }
+        "aws" => Err(c.invalid(
+            format!("{table}.type"),
+            "backend type \"aws\" is not supported by this version of sidekey-agent yet",
+        )),
+        other => Err(c.invalid(
+            format!("{table}.type"),
+            format!("unknown backend type {other:?} (known: vault, local, aws)"),
+        )),
+    }
+}
+
+fn vault_auth(c: &Checker, table: &str, auth: &RawAuth) -> Result<VaultAuth, Error> {
+    let key = |k: &str| format!("{table}.auth.{k}");
+    match auth.method.as_str() {
+        "token" => Ok(VaultAuth::Token {
+            token_file: c.existing_file(
+                &key("token_file"),
+                c.required(&key("token_file"), &auth.token_file, "the token file")?,
+            )?,
+        }),
+        "approle" => Ok(VaultAuth::AppRole {
+            mount: auth.mount.clone().unwrap_or_else(|| "approle".to_owned()),
+            role_id_file: c.existing_file(
+                &key("role_id_file"),
+                c.required(&key("role_id_file"), &auth.role_id_file, "the role id file")?,
+            )?,
+            secret_id_file: c.existing_file(
+                &key("secret_id_file"),
+                c.required(&key("secret_id_file"), &auth.secret_id_file, "the secret id file")?,
+            )?,
+        }),
+        other => Err(c.invalid(
+            key("method"),
+            format!("unknown auth method {other:?} (known: token, approle)"),
+        )),
+    }
+}
+
+fn secret(
+    c: &Checker,
+    name: &str,
+    s: RawSecret,
+    backends: &BTreeMap<String, BackendConfig>,
+) -> Result<SecretSpec, Error> {
+    let table = format!("secrets.{name}");
+    let key = |k: &str| format!("{table}.{k}");
+    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        return Err(c.invalid(&table, "a secret name may use only letters, digits, '-', '_' and '.'"));
+    }
+    let backend = backends.get(&s.backend).ok_or_else(|| {
+        let known: Vec<&str> = backends.keys().map(String::as_str).collect();
+        c.invalid(
+            key("backend"),
+            format!(
+                "unknown backend {:?} (defined: {})",
+                s.backend,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        )
+    })?;
+    let present = [
+        ("mount", s.mount.is_some()),
+        ("path", s.path.is_some()),
+        ("role", s.role.is_some()),
+        ("refresh", s.refresh.is_some()),
+        ("common_name", s.common_name.is_some()),
+        ("alt_names", s.alt_names.is_some()),
+        ("ttl", s.ttl.is_some()),
+        ("secret_id", s.secret_id.is_some()),
+        ("version_stage", s.version_stage.is_some()),
+        ("rotate_every", s.rotate_every.is_some()),
+        ("role_arn", s.role_arn.is_some()),
+        ("duration", s.duration.is_some()),
+        ("external_id", s.external_id.is_some()),
+        ("session_name", s.session_name.is_some()),
+        ("length", s.length.is_some()),
+    ];
+    let base = ["backend", "kind"];
+    let allow = |extra: &[&'static str]| -> Vec<&'static str> { base.iter().chain(extra).copied().collect() };
+    let kind_label = format!("kind {:?}", s.kind);
+    let mount = |default: &str| s.mount.clone().unwrap_or_else(|| default.to_owned());
+    let source = match s.kind.as_str() {
+        "vault.kv2" => {
+            c.only(&table, &kind_label, &present, &allow(&["mount", "path", "refresh"]))?;
+            SecretSource::VaultKv2 { mount: mount("secret"), path: c.required(&key("path"), &s.path, "the KV path")?.clone() }
+        }
+        "vault.database" => {
+            c.only(&table, &kind_label, &present, &allow(&["mount", "role"]))?;
+            SecretSource::VaultDatabase { mount: mount("database"), role: c.required(&key("role"), &s.role, "the database role")?.clone() }
+        }
+        "vault.pki" => {
+            c.only(&table, &kind_label, &present, &allow(&["mount", "role", "common_name", "alt_names", "ttl"]))?;
+            SecretSource::VaultPki {
+                mount: mount("pki"),
+                role: c.required(&key("role"), &s.role, "the PKI role")?.clone(),
+                common_name: c.required(&key("common_name"), &s.common_name, "the certificate's common name")?.clone(),
+                alt_names: s.alt_names.clone().unwrap_or_default(),
+                ttl: s.ttl.as_deref().map(|t| c.duration(&key("ttl"), t)).transpose()?,
+            }
+        }
+        "vault.lease" => {
+            c.only(&table, &kind_label, &present, &allow(&["path"]))?;
+            let path = c.required(&key("path"), &s.path, "the leased read path")?;
+            SecretSource::VaultLease { path: path.trim_matches('/').to_owned() }
+        }
+        "local.generated" => {
+            c.only(&table, &kind_label, &present, &allow(&["rotate_every", "length"]))?;
+            let every = c.required(&key("rotate_every"), &s.rotate_every, "how often to regenerate")?;
+            let length = s.length.unwrap_or(32);
+            if !(8..=1024).contains(&length) {
+                return Err(c.invalid(key("length"), "length must be between 8 and 1024 bytes"));
+            }
+            SecretSource::LocalGenerated { rotate_every: c.duration(&key("rotate_every"), every)?, length }
+        }
+        "local.static" => {
+            c.only(&table, &kind_label, &present, &allow(&["refresh"]))?;
+            SecretSource::LocalStatic
+        }
+        "aws.secretsmanager" | "aws.sts" => {
+            return Err(c.invalid(key("kind"), format!("kind {:?} is not supported by this version of sidekey-agent yet", s.kind)))
+        }
+        other => {
+            return Err(c.invalid(
+                key("kind"),
+                format!("unknown kind {other:?} (known: vault.kv2, vault.database, vault.pki, vault.lease, local.generated, local.static)"),
+            ))
+        }
+    };
+    let wants = source.kind_name().split('.').next().unwrap_or_default();
+    if wants != backend.type_name() {
+        return Err(c.invalid(
+            key("backend"),
+            format!(
+                "kind {:?} needs a backend of type {wants:?}, but {:?} is {:?}",
+                s.kind,
+                s.backend,
+                backend.type_name()
+            ),
+        ));
+    }
+    let default_refresh = if matches!(source, SecretSource::LocalStatic) {
+        Duration::from_secs(5)
+    } else {
+        DEFAULT_REFRESH
+    };
+    Ok(SecretSpec {
+        name: SecretName::new(name),
+        backend: s.backend,
+        refresh: s
+            .refresh
+            .as_deref()
+            .map(|r| c.duration(&key("refresh"), r))
+            .transpose()?
+            .unwrap_or(default_refresh),
+        source,
+    })
+}
+
+fn access_rule(
+    c: &Checker,
+    index: usize,
+    a: RawAccess,
+    secrets: &BTreeMap<SecretName, SecretSpec>,
+) -> Result<AccessRule, Error> {
+    let table = format!("access[{index}]");
+    if a.token.is_some() {
+        return Err(c.invalid(
+            format!("{table}.token"),
+            "token rules need the TCP listener, which this version does not support yet",
+        ));
+    }
+    let uid = match a.uid {
+        None => None,
+        Some(RawUid::Id(id)) => Some(UidMatch::Id(id)),
+        Some(RawUid::Name(n)) if n == "self" => Some(UidMatch::Agent),
+        Some(RawUid::Name(n)) => {
+            return Err(c.invalid(
+                format!("{table}.uid"),
+                format!("{n:?} is neither a number nor \"self\""),
+            ))
+        }
+    };
+    if uid.is_none() && a.gid.is_none() {
+        return Err(c.invalid(
+            &table,
+            "a rule must match on uid and/or gid (a rule matching everyone is not allowed)",
+        ));
+    }
+    for pattern in &a.secrets {
+        let glob = globset::Glob::new(pattern)
+            .map_err(|e| c.invalid(format!("{table}.secrets"), format!("bad pattern {pattern:?}: {e}")))?
+            .compile_matcher();
+        if !secrets.keys().any(|n| glob.is_match(n.as_str())) {
+            return Err(c.invalid(
+                format!("{table}.secrets"),
+                format!("{pattern:?} matches no configured secret"),
+            ));
+        }
+    }
+    Ok(AccessRule {
+        index,
+        uid,
+        gid: a.gid,
+        secrets: a.secrets,
+        revoke: a.revoke.unwrap_or(false),
+    })
+}
+
+fn file_spec(
+    c: &Checker,
+    index: usize,
+    f: RawFile,
+    secrets: &BTreeMap<SecretName, SecretSpec>,
+) -> Result<FileSpec, Error> {
+    let table = format!("file[{index}]");
+    let secret = SecretName::new(&f.secret);
+    if !secrets.contains_key(&secret) {
+        return Err(c.invalid(format!("{table}.secret"), format!("unknown secret {:?}", f.secret)));
+    }
+    let mode = match &f.mode {
+        None => 0o600,
+        Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                c.invalid(
+                    format!("{table}.mode"),
+                    format!("{m:?} is not an octal file mode like \"0600\""),
+                )
+            })?,
+    };
+    let on_change = f.on_change.unwrap_or_default();
+    Ok(FileSpec {
+        secret,
+        path: PathBuf::from(f.path),
+        template: f.template,
+        mode,
+        on_change,
+    })
+}
+
+#[cfg(test)]
+mod tests;
