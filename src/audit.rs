@@ -51,7 +51,7 @@ pub enum EventKind {
 /// One audit line.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
-    /// RFC 3339 UTC time.
+    /// RFC 3339 UTC time, with milliseconds.
     #[serde(serialize_with = "rfc3339")]
     pub ts: SystemTime,
     /// What happened.
@@ -133,8 +133,9 @@ pub fn format_time(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// Audit lines carry milliseconds, so events can be ordered and timed.
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_time(*t))
+    s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
 }
 
 #[cfg(test)]

@@ -1,1 +1,13 @@
+//! End-to-end tests: the real `sidekey-agent` binary against real OpenBao, PostgreSQL and
+//! moto, which `tests/run.sh` installs and starts (see README). One test binary, one module
+//! per user concern; the harness is in `support`.
 
+mod support;
+
+mod access_policy;
+mod agent_config;
+mod agent_dev;
+mod agent_vault_database;
+mod agent_vault_kv;
+mod agent_vault_pki;
+mod bad_input;

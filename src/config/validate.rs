@@ -18,9 +18,18 @@ pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
             p => p,
         };
         let inner = err.into_inner();
-        let mut reason = inner.message().replace("\n", " ").trim().to_owned();
+        let mut reason = inner
+            .message()
+            .replace("\n", " ")
+            .replace("unknown field", "unknown key")
+            .trim()
+            .to_owned();
         if let Some(span) = inner.span() {
-            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            let line = text.as_bytes()[..span.start.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
             reason = format!("{reason} (line {line})");
         }
         Error::Parse {

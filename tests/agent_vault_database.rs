@@ -1,0 +1,132 @@
+//! `vault.database` against the throw-away scram PostgreSQL: served credentials log in; a
+//! client that re-reads the socket and logs in every 0.5 s through renewals and max-TTL
+//! re-issues never fails; a revoked lease's credentials stop working.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::{Agent, Stack};
+
+fn config(mount: &str) -> String {
+    format!(
+        r#"
+[agent]
+socket = "@DIR@/agent.sock"
+audit_log = "@DIR@/audit.jsonl"
+
+[backends.vault]
+type = "vault"
+address = "@VAULT@"
+auth = {{ method = "token", token_file = "@TOKEN_FILE@" }}
+
+[secrets.db]
+backend = "vault"
+kind = "vault.database"
+mount = "{mount}"
+role = "app"
+
+[[access]]
+uid = "self"
+secrets = ["db"]
+"#
+    )
+}
+
+#[test]
+fn a_client_logging_in_every_half_second_for_40s_never_fails() {
+    let stack = Stack::get();
+    let mount = stack.database_engine("5s", "15s");
+    let agent = Agent::start(&config(&mount));
+    agent.wait_served("db", Duration::from_secs(20));
+
+    let started = Instant::now();
+    let mut versions = Vec::new();
+    let mut users = Vec::new();
+    let mut passwords = Vec::new();
+    let mut logins = 0;
+    while started.elapsed() < Duration::from_secs(40) {
+        let tick = Instant::now();
+        let answer = agent.get("db");
+        let user = answer["data"]["username"].as_str().unwrap().to_owned();
+        let password = answer["data"]["password"].as_str().unwrap().to_owned();
+        let ttl = answer["lease"]["ttl_s"].as_u64().unwrap();
+        assert!(
+            ttl >= 1,
+            "served a credential with {ttl}s left at {:?}",
+            started.elapsed()
+        );
+        if let Err(e) = stack.pg_login(&user, &password) {
+            panic!(
+                "login with served credentials failed at {:?} (version {}, ttl {ttl}s): {e}",
+                started.elapsed(),
+                answer["version"]
+            );
+        }
+        logins += 1;
+        let version = answer["version"].as_u64().unwrap();
+        if versions.last() != Some(&version) {
+            versions.push(version);
+            users.push(user);
+            passwords.push(password);
+        }
+        std::thread::sleep(Duration::from_millis(500).saturating_sub(tick.elapsed()));
+    }
+    println!("{logins} logins over 40s, versions served: {versions:?}");
+    assert!(
+        versions.windows(2).all(|w| w[1] > w[0]),
+        "versions only increase: {versions:?}"
+    );
+    assert!(
+        versions.len() >= 3,
+        "a 15 s max TTL over 40 s means at least two re-issues: {versions:?}"
+    );
+    let audit = agent.audit();
+    assert!(
+        audit.iter().any(|e| e["event"] == "renew"),
+        "leases were renewed in place"
+    );
+    assert!(
+        audit.iter().any(|e| e["event"] == "reissue"),
+        "credentials were re-issued before the max TTL"
+    );
+
+    let mut secrets = users;
+    secrets.extend(passwords);
+    agent.assert_never_leaked(&secrets);
+}
+
+#[test]
+fn a_revoked_leases_credentials_fail_and_the_agent_reissues() {
+    let stack = Stack::get();
+    let mount = stack.database_engine("1h", "2h");
+    let agent = Agent::start(&config(&mount));
+    let served = agent.wait_served("db", Duration::from_secs(20));
+    let user = served["data"]["username"].as_str().unwrap().to_owned();
+    let password = served["data"]["password"].as_str().unwrap().to_owned();
+    stack.pg_login(&user, &password).expect("served credentials log in");
+    assert!(served["lease"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{mount}/creds/app/")));
+    assert!(served["lease"]["renewable"].as_bool().unwrap());
+
+    stack.vault_write("sys/leases/revoke", json!({ "lease_id": served["lease"]["id"] }));
+    let err = stack
+        .pg_login(&user, &password)
+        .expect_err("a revoked lease's credentials must fail");
+    println!("login after revocation: {err}");
+
+    // The agent learns of it at its next renewal; on a fresh start it serves a working user.
+    let mut restarted = agent;
+    restarted.stop();
+    let agent = Agent::start(&config(&mount));
+    let fresh = agent.wait_served("db", Duration::from_secs(20));
+    assert_ne!(fresh["data"]["username"], served["data"]["username"]);
+    stack
+        .pg_login(
+            fresh["data"]["username"].as_str().unwrap(),
+            fresh["data"]["password"].as_str().unwrap(),
+        )
+        .expect("new credentials log in");
+}

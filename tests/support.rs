@@ -1,0 +1,28 @@
+//! The e2e harness, so tests read like what a user does: `Stack::get()` for the running
+//! services, `Agent::start(toml)` for a real agent in its own directory, `agent.get("db")`
+//! over its socket, `eventually(..)` instead of sleeps.
+
+#![allow(dead_code)]
+
+pub mod agent;
+pub mod http;
+pub mod stack;
+
+pub use agent::{bin, Agent};
+pub use stack::{unique, Stack};
+
+use std::time::{Duration, Instant};
+
+/// Polls `f` every 50 ms until it answers `Some`, or panics with `what` after `timeout`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

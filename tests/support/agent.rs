@@ -1,0 +1,211 @@
+//! A real `sidekey-agent run` in a directory of its own, stopped (SIGTERM) when dropped.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::http::{self, Response};
+
+/// A built binary of this workspace (`tests/run.sh` builds them before the tests), found
+/// beside the test executable as ripgrep's harness does.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/debug");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build with `cargo build --workspace --bins` (tests/run.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A running agent.
+pub struct Agent {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    child: Option<Child>,
+}
+
+impl Agent {
+    /// Writes `config` (TOML; `@DIR@` is replaced by the agent's directory, `@VAULT@` by the
+    /// OpenBao address, `@TOKEN_FILE@` by a file holding the root token) and starts the agent
+    /// in that directory. The socket is `agent.sock`, the audit log `audit.jsonl`.
+    pub fn start(config: &str) -> Agent {
+        let agent = Agent::prepare(config);
+        agent.launch()
+    }
+
+    /// Like `start`, with extra files (name, content) written into the directory first.
+    pub fn start_with_files(config: &str, files: &[(&str, &str)]) -> Agent {
+        let agent = Agent::prepare(config);
+        for (name, content) in files {
+            fs::write(agent.path(name), format!("{content}\n")).unwrap();
+        }
+        agent.launch()
+    }
+
+    /// Like `start`, but the directory is world-traversable (for clients running as `nobody`).
+    pub fn start_shared(config: &str) -> Agent {
+        let agent = Agent::prepare(config);
+        fs::set_permissions(agent.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        agent.launch()
+    }
+
+    fn prepare(config: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let token_file = dir.path().join("vault-token");
+        if let Ok(token) = std::env::var("SIDEKEY_TEST_VAULT_TOKEN") {
+            fs::write(&token_file, format!("{token}\n")).unwrap();
+        }
+        let vault = std::env::var("SIDEKEY_TEST_VAULT_ADDR").unwrap_or_default();
+        let text = config
+            .replace("@DIR@", &d)
+            .replace("@VAULT@", &vault)
+            .replace("@TOKEN_FILE@", &token_file.display().to_string());
+        fs::write(dir.path().join("agent.toml"), text).unwrap();
+        let socket = dir.path().join("agent.sock");
+        Agent {
+            dir,
+            socket,
+            child: None,
+        }
+    }
+
+    fn launch(mut self) -> Agent {
+        let stderr = fs::File::create(self.path("stderr.log")).unwrap();
+        let child = Command::new(bin("sidekey-agent"))
+            .args(["run", "--config", "agent.toml"])
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info,sidekey_agent=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start sidekey-agent");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket.exists() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sidekey-agent exited with {status} before serving:\n{}", self.stderr());
+            }
+            assert!(Instant::now() < deadline, "no socket after 20s:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self
+    }
+
+    /// A file in the agent's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `GET path` on the agent's socket.
+    pub fn http(&self, path: &str) -> Response {
+        http::get(&self.socket, path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.stderr()))
+    }
+
+    /// `GET /v1/secrets/{name}`, expecting 200; answers the JSON.
+    pub fn get(&self, name: &str) -> serde_json::Value {
+        let r = self.http(&format!("/v1/secrets/{name}"));
+        assert_eq!(r.status, 200, "GET {name}: {}", r.body);
+        r.json()
+    }
+
+    /// Waits until `name` is served and answers it.
+    pub fn wait_served(&self, name: &str, timeout: Duration) -> serde_json::Value {
+        super::eventually(timeout, &format!("{name} served"), || {
+            let r = self.http(&format!("/v1/secrets/{name}"));
+            (r.status == 200).then(|| r.json())
+        })
+    }
+
+    /// Runs `sidekey-agent ARGS` (a client command) against this agent's socket.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("sidekey-agent"))
+            .args(args)
+            .env("SIDEKEY_SOCKET", &self.socket)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// What the agent wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.path("stderr.log")).unwrap_or_default()
+    }
+
+    /// The audit log so far, one JSON value per line.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        fs::read_to_string(self.path("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// Asserts that no value in `values` appears in stderr, the audit log or `/metrics`.
+    pub fn assert_never_leaked(&self, values: &[String]) {
+        // The audit writer flushes within 200 ms.
+        std::thread::sleep(Duration::from_millis(300));
+        let metrics = self.http("/metrics").body;
+        let audit = fs::read_to_string(self.path("audit.jsonl")).unwrap_or_default();
+        let stderr = self.stderr();
+        for value in values.iter().filter(|v| v.len() >= 8) {
+            for (what, text) in [("stderr", &stderr), ("audit log", &audit), ("/metrics", &metrics)] {
+                assert!(
+                    !text.contains(value.as_str()),
+                    "a secret value appeared in the agent's {what}"
+                );
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("agent running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("agent did not stop within 20s of SIGTERM:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- agent stderr ({}) ---\n{}",
+                self.dir.path().display(),
+                self.stderr()
+            );
+        }
+    }
+}
+
+/// Values of every string field of a secret answer's `data`.
+pub fn values_of(answer: &serde_json::Value) -> Vec<String> {
+    answer["data"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
