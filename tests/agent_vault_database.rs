@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Agent, Stack};
+use crate::support::{eventually, Agent, Stack};
 
 fn config(mount: &str) -> String {
     format!(
@@ -129,4 +129,48 @@ fn a_revoked_leases_credentials_fail_and_the_agent_reissues() {
             fresh["data"]["password"].as_str().unwrap(),
         )
         .expect("new credentials log in");
+}
+
+#[test]
+fn a_replaced_lease_is_revoked_after_its_grace_period() {
+    // TTL 12 s, max 14 s: the renewal at ~8 s is capped, so the agent re-issues with ~6 s of
+    // the old lease left and revokes it 2 s (a sixth of its TTL) later, before it would expire.
+    let stack = Stack::get();
+    let mount = stack.database_engine("12s", "14s");
+    let agent = Agent::start(&config(&mount));
+    let old = agent.wait_served("db", Duration::from_secs(20));
+    let (user, password) = (
+        old["data"]["username"].as_str().unwrap(),
+        old["data"]["password"].as_str().unwrap(),
+    );
+    let new = eventually(Duration::from_secs(15), "a re-issued credential", || {
+        let v = agent.get("db");
+        (v["version"] != old["version"]).then_some(v)
+    });
+    let revoked = eventually(Duration::from_secs(10), "the old lease revoked", || {
+        agent
+            .audit()
+            .into_iter()
+            .find(|e| e["event"] == "revoke" && e["lease_id"] == old["lease"]["id"])
+    });
+    println!("revocation audited: {revoked}");
+    stack
+        .pg_login(user, password)
+        .expect_err("the replaced credential no longer logs in");
+    stack
+        .pg_login(
+            new["data"]["username"].as_str().unwrap(),
+            new["data"]["password"].as_str().unwrap(),
+        )
+        .expect("the new credential logs in");
+    let metrics = agent.http("/metrics").body;
+    assert!(
+        metrics.contains("sidekey_revocations_total{secret=\"db\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sidekey_secret_expiry_seconds{secret=\"db\"}"),
+        "{metrics}"
+    );
+    agent.assert_never_leaked(&[user.to_owned(), password.to_owned()]);
 }

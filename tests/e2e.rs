@@ -7,6 +7,7 @@ mod support;
 mod access_policy;
 mod agent_config;
 mod agent_dev;
+mod agent_vault_auth;
 mod agent_vault_database;
 mod agent_vault_kv;
 mod agent_vault_pki;

@@ -87,10 +87,11 @@ pub fn retry_in(attempt: u32, jitter: f64, held: Option<&Held>, now: SystemTime)
     }
 }
 
-/// When to revoke a lease that was replaced at `now`: after a grace period of a third of its
-/// TTL (at least 10 s) for readers still using it; `None` when it expires before that anyway.
+/// When to revoke a lease that was replaced at `now`: after a grace period of a sixth of its
+/// TTL (between 2 s and 60 s), for readers still finishing work with it; `None` when it
+/// expires before that anyway.
 pub fn retire_at(old: &Lease, now: SystemTime) -> Option<SystemTime> {
-    let grace = (old.ttl / 3).max(Duration::from_secs(10));
+    let grace = (old.ttl / 6).clamp(Duration::from_secs(2), Duration::from_secs(60));
     (old.id.is_some() && old.remaining(now) > grace).then_some(now + grace)
 }
 
@@ -214,7 +215,8 @@ mod tests {
 
     #[test]
     fn old_leases_are_revoked_after_grace_only_when_they_would_outlive_it() {
-        assert_eq!(retire_at(&lease(3600, true), t(10.0)), Some(t(1210.0)));
-        assert_eq!(retire_at(&lease(5, true), t(3.0)), None);
+        assert_eq!(retire_at(&lease(3600, true), t(10.0)), Some(t(70.0)));
+        assert_eq!(retire_at(&lease(12, true), t(8.0)), Some(t(10.0)));
+        assert_eq!(retire_at(&lease(5, true), t(3.4)), None);
     }
 }
