@@ -126,3 +126,21 @@ fn malformed_toml_and_wrong_types_are_refused() {
     refused(&GOOD.replace("uid = 1000", "uid = [1000]"), &["access"]);
     refused("[agent\nsocket = 1", &["line 1"]);
 }
+
+#[test]
+fn the_example_config_checks_ok_once_its_files_exist() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/agent.example.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    for file in ["role-id", "secret-id", "vault-ca.pem"] {
+        std::fs::write(dir.path().join(file), "x\n").unwrap();
+    }
+    let config = example
+        .replace("/etc/sidekey", &d)
+        .replace("/run/sidekey", &d)
+        .replace("/var/lib/sidekey", &d)
+        .replace("/var/log/sidekey", &d);
+    let (code, message) = check(&config);
+    assert_eq!(code, Some(0), "{message}");
+    assert!(message.contains("6 secrets"), "{message}");
+}

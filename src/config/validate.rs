@@ -126,9 +126,15 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         fingerprint_key_file,
         revoke_on_exit: agent.revoke_on_exit.unwrap_or(false),
     };
-    if let Some(parent) = agent_settings.socket.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !parent.is_dir() {
-            return Err(c.invalid("agent.socket", format!("directory {} does not exist", parent.display())));
+    let dirs_needed = [
+        ("agent.socket", Some(&agent_settings.socket)),
+        ("agent.audit_log", agent_settings.audit_log.as_ref()),
+    ];
+    for (key, path) in dirs_needed {
+        if let Some(parent) = path.and_then(|p| p.parent()).filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(c.invalid(key, format!("directory {} does not exist", parent.display())));
+            }
         }
     }
 

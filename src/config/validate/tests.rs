@@ -88,3 +88,15 @@ fn access_patterns_must_match_a_secret() {
     let e = err(&BASE.replace("secrets = [\"*\"]", "secrets = [\"db\"]"));
     assert_eq!(e.key(), Some("access[0].secrets"));
 }
+
+#[test]
+fn missing_directories_for_the_socket_or_audit_log_are_named() {
+    let e = err(&BASE.replace("socket = \"agent.sock\"", "socket = \"/nonexistent/dir/agent.sock\""));
+    assert_eq!(e.key(), Some("agent.socket"));
+    assert!(e.to_string().contains("/nonexistent/dir"), "{e}");
+    let e = err(&BASE.replace(
+        "socket = \"agent.sock\"",
+        "socket = \"agent.sock\"\naudit_log = \"/nonexistent/log/a.jsonl\"",
+    ));
+    assert_eq!(e.key(), Some("agent.audit_log"));
+}
