@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{bin, eventually, http, Agent};
+use crate::support::{bin, eventually, http, Agent, GRANT_SELF, LOCAL_DEV};
 
 #[test]
 fn the_readme_run_command_serves_dev_secrets_with_no_external_service() {
@@ -82,28 +82,15 @@ impl Drop for KillOnDrop {
 }
 
 const STATIC: &str = r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.dev]
-type = "local"
-path = "@DIR@/dev.store"
-key_file = "@DIR@/dev.key"
-
 [secrets.smtp]
 backend = "dev"
 kind = "local.static"
 refresh = "200ms"
-
-[[access]]
-uid = "self"
-secrets = ["*"]
 "#;
 
 #[test]
 fn store_set_values_are_served_and_versioned() {
-    let agent = Agent::start(STATIC);
+    let agent = Agent::start(&format!("{LOCAL_DEV}{STATIC}{GRANT_SELF}"));
     let health = agent.http("/v1/health");
     assert_eq!(health.status, 503);
     assert!(
@@ -152,10 +139,11 @@ fn store_set(agent: &Agent, input: &str) -> std::process::Output {
 
 #[test]
 fn a_graceful_stop_finishes_requests_in_flight_and_removes_the_socket() {
-    let mut agent = Agent::start(&STATIC.replace(
+    let generated = STATIC.replace(
         "local.static\"\nrefresh = \"200ms\"",
         "local.generated\"\nrotate_every = \"1h\"",
-    ));
+    );
+    let mut agent = Agent::start(&format!("{LOCAL_DEV}{generated}{GRANT_SELF}"));
     let served = agent.wait_served("smtp", Duration::from_secs(10));
     let version = served["version"].as_u64().unwrap();
     // A long-poll that will wait 2 s for a change that never comes.

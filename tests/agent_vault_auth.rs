@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{unique, Agent, Stack};
+use crate::support::{unique, vault_approle, Agent, Stack, GRANT_SELF};
 
 #[test]
 fn the_agent_logs_in_again_when_its_token_can_no_longer_be_renewed() {
@@ -23,16 +23,7 @@ fn the_agent_logs_in_again_when_its_token_can_no_longer_be_renewed() {
         json!({ "token_policies": [stack.vault_read(&format!("auth/{mount}/role/agent"))["data"]["token_policies"][0]], "token_ttl": "3s", "token_max_ttl": "6s", "secret_id_num_uses": 0 }),
     );
     let config = format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.vault]
-type = "vault"
-address = "@VAULT@"
-auth = {{ method = "approle", mount = "{mount}", role_id_file = "@DIR@/role-id", secret_id_file = "@DIR@/secret-id" }}
-
+        r#"{backend}
 [secrets.api]
 backend = "vault"
 kind = "vault.kv2"
@@ -40,10 +31,8 @@ mount = "{kv}"
 path = "app/api"
 refresh = "250ms"
 
-[[access]]
-uid = "self"
-secrets = ["*"]
-"#
+{GRANT_SELF}"#,
+        backend = vault_approle(&mount)
     );
     let agent = Agent::start_with_files(&config, &[("role-id", &role_id), ("secret-id", &secret_id)]);
     agent.wait_served("api", Duration::from_secs(15));

@@ -6,20 +6,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{eventually, Agent, Stack};
+use crate::support::{eventually, Agent, Stack, VAULT_ROOT};
 
 fn config(mount: &str) -> String {
     format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.vault]
-type = "vault"
-address = "@VAULT@"
-auth = {{ method = "token", token_file = "@TOKEN_FILE@" }}
-
+        r#"{VAULT_ROOT}
 [secrets.db]
 backend = "vault"
 kind = "vault.database"

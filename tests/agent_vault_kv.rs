@@ -5,20 +5,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
-use crate::support::{agent::values_of, http, unique, Agent, Stack};
+use crate::support::{agent::values_of, http, unique, vault_approle, Agent, Stack, GRANT_SELF, VAULT_ROOT};
 
-fn config(auth: &str, kv: &str) -> String {
+fn config(backend: &str, kv: &str) -> String {
     format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.vault]
-type = "vault"
-address = "@VAULT@"
-auth = {auth}
-
+        r#"{backend}
 [secrets.api]
 backend = "vault"
 kind = "vault.kv2"
@@ -26,10 +17,7 @@ mount = "{kv}"
 path = "app/api"
 refresh = "300ms"
 
-[[access]]
-uid = "self"
-secrets = ["*"]
-"#
+{GRANT_SELF}"#
     )
 }
 
@@ -42,7 +30,7 @@ fn a_kv_change_is_served_with_a_higher_version_and_wakes_long_polls_at_once() {
         &format!("{kv}/data/app/api"),
         json!({ "data": { "key": first, "region": "eu" } }),
     );
-    let agent = Agent::start(&config(r#"{ method = "token", token_file = "@TOKEN_FILE@" }"#, &kv));
+    let agent = Agent::start(&config(VAULT_ROOT, &kv));
 
     let v1 = agent.wait_served("api", Duration::from_secs(15));
     assert_eq!(v1["data"]["key"], first.as_str());
@@ -103,10 +91,10 @@ fn approle_login_reads_kv_with_the_roles_policy() {
     let value = unique("approle-read");
     stack.vault_write(&format!("{kv}/data/app/api"), json!({ "data": { "token": value } }));
     let (mount, role_id, secret_id) = stack.approle(&format!("path \"{kv}/data/*\" {{ capabilities = [\"read\"] }}"));
-    let auth = format!(
-        r#"{{ method = "approle", mount = "{mount}", role_id_file = "@DIR@/role-id", secret_id_file = "@DIR@/secret-id" }}"#
+    let agent = Agent::start_with_files(
+        &config(&vault_approle(&mount), &kv),
+        &[("role-id", &role_id), ("secret-id", &secret_id)],
     );
-    let agent = Agent::start_with_files(&config(&auth, &kv), &[("role-id", &role_id), ("secret-id", &secret_id)]);
     let served = agent.wait_served("api", Duration::from_secs(15));
     assert_eq!(served["data"]["token"], value.as_str());
     assert_eq!(agent.http("/v1/health").status, 200);

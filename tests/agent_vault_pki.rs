@@ -5,23 +5,14 @@ use std::time::{Duration, SystemTime};
 
 use x509_parser::prelude::*;
 
-use crate::support::{eventually, Agent, Stack};
+use crate::support::{eventually, Agent, Stack, VAULT_ROOT};
 
 #[test]
 fn the_certificate_parses_carries_the_common_name_and_is_replaced_before_expiry() {
     let stack = Stack::get();
     let mount = stack.pki_engine();
     let config = format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.vault]
-type = "vault"
-address = "@VAULT@"
-auth = {{ method = "token", token_file = "@TOKEN_FILE@" }}
-
+        r#"{VAULT_ROOT}
 [secrets.cert]
 backend = "vault"
 kind = "vault.pki"

@@ -3,31 +3,13 @@
 
 use std::time::Duration;
 
-use crate::support::{eventually, http, unique, Agent, Stack};
+use crate::support::{eventually, http, unique, vault_approle, Agent, Stack, GRANT_SELF, LOCAL_DEV};
 
-const DEV: &str = r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.dev]
-type = "local"
-path = "@DIR@/dev.store"
-key_file = "@DIR@/dev.key"
-
-[secrets.session]
-backend = "dev"
-kind = "local.generated"
-rotate_every = "1h"
-
-[[access]]
-uid = "self"
-secrets = ["*"]
-"#;
+const SESSION: &str = "[secrets.session]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n";
 
 #[test]
 fn malformed_requests_get_400_and_the_agent_keeps_serving() {
-    let agent = Agent::start(DEV);
+    let agent = Agent::start(&format!("{LOCAL_DEV}\n{SESSION}\n{GRANT_SELF}"));
     agent.wait_served("session", Duration::from_secs(10));
     let cases: &[(&[u8], u16)] = &[
         (b"BLAH\r\n\r\n", 400),
@@ -89,26 +71,15 @@ fn a_wrong_approle_secret_keeps_the_agent_up_with_health_naming_the_secret() {
     let kv = stack.kv2_engine();
     let (mount, role_id, _secret_id) = stack.approle(&format!("path \"{kv}/data/*\" {{ capabilities = [\"read\"] }}"));
     let config = format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-
-[backends.vault]
-type = "vault"
-address = "@VAULT@"
-auth = {{ method = "approle", mount = "{mount}", role_id_file = "@DIR@/role-id", secret_id_file = "@DIR@/secret-id" }}
-
+        r#"{backend}
 [secrets.api]
 backend = "vault"
 kind = "vault.kv2"
 mount = "{kv}"
 path = "app/api"
 
-[[access]]
-uid = "self"
-secrets = ["*"]
-"#
+{GRANT_SELF}"#,
+        backend = vault_approle(&mount)
     );
     let agent = Agent::start_with_files(
         &config,

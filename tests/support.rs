@@ -8,7 +8,7 @@ pub mod agent;
 pub mod http;
 pub mod stack;
 
-pub use agent::{bin, Agent};
+pub use agent::{bin, vault_approle, Agent, GRANT_SELF, LOCAL_DEV, VAULT_ROOT};
 pub use stack::{unique, Stack};
 
 use std::time::{Duration, Instant};

@@ -22,6 +22,25 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The `[agent]` table every test agent gets unless its config has one: socket and audit log
+/// in the agent's directory.
+pub const AGENT: &str = "[agent]\nsocket = \"@DIR@/agent.sock\"\naudit_log = \"@DIR@/audit.jsonl\"\n";
+
+/// A backend `vault` on the test OpenBao, logged in with the root token.
+pub const VAULT_ROOT: &str = "[backends.vault]\ntype = \"vault\"\naddress = \"@VAULT@\"\nauth = { method = \"token\", token_file = \"@TOKEN_FILE@\" }\n";
+
+/// A backend `vault` on the test OpenBao, logged in with AppRole (files `role-id`, `secret-id`).
+pub fn vault_approle(mount: &str) -> String {
+    format!("[backends.vault]\ntype = \"vault\"\naddress = \"@VAULT@\"\nauth = {{ method = \"approle\", mount = \"{mount}\", role_id_file = \"@DIR@/role-id\", secret_id_file = \"@DIR@/secret-id\" }}\n")
+}
+
+/// A backend `dev` of type local in the agent's directory.
+pub const LOCAL_DEV: &str =
+    "[backends.dev]\ntype = \"local\"\npath = \"@DIR@/dev.store\"\nkey_file = \"@DIR@/dev.key\"\n";
+
+/// Grants every secret to the agent's own uid (the tests run as that uid).
+pub const GRANT_SELF: &str = "[[access]]\nuid = \"self\"\nsecrets = [\"*\"]\n";
+
 /// A running agent.
 pub struct Agent {
     pub dir: tempfile::TempDir,
@@ -62,6 +81,11 @@ impl Agent {
             fs::write(&token_file, format!("{token}\n")).unwrap();
         }
         let vault = std::env::var("SIDEKEY_TEST_VAULT_ADDR").unwrap_or_default();
+        let config = if config.contains("[agent]") {
+            config.to_owned()
+        } else {
+            format!("{AGENT}\n{config}")
+        };
         let text = config
             .replace("@DIR@", &d)
             .replace("@VAULT@", &vault)
