@@ -53,7 +53,8 @@ pub struct SecretMeta {
 /// `GET /v1/health`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok` or `degraded`.
+    /// `ok`, or `degraded` (503 when a secret is not served; 200 when every secret is served
+    /// but some could not be refreshed).
     pub status: String,
     /// Secrets not being served, with the reason (empty when ok).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -67,6 +68,9 @@ pub struct FailingSecret {
     pub name: String,
     /// Why (never a value).
     pub reason: String,
+    /// Whether an older, still valid value is being served meanwhile.
+    #[serde(default)]
+    pub served: bool,
 }
 
 /// Every error answer: `{"error": "..."}`.

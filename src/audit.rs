@@ -32,6 +32,8 @@ pub enum EventKind {
     Reissue,
     /// An old lease was revoked at the issuer.
     Revoke,
+    /// The secret was rotated at its source (`rotate_every`).
+    Rotate,
     /// A peer read a secret.
     Read,
     /// A peer was refused.
@@ -72,6 +74,12 @@ pub struct AuditEvent {
     /// The requesting peer, for reads and refusals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<Peer>,
+    /// The verified token name the request carried, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The remote address, for requests on the TCP listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
     /// The HTTP route, for reads and refusals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
@@ -92,6 +100,8 @@ impl AuditEvent {
             version: None,
             peer: None,
             route: None,
+            token: None,
+            remote: None,
             rule: None,
         }
     }

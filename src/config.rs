@@ -43,6 +43,10 @@ pub struct AgentSettings {
     pub socket: PathBuf,
     /// Group that owns the socket, when set.
     pub socket_group: Option<String>,
+    /// Loopback TCP listener, when set; every request on it needs a token.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Accepted bearer tokens: name → argon2id PHC hash.
+    pub tokens: BTreeMap<String, String>,
     /// JSON-lines audit log; `None` means audit events go to stderr only.
     pub audit_log: Option<PathBuf>,
     /// HMAC key file for leak fingerprints.
@@ -58,6 +62,8 @@ pub enum BackendConfig {
     Vault(VaultBackend),
     /// The embedded encrypted store.
     Local(LocalBackend),
+    /// AWS (Secrets Manager, STS), credentials from the standard chain.
+    Aws(AwsBackend),
 }
 
 impl BackendConfig {
@@ -66,6 +72,7 @@ impl BackendConfig {
         match self {
             BackendConfig::Vault(_) => "vault",
             BackendConfig::Local(_) => "local",
+            BackendConfig::Aws(_) => "aws",
         }
     }
 }
@@ -109,6 +116,15 @@ pub struct LocalBackend {
     pub path: PathBuf,
     /// The passphrase file; created (32 random bytes, hex, 0600) when missing.
     pub key_file: PathBuf,
+}
+
+/// `type = "aws"`
+#[derive(Debug, Clone)]
+pub struct AwsBackend {
+    /// Region; `None` takes it from the standard chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// Endpoint override for emulators and VPC endpoints.
+    pub endpoint_url: Option<String>,
 }
 
 /// What a secret is and where it comes from.
@@ -168,9 +184,37 @@ pub enum SecretSource {
     },
     /// `local.static`: a value set with `sidekey-agent store set`.
     LocalStatic,
+    /// `aws.secretsmanager`: GetSecretValue of one secret and stage.
+    AwsSecretsManager {
+        /// Secret name or ARN.
+        secret_id: String,
+        /// Version stage (default `AWSCURRENT`).
+        version_stage: String,
+        /// Call RotateSecret when the current version is this old.
+        rotate_every: Option<Duration>,
+    },
+    /// `aws.sts`: AssumeRole session credentials.
+    AwsSts {
+        /// The role to assume.
+        role_arn: String,
+        /// Requested session length.
+        duration: Duration,
+        /// External id, when the role's trust policy asks for one.
+        external_id: Option<String>,
+        /// Session name (default `sidekey-agent`).
+        session_name: String,
+    },
 }
 
 impl SecretSource {
+    /// The `rotate_every` of kinds that rotate at their source.
+    pub fn rotate_every(&self) -> Option<Duration> {
+        match self {
+            SecretSource::AwsSecretsManager { rotate_every, .. } => *rotate_every,
+            _ => None,
+        }
+    }
+
     /// The `kind` as written in the config.
     pub fn kind_name(&self) -> &'static str {
         match self {
@@ -180,9 +224,14 @@ impl SecretSource {
             SecretSource::VaultLease { .. } => "vault.lease",
             SecretSource::LocalGenerated { .. } => "local.generated",
             SecretSource::LocalStatic => "local.static",
+            SecretSource::AwsSecretsManager { .. } => "aws.secretsmanager",
+            SecretSource::AwsSts { .. } => "aws.sts",
         }
     }
 }
+
+/// The token name under which the `AWS_TOKEN` value is accepted.
+pub const AWS_TOKEN_NAME: &str = "aws";
 
 /// Who an `[[access]]` rule matches on the Unix socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +251,8 @@ pub struct AccessRule {
     pub uid: Option<UidMatch>,
     /// Peer gid to match, if any.
     pub gid: Option<u32>,
+    /// Token name the request must carry, if any.
+    pub token: Option<String>,
     /// Secret names or globs.
     pub secrets: Vec<String>,
     /// May call `POST /v1/revoke`.

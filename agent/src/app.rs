@@ -1,5 +1,6 @@
-//! `Config` → [`App::build`] (bind the socket, start backends and one scheduler task per
-//! secret) → [`App::run_until`] a shutdown signal → drain. Reads like the daemon's life.
+//! `Config` → [`App::build`] (bind the listeners, start backends) → [`App::run_until`] a
+//! shutdown signal (one scheduler task per secret, the server) → drain. Reads like the
+//! daemon's life.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use nix::sys::stat::{umask, Mode};
 use sidekey::config::Config;
-use tokio::net::UnixListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -18,53 +19,62 @@ use crate::backend::{self, Backend};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::scheduler::Task;
-use crate::server::{self, Shared};
+use crate::server::{self, token::Tokens, Listeners, Shared};
 use crate::store::Store;
 
-/// A built agent: socket bound, backends started, nothing served yet.
+/// A built agent: listeners bound, backends started, nothing served yet.
 pub struct App {
     config: Config,
-    listener: UnixListener,
+    listeners: Listeners,
     shared: Arc<Shared>,
-    backends: BTreeMap<String, Arc<dyn Backend>>,
     audit_writer: Writer,
 }
 
 impl App {
-    /// Binds the socket and builds every backend; fails with a message naming what is wrong.
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    /// Binds the listeners and builds every backend; fails with a message naming what is wrong.
+    /// `aws_token` is the value of the `AWS_TOKEN` environment variable, if set.
+    pub async fn build(config: Config, aws_token: Option<&str>) -> anyhow::Result<Self> {
         let metrics = Metrics::install()?;
         let (audit, audit_writer) = AuditLog::open(config.agent.audit_log.as_deref())?;
         let store = Arc::new(Store::new(config.secrets.keys().cloned()));
         let policy = Policy::new(&config.access, nix::unistd::geteuid().as_raw())?;
-        let backends = config
-            .backends
-            .iter()
-            .map(|(name, b)| {
-                Ok((
-                    name.clone(),
-                    backend::build(name, b).with_context(|| format!("backends.{name}"))?,
-                ))
-            })
-            .collect::<anyhow::Result<BTreeMap<_, _>>>()?;
-        let listener = bind(&config.agent.socket, config.agent.socket_group.as_deref())?;
-        let sources = config
-            .secrets
-            .values()
-            .map(|s| (s.name.to_string(), format!("{}/{}", s.backend, s.source.kind_name())))
-            .collect();
+        let tokens = Tokens::new(&config.agent.tokens, aws_token)?;
+        let mut backends: BTreeMap<String, Arc<dyn Backend>> = BTreeMap::new();
+        for (name, b) in &config.backends {
+            backends.insert(
+                name.clone(),
+                backend::build(name, b)
+                    .await
+                    .with_context(|| format!("backends.{name}"))?,
+            );
+        }
+        let unix = bind_unix(&config.agent.socket, config.agent.socket_group.as_deref())?;
+        let tcp = match config.agent.tcp {
+            None => None,
+            Some(addr) => {
+                if !tokens.any() {
+                    tracing::warn!(%addr, "the TCP listener accepts no request: no [agent] tokens and no AWS_TOKEN");
+                }
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("agent.tcp: cannot listen on {addr}"))?,
+                )
+            }
+        };
         let shared = Arc::new(Shared {
             store,
             policy,
+            tokens,
             audit,
             metrics,
-            sources,
+            specs: config.secrets.clone(),
+            backends,
         });
         Ok(App {
             config,
-            listener,
+            listeners: Listeners { unix, tcp },
             shared,
-            backends,
             audit_writer,
         })
     }
@@ -73,9 +83,8 @@ impl App {
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         let App {
             config,
-            listener,
+            listeners,
             shared,
-            backends,
             audit_writer,
         } = self;
         let stop = CancellationToken::new();
@@ -84,7 +93,7 @@ impl App {
             tasks.spawn(
                 Task {
                     spec: spec.clone(),
-                    backend: backends[&spec.backend].clone(),
+                    backend: shared.backends[&spec.backend].clone(),
                     store: shared.store.clone(),
                     audit: shared.audit.clone(),
                     stop: stop.clone(),
@@ -92,8 +101,9 @@ impl App {
                 .run(),
             );
         }
-        let server = tokio::spawn(server::serve(listener, shared.clone(), stop.clone()));
-        tracing::info!(socket = %config.agent.socket.display(), secrets = config.secrets.len(), "sidekey-agent serving");
+        let tcp = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
+        let server = tokio::spawn(server::serve(listeners, shared.clone(), stop.clone()));
+        tracing::info!(socket = %config.agent.socket.display(), tcp = ?tcp, secrets = config.secrets.len(), "sidekey-agent serving");
 
         signal.await;
         stop.cancel();
@@ -105,7 +115,7 @@ impl App {
                 leases.push(lease);
             }
         }
-        for b in backends.values() {
+        for b in shared.backends.values() {
             b.shutdown();
         }
         tracing::info!(leases_held = leases.len(), "stopped");
@@ -126,7 +136,7 @@ impl Drop for SocketFile {
 
 /// Binds the Unix socket with mode 0660 from creation (umask around `bind`), refusing to
 /// take over a socket another agent still serves, and hands it to `group` when set.
-fn bind(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
+fn bind_unix(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             anyhow::bail!("{}: another process is already serving on this socket", path.display());

@@ -2,6 +2,7 @@
 //! [`Backend`]: `fetch` a value (issuing a new credential for leased kinds), `renew` a lease,
 //! `revoke` one. Each backend is built once from its `[backends.NAME]` table.
 
+pub mod aws;
 pub mod local;
 pub mod vault;
 
@@ -10,7 +11,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use sidekey::config::{BackendConfig, SecretSpec};
-use sidekey::{Lease, LeaseId, SecretData};
+use sidekey::{Lease, LeaseId, SecretData, SecretString};
 
 /// A freshly fetched value.
 #[derive(Debug)]
@@ -22,6 +23,27 @@ pub struct Issued {
     /// When to fetch again, when the backend knows better than `refresh` (e.g. a generated
     /// value's rotation time).
     pub refresh_at: Option<SystemTime>,
+    /// The issuer's version id (e.g. Secrets Manager's VersionId): a new one is a new version
+    /// even when the value is the same.
+    pub revision: Option<String>,
+    /// The issuer's own answer (e.g. GetSecretValue JSON), for compatibility routes.
+    pub native: Option<SecretString>,
+    /// When the source should be rotated (`rotate_every` after the current version was made).
+    pub rotate_at: Option<SystemTime>,
+}
+
+impl Issued {
+    /// A value with nothing but data and, optionally, a lease.
+    pub fn plain(data: SecretData, lease: Option<Lease>) -> Self {
+        Issued {
+            data,
+            lease,
+            refresh_at: None,
+            revision: None,
+            native: None,
+            rotate_at: None,
+        }
+    }
 }
 
 /// Why a backend call failed. Never carries a secret value or a response body.
@@ -54,6 +76,23 @@ pub trait Backend: Send + Sync {
     /// Reads the current value of `spec`, or issues a new credential for leased kinds.
     async fn fetch(&self, spec: &SecretSpec) -> Result<Issued, Error>;
 
+    /// Reads one specific version (by id or stage), outside the schedule.
+    async fn fetch_version(
+        &self,
+        spec: &SecretSpec,
+        version_id: Option<&str>,
+        version_stage: Option<&str>,
+    ) -> Result<Issued, Error> {
+        let _ = (spec, version_id, version_stage);
+        Err(Error::Unsupported("fetching a specific version"))
+    }
+
+    /// Rotates the secret at its source (e.g. Secrets Manager RotateSecret).
+    async fn rotate(&self, spec: &SecretSpec) -> Result<(), Error> {
+        let _ = spec;
+        Err(Error::Unsupported("rotation"))
+    }
+
     /// Extends `lease` by its original TTL; answers the lease as the issuer now has it.
     async fn renew(&self, lease: &Lease) -> Result<Lease, Error> {
         let _ = lease;
@@ -71,9 +110,10 @@ pub trait Backend: Send + Sync {
 }
 
 /// Builds the backend for one `[backends.NAME]` table.
-pub fn build(name: &str, config: &BackendConfig) -> anyhow::Result<Arc<dyn Backend>> {
+pub async fn build(name: &str, config: &BackendConfig) -> anyhow::Result<Arc<dyn Backend>> {
     Ok(match config {
         BackendConfig::Vault(v) => Arc::new(vault::Vault::start(name, v)?),
         BackendConfig::Local(l) => Arc::new(local::Local::open(l)?),
+        BackendConfig::Aws(a) => Arc::new(aws::Aws::connect(name, a).await),
     })
 }

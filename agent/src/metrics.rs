@@ -9,6 +9,7 @@
 //! | `sidekey_renewals_total` | secret | leases renewed |
 //! | `sidekey_reissues_total` | secret | credentials replaced before expiry |
 //! | `sidekey_revocations_total` | secret | old leases revoked |
+//! | `sidekey_rotations_total` | secret | rotations asked of the source (`rotate_every`) |
 //! | `sidekey_failures_total` | secret, action | failed fetch/renew/reissue/revoke |
 //! | `sidekey_refusals_total` | route | requests refused by the access policy |
 //! | `sidekey_secret_version` | secret | served version |
@@ -65,6 +66,7 @@ pub fn count(event: &'static str, secret: &SecretName) {
         "fetches" => "sidekey_fetches_total",
         "renewals" => "sidekey_renewals_total",
         "reissues" => "sidekey_reissues_total",
+        "rotations" => "sidekey_rotations_total",
         _ => "sidekey_revocations_total",
     };
     metrics::counter!(name, "secret" => secret.as_str().to_owned()).increment(1);

@@ -1,10 +1,14 @@
-//! The access policy: `[[access]]` rules over the kernel-reported peer (`SO_PEERCRED`).
-//! Default deny. A caller that no rule matches is refused everything; a matched caller gets
+//! The access policy: `[[access]]` rules over the kernel-reported peer (`SO_PEERCRED`) and
+//! the verified token a request carries. Default deny. A caller that no rule matches is refused everything; a matched caller gets
 //! an [`Admitted`], and reading a secret takes a [`Permit`] that only
 //! [`Admitted::permit`] makes, so a handler that forgets the check does not compile.
 //!
+//! A rule matches a caller when every criterion it names matches: `uid`/`gid` need a Unix
+//! socket peer (the TCP listener has none), `token` needs a request carrying that token.
 //! `gid` matches the peer's effective gid as the kernel reports it (its primary group);
 //! supplementary groups are not visible through `SO_PEERCRED`.
+
+use std::net::SocketAddr;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use sidekey::audit::Peer;
@@ -19,7 +23,36 @@ struct Rule {
     index: usize,
     uid: Option<u32>,
     gid: Option<u32>,
+    token: Option<String>,
     secrets: GlobSet,
+}
+
+/// Who is asking: the kernel's word on a Unix socket, the address on TCP, and the verified
+/// token name if the request carried one.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The Unix socket peer.
+    pub peer: Option<Peer>,
+    /// The TCP remote address.
+    pub remote: Option<SocketAddr>,
+    /// The verified token's name.
+    pub token: Option<String>,
+}
+
+impl Caller {
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.peer {
+            parts.push(format!("uid {} gid {}", p.uid, p.gid));
+        }
+        if let Some(t) = &self.token {
+            parts.push(format!("token {t:?}"));
+        }
+        if parts.is_empty() {
+            parts.push("a caller without token".to_owned());
+        }
+        parts.join(", ")
+    }
 }
 
 /// A caller some rule matched: which rules, for checking each secret.
@@ -56,6 +89,7 @@ impl Policy {
                         UidMatch::Agent => agent_uid,
                     }),
                     gid: r.gid,
+                    token: r.token.clone(),
                     secrets: set.build()?,
                 })
             })
@@ -64,19 +98,21 @@ impl Policy {
     }
 
     /// Admits a peer that at least one rule matches.
-    pub fn admit(&self, peer: &Peer) -> Result<Admitted<'_>, Denied> {
-        let rules: Vec<&Rule> = self
-            .rules
-            .iter()
-            .filter(|r| r.uid.is_none_or(|u| u == peer.uid) && r.gid.is_none_or(|g| g == peer.gid))
-            .collect();
+    pub fn admit(&self, caller: &Caller) -> Result<Admitted<'_>, Denied> {
+        let rules: Vec<&Rule> = self.rules.iter().filter(|r| r.matches(caller)).collect();
         if rules.is_empty() {
-            return Err(Denied(format!(
-                "no [[access]] rule matches uid {} gid {}",
-                peer.uid, peer.gid
-            )));
+            return Err(Denied(format!("no [[access]] rule matches {}", caller.describe())));
         }
         Ok(Admitted { rules })
+    }
+}
+
+impl Rule {
+    fn matches(&self, caller: &Caller) -> bool {
+        let uid = self.uid.is_none_or(|u| caller.peer.is_some_and(|p| p.uid == u));
+        let gid = self.gid.is_none_or(|g| caller.peer.is_some_and(|p| p.gid == g));
+        let token = self.token.as_ref().is_none_or(|t| caller.token.as_ref() == Some(t));
+        uid && gid && token
     }
 }
 
@@ -96,17 +132,60 @@ mod tests {
     use super::*;
 
     fn rule(index: usize, uid: Option<UidMatch>, gid: Option<u32>, secrets: &[&str]) -> AccessRule {
+        token_rule(index, uid, gid, None, secrets)
+    }
+
+    fn token_rule(
+        index: usize,
+        uid: Option<UidMatch>,
+        gid: Option<u32>,
+        token: Option<&str>,
+        secrets: &[&str],
+    ) -> AccessRule {
         AccessRule {
             index,
             uid,
             gid,
+            token: token.map(str::to_owned),
             secrets: secrets.iter().map(|s| s.to_string()).collect(),
             revoke: false,
         }
     }
 
-    fn peer(uid: u32, gid: u32) -> Peer {
-        Peer { uid, gid, pid: None }
+    fn peer(uid: u32, gid: u32) -> Caller {
+        Caller {
+            peer: Some(Peer { uid, gid, pid: None }),
+            ..Caller::default()
+        }
+    }
+
+    fn token(name: &str) -> Caller {
+        Caller {
+            remote: Some("127.0.0.1:5000".parse().unwrap()),
+            token: Some(name.to_owned()),
+            ..Caller::default()
+        }
+    }
+
+    #[test]
+    fn token_rules_match_requests_carrying_that_token_only() {
+        let policy = Policy::new(
+            &[
+                token_rule(0, None, None, Some("deploy"), &["db"]),
+                token_rule(1, Some(UidMatch::Id(7)), None, Some("ops"), &["cert"]),
+            ],
+            0,
+        )
+        .unwrap();
+        assert_eq!(policy.admit(&token("deploy")).unwrap().permit("db").unwrap().rule, 0);
+        assert!(policy.admit(&token("other")).is_err());
+        // uid + token: both must match; a TCP caller has no uid.
+        assert!(policy.admit(&token("ops")).is_err());
+        let mut both = peer(7, 7);
+        both.token = Some("ops".into());
+        assert_eq!(policy.admit(&both).unwrap().permit("cert").unwrap().rule, 1);
+        let denied = policy.admit(&peer(7, 7)).err().unwrap();
+        assert!(denied.0.contains("uid 7"), "{}", denied.0);
     }
 
     #[test]

@@ -56,6 +56,7 @@ impl Task {
                 Action::Fetch | Action::Refresh => self.fetch(action, &mut held).await,
                 Action::Renew => self.renew(&mut held).await,
                 Action::Reissue => self.reissue(&mut held).await,
+                Action::Rotate => self.rotate(&mut held).await,
             };
             match result {
                 Ok(()) => failures = 0,
@@ -68,6 +69,8 @@ impl Task {
                     let next = match (&e, action) {
                         _ if !still_valid => Action::Fetch,
                         (Error::LeaseGone(_) | Error::Unsupported(_), Action::Renew) => Action::Reissue,
+                        // A failed rotation is tried again at the next period, not in a loop.
+                        (_, Action::Rotate) => Action::Refresh,
                         _ => action,
                     };
                     let wait = plan::retry_in(failures, rand::random(), held.as_ref(), now);
@@ -179,15 +182,36 @@ impl Task {
         });
     }
 
+    /// Rotates at the source (`rotate_every`), then re-reads. A rotation that leaves nothing
+    /// readable fails the re-read, so the last good value stays served.
+    async fn rotate(&self, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
+        if let Some(h) = held.as_mut() {
+            h.rotate_at = None;
+            h.last_rotation = Some(SystemTime::now());
+        }
+        self.backend.rotate(&self.spec).await.map_err(|e| ("rotate", e))?;
+        metrics::count("rotations", &self.spec.name);
+        self.audit(EventKind::Rotate, None, None);
+        tracing::info!(secret = %self.spec.name, "rotated at the source");
+        self.fetch(Action::Refresh, held).await
+    }
+
     fn serve(&self, issued: Issued, held: &mut Option<Held>) -> (u64, bool) {
         let now = SystemTime::now();
-        let result = self
-            .store
-            .publish(&self.spec.name, issued.data, issued.lease.clone(), now);
+        let (lease, refresh_at) = (issued.lease.clone(), issued.refresh_at);
+        let last_rotation = held.as_ref().and_then(|h| h.last_rotation);
+        // Not again before a full period after our own last rotation, whatever the source says.
+        let rotate_at = match (issued.rotate_at, last_rotation, self.spec.source.rotate_every()) {
+            (Some(at), Some(last), Some(every)) if at <= last + every => Some(last + every),
+            (at, _, _) => at,
+        };
+        let result = self.store.publish(&self.spec.name, issued, now);
         *held = Some(Held {
-            lease: issued.lease,
+            lease,
             fetched_at: now,
-            refresh_at: issued.refresh_at,
+            refresh_at,
+            rotate_at,
+            last_rotation,
         });
         result
     }

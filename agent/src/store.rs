@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sidekey::{Lease, SecretData, SecretName};
+use sidekey::{Lease, SecretData, SecretName, SecretString};
 use tokio::sync::watch;
+
+use crate::backend::Issued;
 
 /// One served value.
 #[derive(Debug)]
@@ -23,6 +25,10 @@ pub struct Served {
     pub lease: Option<Lease>,
     /// When it was fetched from its source.
     pub fetched_at: SystemTime,
+    /// The issuer's version id, if it has one.
+    pub revision: Option<String>,
+    /// The issuer's own answer shape, for compatibility routes.
+    pub native: Option<SecretString>,
 }
 
 /// The state of one secret, as readers see it.
@@ -58,6 +64,17 @@ pub enum Unavailable {
     },
 }
 
+/// A secret that needs attention.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    /// The secret.
+    pub name: SecretName,
+    /// Why.
+    pub reason: String,
+    /// Whether an older value is still being served.
+    pub served: bool,
+}
+
 /// Every configured secret's slot.
 pub struct Store {
     slots: BTreeMap<SecretName, watch::Sender<Slot>>,
@@ -79,19 +96,21 @@ impl Store {
         self.slots.keys()
     }
 
-    /// Serves `data`: a new version when it differs from what is served, else the same
-    /// version with the new lease and fetch time. Answers the version and whether it changed.
-    pub fn publish(
-        &self,
-        name: &SecretName,
-        data: SecretData,
-        lease: Option<Lease>,
-        fetched_at: SystemTime,
-    ) -> (u64, bool) {
+    /// Serves a fetched value: a new version when its data or the issuer's version id differ
+    /// from what is served, else the same version with the new lease and fetch time. Answers
+    /// the version and whether it changed.
+    pub fn publish(&self, name: &SecretName, issued: Issued, fetched_at: SystemTime) -> (u64, bool) {
+        let Issued {
+            data,
+            lease,
+            revision,
+            native,
+            ..
+        } = issued;
         let mut result = (0, false);
         self.slot(name).send_modify(|slot| {
             let (version, changed) = match &slot.served {
-                Some(old) if old.data == data => (old.version, false),
+                Some(old) if old.data == data && old.revision == revision => (old.version, false),
                 Some(old) => (old.version + 1, true),
                 None => (1, true),
             };
@@ -100,6 +119,8 @@ impl Store {
                 data,
                 lease,
                 fetched_at,
+                revision,
+                native,
             }));
             slot.failure = None;
             result = (version, changed);
@@ -116,6 +137,8 @@ impl Store {
                     data: old.data.clone(),
                     lease: Some(lease),
                     fetched_at: old.fetched_at,
+                    revision: old.revision.clone(),
+                    native: old.native.clone(),
                 }));
             }
             slot.failure = None;
@@ -157,13 +180,22 @@ impl Store {
         self.slots.get(&SecretName::new(name)).map(|s| s.subscribe())
     }
 
-    /// Secrets that cannot be served now, with the reason.
-    pub fn unhealthy(&self, now: SystemTime) -> Vec<(SecretName, String)> {
+    /// Secrets that cannot be served now, or whose last refresh failed while an older value
+    /// is still served, with the reason.
+    pub fn unhealthy(&self, now: SystemTime) -> Vec<Failing> {
         self.slots
-            .keys()
-            .filter_map(|name| match self.read(name.as_str(), now) {
-                Ok(_) => None,
-                Err(e) => Some((name.clone(), e.to_string())),
+            .iter()
+            .filter_map(|(name, slot)| match self.read(name.as_str(), now) {
+                Err(e) => Some(Failing {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                    served: false,
+                }),
+                Ok(_) => slot.borrow().failure.clone().map(|reason| Failing {
+                    name: name.clone(),
+                    reason,
+                    served: true,
+                }),
             })
             .collect()
     }
@@ -181,8 +213,8 @@ mod tests {
     use sidekey::SecretString;
     use std::time::Duration;
 
-    fn data(v: &str) -> SecretData {
-        SecretData::single("password", SecretString::from(v))
+    fn data(v: &str) -> Issued {
+        Issued::plain(SecretData::single("password", SecretString::from(v)), None)
     }
 
     #[test]
@@ -190,10 +222,16 @@ mod tests {
         let store = Store::new([SecretName::new("api")]);
         let name = SecretName::new("api");
         let now = SystemTime::now();
-        assert_eq!(store.publish(&name, data("a"), None, now), (1, true));
-        assert_eq!(store.publish(&name, data("a"), None, now), (1, false));
-        assert_eq!(store.publish(&name, data("b"), None, now), (2, true));
+        assert_eq!(store.publish(&name, data("a"), now), (1, true));
+        assert_eq!(store.publish(&name, data("a"), now), (1, false));
+        assert_eq!(store.publish(&name, data("b"), now), (2, true));
         assert_eq!(store.read("api", now).unwrap().version, 2);
+        // A new issuer version id is a new version, even with the same value.
+        let same_value_new_id = Issued {
+            revision: Some("v2".into()),
+            ..data("b")
+        };
+        assert_eq!(store.publish(&name, same_value_new_id, now), (3, true));
     }
 
     #[test]
@@ -202,13 +240,22 @@ mod tests {
         let name = SecretName::new("db");
         let now = SystemTime::now();
         let lease = Lease::issued(None, now, Duration::from_secs(5), true);
-        store.publish(&name, data("a"), Some(lease), now);
+        store.publish(
+            &name,
+            Issued {
+                lease: Some(lease),
+                ..data("a")
+            },
+            now,
+        );
         store.fail(&name, "vault down".into());
         assert!(store.read("db", now + Duration::from_secs(4)).is_ok());
+        let failing = store.unhealthy(now + Duration::from_secs(4));
+        assert!(failing[0].served && failing[0].reason == "vault down");
         let err = store.read("db", now + Duration::from_secs(6)).unwrap_err();
         assert!(matches!(err, Unavailable::Expired { .. }));
         assert!(err.to_string().contains("vault down"));
-        assert_eq!(store.unhealthy(now + Duration::from_secs(6)).len(), 1);
+        assert!(!store.unhealthy(now + Duration::from_secs(6))[0].served);
     }
 
     #[test]

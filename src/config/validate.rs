@@ -100,8 +100,6 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
 
     let agent = raw.agent;
     for (key, set) in [
-        ("tcp", agent.tcp.is_some()),
-        ("tokens", agent.tokens.is_some()),
         ("cache", agent.cache.is_some()),
         ("cache_key_file", agent.cache_key_file.is_some()),
     ] {
@@ -119,7 +117,25 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         Some(f) => Some(c.existing_file("agent.fingerprint_key_file", f)?),
         None => None,
     };
+    let tcp = agent.tcp.as_deref().map(|t| tcp_listener(&c, t)).transpose()?;
+    let tokens = agent.tokens.unwrap_or_default();
+    for (name, hash) in &tokens {
+        let parsed = argon2::password_hash::PasswordHash::new(hash).map_err(|e| {
+            c.invalid(
+                format!("agent.tokens.{name}"),
+                format!("not an argon2id hash ({e}); make one with `sidekey-agent hash-token`"),
+            )
+        })?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(c.invalid(
+                format!("agent.tokens.{name}"),
+                format!("hash algorithm is {}, not argon2id", parsed.algorithm),
+            ));
+        }
+    }
     let agent_settings = AgentSettings {
+        tcp,
+        tokens,
         socket: PathBuf::from(agent.socket.as_deref().unwrap_or("/run/sidekey/agent.sock")),
         socket_group: agent.socket_group,
         audit_log: agent.audit_log.map(PathBuf::from),
@@ -153,7 +169,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         .access
         .into_iter()
         .enumerate()
-        .map(|(i, a)| access_rule(&c, i, a, &secrets))
+        .map(|(i, a)| access_rule(&c, i, a, &secrets, &agent_settings.tokens))
         .collect::<Result<Vec<_>, _>>()?;
 
     let files = raw
@@ -238,10 +254,21 @@ fn backend(c: &Checker, name: &str, b: RawBackend) -> Result<BackendConfig, Erro
                 key_file: PathBuf::from(key_file),
             }))
         }
-        "aws" => Err(c.invalid(
-            format!("{table}.type"),
-            "backend type \"aws\" is not supported by this version of sidekey-agent yet",
-        )),
+        "aws" => {
+            c.only(&table, "type \"aws\"", &present, &["region", "endpoint_url"])?;
+            if let Some(url) = &b.endpoint_url {
+                if !matches!(url::Url::parse(url), Ok(u) if u.scheme() == "http" || u.scheme() == "https") {
+                    return Err(c.invalid(
+                        format!("{table}.endpoint_url"),
+                        format!("{url:?} is not an http:// or https:// URL"),
+                    ));
+                }
+            }
+            Ok(BackendConfig::Aws(AwsBackend {
+                region: b.region,
+                endpoint_url: b.endpoint_url,
+            }))
+        }
         other => Err(c.invalid(
             format!("{table}.type"),
             format!("unknown backend type {other:?} (known: vault, local, aws)"),
@@ -360,13 +387,31 @@ fn secret(
             c.only(&table, &kind_label, &present, &allow(&["refresh"]))?;
             SecretSource::LocalStatic
         }
-        "aws.secretsmanager" | "aws.sts" => {
-            return Err(c.invalid(key("kind"), format!("kind {:?} is not supported by this version of sidekey-agent yet", s.kind)))
+        "aws.secretsmanager" => {
+            c.only(&table, &kind_label, &present, &allow(&["secret_id", "version_stage", "refresh", "rotate_every"]))?;
+            SecretSource::AwsSecretsManager {
+                secret_id: c.required(&key("secret_id"), &s.secret_id, "the secret's name or ARN")?.clone(),
+                version_stage: s.version_stage.clone().unwrap_or_else(|| "AWSCURRENT".to_owned()),
+                rotate_every: s.rotate_every.as_deref().map(|r| c.duration(&key("rotate_every"), r)).transpose()?,
+            }
+        }
+        "aws.sts" => {
+            c.only(&table, &kind_label, &present, &allow(&["role_arn", "duration", "external_id", "session_name"]))?;
+            let role_arn = c.required(&key("role_arn"), &s.role_arn, "the role ARN")?;
+            if !role_arn.starts_with("arn:") {
+                return Err(c.invalid(key("role_arn"), format!("{role_arn:?} is not an ARN (arn:aws:iam::ACCOUNT:role/NAME)")));
+            }
+            SecretSource::AwsSts {
+                role_arn: role_arn.clone(),
+                duration: s.duration.as_deref().map(|d| c.duration(&key("duration"), d)).transpose()?.unwrap_or(Duration::from_secs(900)),
+                external_id: s.external_id.clone(),
+                session_name: s.session_name.clone().unwrap_or_else(|| "sidekey-agent".to_owned()),
+            }
         }
         other => {
             return Err(c.invalid(
                 key("kind"),
-                format!("unknown kind {other:?} (known: vault.kv2, vault.database, vault.pki, vault.lease, local.generated, local.static)"),
+                format!("unknown kind {other:?} (known: vault.kv2, vault.database, vault.pki, vault.lease, aws.secretsmanager, aws.sts, local.generated, local.static)"),
             ))
         }
     };
@@ -405,13 +450,21 @@ fn access_rule(
     index: usize,
     a: RawAccess,
     secrets: &BTreeMap<SecretName, SecretSpec>,
+    tokens: &BTreeMap<String, String>,
 ) -> Result<AccessRule, Error> {
     let table = format!("access[{index}]");
-    if a.token.is_some() {
-        return Err(c.invalid(
-            format!("{table}.token"),
-            "token rules need the TCP listener, which this version does not support yet",
-        ));
+    if let Some(token) = &a.token {
+        if token != AWS_TOKEN_NAME && !tokens.contains_key(token) {
+            let mut known: Vec<&str> = tokens.keys().map(String::as_str).collect();
+            known.push(AWS_TOKEN_NAME);
+            return Err(c.invalid(
+                format!("{table}.token"),
+                format!(
+                    "unknown token {token:?} (defined in [agent] tokens: {}; \"aws\" is the AWS_TOKEN value)",
+                    known.join(", ")
+                ),
+            ));
+        }
     }
     let uid = match a.uid {
         None => None,
@@ -424,10 +477,10 @@ fn access_rule(
             ))
         }
     };
-    if uid.is_none() && a.gid.is_none() {
+    if uid.is_none() && a.gid.is_none() && a.token.is_none() {
         return Err(c.invalid(
             &table,
-            "a rule must match on uid and/or gid (a rule matching everyone is not allowed)",
+            "a rule must match on uid, gid and/or token (a rule matching everyone is not allowed)",
         ));
     }
     for pattern in &a.secrets {
@@ -445,6 +498,7 @@ fn access_rule(
         index,
         uid,
         gid: a.gid,
+        token: a.token,
         secrets: a.secrets,
         revoke: a.revoke.unwrap_or(false),
     })
@@ -485,3 +539,20 @@ fn file_spec(
 
 #[cfg(test)]
 mod tests;
+
+/// `[agent] tcp`: an IP:port on the loopback interface; anything else is refused.
+fn tcp_listener(c: &Checker, value: &str) -> Result<std::net::SocketAddr, Error> {
+    let addr: std::net::SocketAddr = value.parse().map_err(|_| {
+        c.invalid(
+            "agent.tcp",
+            format!("{value:?} is not an IP:port like \"127.0.0.1:2773\""),
+        )
+    })?;
+    if !addr.ip().is_loopback() {
+        return Err(c.invalid(
+            "agent.tcp",
+            format!("{addr} is not a loopback address (use 127.0.0.1 or [::1])"),
+        ));
+    }
+    Ok(addr)
+}

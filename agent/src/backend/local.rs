@@ -83,9 +83,8 @@ impl Local {
             let at = UNIX_EPOCH + Duration::from_secs(entry.generated_at.unwrap_or(0));
             if at + every > now {
                 return Ok(Issued {
-                    data: SecretData::from_map(entry.data.clone()),
-                    lease: None,
                     refresh_at: Some(at + every),
+                    ..Issued::plain(SecretData::from_map(entry.data.clone()), None)
                 });
             }
         }
@@ -107,9 +106,8 @@ impl Local {
         );
         self.write(&contents)?;
         Ok(Issued {
-            data,
-            lease: None,
             refresh_at: Some(UNIX_EPOCH + Duration::from_secs(secs) + every),
+            ..Issued::plain(data, None)
         })
     }
 
@@ -181,11 +179,7 @@ impl Backend for Local {
                 .generated(name, *rotate_every, *length)
                 .map_err(|e| Error::Permanent(e.to_string())),
             SecretSource::LocalStatic => match self.stored(name) {
-                Ok(Some(data)) => Ok(Issued {
-                    data,
-                    lease: None,
-                    refresh_at: None,
-                }),
+                Ok(Some(data)) => Ok(Issued::plain(data, None)),
                 Ok(None) => Err(Error::Permanent(format!(
                     "no value set for {name}: run `sidekey-agent store set --config FILE {name}`"
                 ))),

@@ -24,7 +24,9 @@ pub fn run(config: sidekey::Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let app = App::build(config).await?;
+        // AWS_TOKEN: the AWS Secrets Manager Agent's token variable (the value or file://PATH).
+        let aws_token = std::env::var("AWS_TOKEN").ok();
+        let app = App::build(config, aws_token.as_deref()).await?;
         app.run_until(shutdown_signal()).await
     })
 }

@@ -22,6 +22,8 @@ pub enum Action {
     Renew,
     /// Issue a new credential, serve it, retire the old lease.
     Reissue,
+    /// Rotate the secret at its source (`rotate_every`), then re-read it.
+    Rotate,
 }
 
 /// What the scheduler knows about the value it serves.
@@ -33,13 +35,23 @@ pub struct Held {
     pub fetched_at: SystemTime,
     /// The backend's own next refresh time, if it gave one.
     pub refresh_at: Option<SystemTime>,
+    /// When the source is due for rotation, if it rotates.
+    pub rotate_at: Option<SystemTime>,
+    /// When this agent last asked the source to rotate.
+    pub last_rotation: Option<SystemTime>,
 }
 
 /// The next action and when to take it. `jitter` is uniform in `[0, 1)`.
 pub fn next(held: Option<&Held>, refresh: Duration, now: SystemTime, jitter: f64) -> (Action, SystemTime) {
     let Some(held) = held else { return (Action::Fetch, now) };
     match &held.lease {
-        None => (Action::Refresh, held.refresh_at.unwrap_or(held.fetched_at + refresh)),
+        None => {
+            let refresh_at = held.refresh_at.unwrap_or(held.fetched_at + refresh);
+            match held.rotate_at {
+                Some(rotate_at) if rotate_at <= refresh_at => (Action::Rotate, rotate_at),
+                _ => (Action::Refresh, refresh_at),
+            }
+        }
         Some(lease) if !lease.is_valid(now) => (Action::Fetch, now),
         Some(lease) => {
             let window = lease.expires_at.duration_since(lease.renewed_at).unwrap_or_default();
@@ -118,6 +130,8 @@ mod tests {
             lease,
             fetched_at: t(0.0),
             refresh_at: None,
+            rotate_at: None,
+            last_rotation: None,
         }
     }
 
@@ -166,6 +180,21 @@ mod tests {
         assert_eq!(
             next(Some(&h), Duration::from_secs(30), t(1.0), 0.3),
             (Action::Refresh, t(7.0))
+        );
+    }
+
+    #[test]
+    fn rotation_comes_before_a_later_refresh() {
+        let mut h = held(None);
+        h.rotate_at = Some(t(10.0));
+        assert_eq!(
+            next(Some(&h), Duration::from_secs(30), t(1.0), 0.0),
+            (Action::Rotate, t(10.0))
+        );
+        h.rotate_at = Some(t(100.0));
+        assert_eq!(
+            next(Some(&h), Duration::from_secs(30), t(1.0), 0.0),
+            (Action::Refresh, t(30.0))
         );
     }
 

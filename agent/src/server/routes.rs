@@ -9,11 +9,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
-use sidekey::audit::{format_time, EventKind, Peer};
+use sidekey::audit::{format_time, EventKind};
 use sidekey::{AuditEvent, SecretName};
 
-use super::Shared;
-use crate::policy::Permit;
+use super::{aws_compat, token, Conn, Shared};
+use crate::policy::{Caller, Permit};
 use crate::store::{Served, Unavailable};
 
 /// Longest `?timeout=` a long-poll may ask for.
@@ -23,12 +23,12 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
-    status: StatusCode,
-    message: String,
+    pub(super) status: StatusCode,
+    pub(super) message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
@@ -46,10 +46,33 @@ impl From<Unavailable> for ApiError {
     }
 }
 
-/// Answers one request from `peer`.
-pub async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// The routes, as labelled in metrics and audit.
+enum Route<'r> {
+    List,
+    Health,
+    Metrics,
+    Secret(&'r str),
+    AwsGet,
+    AwsCredentials(&'r str),
+}
+
+impl Route<'_> {
+    fn label(&self) -> &'static str {
+        match self {
+            Route::List => "/v1/secrets",
+            Route::Health => "/v1/health",
+            Route::Metrics => "/metrics",
+            Route::Secret(_) => "/v1/secrets/{name}",
+            Route::AwsGet => "/secretsmanager/get",
+            Route::AwsCredentials(_) => "/v1/aws-credentials/{name}",
+        }
+    }
+}
+
+/// Answers one request on connection `conn`.
+pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let (route, result) = route(shared, peer, &req).await;
+    let (route, result) = route(shared, conn, &req).await;
     let response = result.unwrap_or_else(|e| json(e.status, &sidekey::api::ErrorBody { error: e.message }));
     let status = response.status().as_u16().to_string();
     metrics::counter!("sidekey_requests_total", "route" => route, "status" => status).increment(1);
@@ -57,17 +80,17 @@ pub async fn handle(shared: &Shared, peer: Peer, req: Request<Incoming>) -> Resp
     response
 }
 
-async fn route(
-    shared: &Shared,
-    peer: Peer,
-    req: &Request<Incoming>,
-) -> (&'static str, Result<Response<Full<Bytes>>, ApiError>) {
+type Answer = Result<Response<Full<Bytes>>, ApiError>;
+
+async fn route(shared: &Shared, conn: Conn, req: &Request<Incoming>) -> (&'static str, Answer) {
     let path = req.uri().path();
-    let (label, secret) = match path {
-        "/v1/secrets" => ("/v1/secrets", None),
-        "/v1/health" => ("/v1/health", None),
-        "/metrics" => ("/metrics", None),
-        p if p.starts_with("/v1/secrets/") => ("/v1/secrets/{name}", Some(&p["/v1/secrets/".len()..])),
+    let route = match path {
+        "/v1/secrets" => Route::List,
+        "/v1/health" => Route::Health,
+        "/metrics" => Route::Metrics,
+        "/secretsmanager/get" => Route::AwsGet,
+        p if p.starts_with("/v1/secrets/") => Route::Secret(&p["/v1/secrets/".len()..]),
+        p if p.starts_with("/v1/aws-credentials/") => Route::AwsCredentials(&p["/v1/aws-credentials/".len()..]),
         _ => {
             return (
                 "other",
@@ -75,6 +98,7 @@ async fn route(
             )
         }
     };
+    let label = route.label();
     if req.method() != Method::GET {
         return (
             label,
@@ -84,40 +108,125 @@ async fn route(
             )),
         );
     }
-    let admitted = match shared.policy.admit(&peer) {
-        Ok(a) => a,
-        Err(denied) => return (label, Err(refuse(shared, peer, label, None, denied.0))),
+    let caller = match identify(shared, conn, req, &route).await {
+        Ok(caller) => caller,
+        Err((status, reason)) => {
+            return (
+                label,
+                Err(refuse(shared, &Caller::from(conn), label, None, status, reason)),
+            )
+        }
     };
-    let result = match secret {
-        None if label == "/v1/secrets" => Ok(list(shared, &admitted)),
-        None if label == "/v1/health" => Ok(health(shared)),
-        None => Ok(text(StatusCode::OK, shared.metrics.render(&shared.store))),
-        Some(name) => {
-            let name = match percent_decode(name) {
-                Some(n) if !n.is_empty() && !n.contains('/') => n,
-                _ => {
-                    return (
-                        label,
-                        Err(ApiError::new(StatusCode::BAD_REQUEST, "bad secret name in path")),
-                    )
-                }
+    let admitted = match shared.policy.admit(&caller) {
+        Ok(a) => a,
+        Err(denied) => {
+            return (
+                label,
+                Err(refuse(shared, &caller, label, None, StatusCode::FORBIDDEN, denied.0)),
+            )
+        }
+    };
+    let result = match route {
+        Route::List => Ok(list(shared, &admitted)),
+        Route::Health => Ok(health(shared)),
+        Route::Metrics => Ok(text(StatusCode::OK, shared.metrics.render(&shared.store))),
+        Route::Secret(raw) | Route::AwsCredentials(raw) => {
+            let Some(name) = percent_decode(raw).filter(|n| !n.is_empty() && !n.contains('/')) else {
+                return (
+                    label,
+                    Err(ApiError::new(StatusCode::BAD_REQUEST, "bad secret name in path")),
+                );
             };
             match admitted.permit(&name) {
-                Ok(permit) => read(shared, peer, permit, &name, req.uri().query()).await,
-                Err(denied) => Err(refuse(shared, peer, label, Some(&name), denied.0)),
+                Err(denied) => Err(refuse(
+                    shared,
+                    &caller,
+                    label,
+                    Some(&name),
+                    StatusCode::FORBIDDEN,
+                    denied.0,
+                )),
+                Ok(permit) if matches!(route, Route::Secret(_)) => {
+                    read(shared, &caller, permit, &name, req.uri().query()).await
+                }
+                Ok(permit) => aws_compat::credentials(shared, &caller, permit, &name),
             }
         }
+        Route::AwsGet => aws_compat::get_secret_value(shared, &caller, &admitted, req.uri().query()).await,
     };
     (label, result)
 }
 
-fn refuse(shared: &Shared, peer: Peer, route: &str, secret: Option<&str>, reason: String) -> ApiError {
+/// Who is asking: the connection's identity plus a verified token. Refuses (status, reason)
+/// requests with `X-Forwarded-For`, a token that matches none, no token on the TCP listener,
+/// and AWS-compatible requests without `X-Aws-Parameters-Secrets-Token`.
+async fn identify(
+    shared: &Shared,
+    conn: Conn,
+    req: &Request<Incoming>,
+    route: &Route<'_>,
+) -> Result<Caller, (StatusCode, String)> {
+    let headers = req.headers();
+    if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "requests with X-Forwarded-For or Forwarded are refused".into(),
+        ));
+    }
+    let aws_route = matches!(route, Route::AwsGet);
+    if aws_route && !headers.contains_key("x-aws-parameters-secrets-token") {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            "the X-Aws-Parameters-Secrets-Token header is required".into(),
+        ));
+    }
+    let mut caller = Caller::from(conn);
+    match token::presented(headers, aws_route) {
+        Some(presented) => match shared.tokens.verify(presented).await {
+            Some(name) => caller.token = Some(name),
+            None => {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "the token matches none of this agent's tokens".into(),
+                ))
+            }
+        },
+        None if conn.remote.is_some() => {
+            return Err((
+                StatusCode::UNAUTHORIZED,
+                "a token is required on the TCP listener (Authorization: Bearer TOKEN)".into(),
+            ))
+        }
+        None => {}
+    }
+    Ok(caller)
+}
+
+/// An audit event about a request by `caller` on `route`.
+pub(super) fn requested(kind: EventKind, caller: &Caller, route: &str) -> AuditEvent {
+    let mut event = AuditEvent::new(kind);
+    event.peer = caller.peer;
+    event.remote = caller.remote.map(|r| r.to_string());
+    event.token = caller.token.clone();
+    event.route = Some(route.to_owned());
+    event
+}
+
+fn refuse(
+    shared: &Shared,
+    caller: &Caller,
+    route: &str,
+    secret: Option<&str>,
+    status: StatusCode,
+    reason: String,
+) -> ApiError {
     metrics::counter!("sidekey_refusals_total", "route" => route.to_owned()).increment(1);
-    let mut event = AuditEvent::new(EventKind::Refusal { reason: reason.clone() }).request(peer, route);
+    let mut event = requested(EventKind::Refusal { reason: reason.clone() }, caller, route);
     event.secret = secret.map(SecretName::new);
     shared.audit.record(event);
-    tracing::info!(uid = peer.uid, gid = peer.gid, pid = peer.pid, route, reason = %reason, "refused");
-    ApiError::new(StatusCode::FORBIDDEN, reason)
+    let (uid, remote) = (caller.peer.map(|p| p.uid), caller.remote.map(|r| r.to_string()));
+    tracing::info!(?uid, ?remote, token = ?caller.token, route, status = status.as_u16(), reason = %reason, "refused");
+    ApiError::new(status, reason)
 }
 
 fn list(shared: &Shared, admitted: &crate::policy::Admitted<'_>) -> Response<Full<Bytes>> {
@@ -146,15 +255,18 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
         .store
         .unhealthy(SystemTime::now())
         .into_iter()
-        .map(|(name, reason)| FailingSecret {
-            name: name.to_string(),
-            reason,
+        .map(|f| FailingSecret {
+            name: f.name.to_string(),
+            reason: f.reason,
+            served: f.served,
         })
         .collect();
-    let (status, word) = if failing.is_empty() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    // 503 only when something is not served; a failing refresh behind a still-valid value is
+    // reported as degraded with 200.
+    let (status, word) = match () {
+        _ if failing.is_empty() => (StatusCode::OK, "ok"),
+        _ if failing.iter().all(|f| f.served) => (StatusCode::OK, "degraded"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
     };
     json(
         status,
@@ -168,7 +280,7 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
 /// `GET /v1/secrets/{name}[?wait=V&timeout=D]`
 async fn read(
     shared: &Shared,
-    peer: Peer,
+    caller: &Caller,
     permit: Permit,
     name: &str,
     query: Option<&str>,
@@ -197,22 +309,25 @@ async fn read(
             }
         }
     }
-    let mut event = AuditEvent::new(EventKind::Read)
+    audit_read(shared, caller, "/v1/secrets/{name}", name, &served, &permit);
+    Ok(secret_response(shared, name, &served))
+}
+
+/// Records a successful read.
+pub(super) fn audit_read(shared: &Shared, caller: &Caller, route: &str, name: &str, served: &Served, permit: &Permit) {
+    let mut event = requested(EventKind::Read, caller, route)
         .secret(&SecretName::new(name))
         .lease(served.lease.as_ref().and_then(|l| l.id.as_ref()))
-        .version(served.version)
-        .request(peer, "/v1/secrets/{name}");
+        .version(served.version);
     event.rule = Some(permit.rule);
     shared.audit.record(event);
-    Ok(secret_response(shared, name, &served))
 }
 
 fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> {
     let mut wait = None;
     let mut timeout = DEFAULT_WAIT;
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
             "wait" => {
                 wait = Some(value.parse().map_err(|_| {
                     ApiError::new(
@@ -222,8 +337,7 @@ fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> 
                 })?)
             }
             "timeout" => {
-                let decoded = percent_decode(value).unwrap_or_default();
-                timeout = humantime::parse_duration(&decoded)
+                timeout = humantime::parse_duration(&value)
                     .map_err(|_| {
                         ApiError::new(
                             StatusCode::BAD_REQUEST,
@@ -268,12 +382,16 @@ fn secret_response(shared: &Shared, name: &str, served: &Served) -> Response<Ful
             renewable: l.renewable,
         }),
         fetched_at: format_time(served.fetched_at),
-        source: shared.sources.get(name).map(String::as_str).unwrap_or_default(),
+        source: &shared
+            .specs
+            .get(&SecretName::new(name))
+            .map(|s| format!("{}/{}", s.backend, s.source.kind_name()))
+            .unwrap_or_default(),
     };
     json(StatusCode::OK, &body)
 }
 
-fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
+pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
     let bytes = serde_json::to_vec(body).expect("API types always serialize");
     Response::builder()
         .status(status)

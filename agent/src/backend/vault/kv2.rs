@@ -19,11 +19,7 @@ pub(super) async fn read(session: &Session, mount: &str, path: &str) -> Result<I
         })?;
     let mut outer = answer.data.unwrap_or_default();
     match outer.remove("data") {
-        Some(serde_json::Value::Object(map)) => Ok(Issued {
-            data: SecretData::from_map(map),
-            lease: None,
-            refresh_at: None,
-        }),
+        Some(serde_json::Value::Object(map)) => Ok(Issued::plain(SecretData::from_map(map), None)),
         _ => Err(Error::Permanent(format!(
             "{}: {mount}/{path} has no current version (deleted?)",
             session.backend

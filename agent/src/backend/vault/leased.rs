@@ -49,12 +49,11 @@ pub(super) async fn issue(session: &Session, source: &SecretSource) -> Result<Is
             })?;
             let expires_at = UNIX_EPOCH + Duration::from_secs(expiration);
             let ttl = expires_at.duration_since(now).unwrap_or_default();
-            Ok(Issued {
-                data: SecretData::from_map(data),
-                // Certificates are not renewed: the scheduler re-issues at ~2/3 of their life.
-                lease: Some(Lease::issued(None, now, ttl, false)),
-                refresh_at: None,
-            })
+            // Certificates are not renewed: the scheduler re-issues at ~2/3 of their life.
+            Ok(Issued::plain(
+                SecretData::from_map(data),
+                Some(Lease::issued(None, now, ttl, false)),
+            ))
         }
         other => Err(Error::Permanent(format!(
             "kind {} is not served by a vault backend",
@@ -69,11 +68,7 @@ fn leased(session: &Session, now: SystemTime, answer: Envelope) -> Result<Issued
         let id = (!answer.lease_id.is_empty()).then(|| LeaseId::new(answer.lease_id));
         Lease::issued(id, now, Duration::from_secs(answer.lease_duration), answer.renewable)
     });
-    Ok(Issued {
-        data: SecretData::from_map(data),
-        lease,
-        refresh_at: None,
-    })
+    Ok(Issued::plain(SecretData::from_map(data), lease))
 }
 
 fn no_data(session: &Session) -> Error {

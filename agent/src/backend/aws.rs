@@ -1,0 +1,112 @@
+//! The `aws` backend: Secrets Manager and STS through the AWS SDK for Rust. Credentials come
+//! from the standard chain (environment, profile, container, IMDS); `endpoint_url` points the
+//! clients at an emulator or a VPC endpoint. Kinds live in [`secrets_manager`] and [`sts`].
+
+mod secrets_manager;
+mod sts;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use sidekey::config::{AwsBackend, SecretSource, SecretSpec};
+
+use super::{Backend, Error, Issued};
+
+/// An AWS backend.
+pub struct Aws {
+    name: String,
+    secrets_manager: aws_sdk_secretsmanager::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+impl Aws {
+    /// Loads the shared SDK config (region, endpoint, credential chain) and builds clients.
+    pub async fn connect(name: &str, config: &AwsBackend) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        Aws {
+            name: name.to_owned(),
+            secrets_manager: aws_sdk_secretsmanager::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Aws {
+    async fn fetch(&self, spec: &SecretSpec) -> Result<Issued, Error> {
+        match &spec.source {
+            SecretSource::AwsSecretsManager {
+                secret_id,
+                version_stage,
+                rotate_every,
+            } => secrets_manager::get(self, secret_id, None, Some(version_stage), *rotate_every).await,
+            SecretSource::AwsSts {
+                role_arn,
+                duration,
+                external_id,
+                session_name,
+            } => sts::assume_role(self, role_arn, *duration, external_id.as_deref(), session_name).await,
+            other => Err(Error::Permanent(format!(
+                "kind {} is not served by an aws backend",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    async fn fetch_version(
+        &self,
+        spec: &SecretSpec,
+        version_id: Option<&str>,
+        version_stage: Option<&str>,
+    ) -> Result<Issued, Error> {
+        match &spec.source {
+            SecretSource::AwsSecretsManager { secret_id, .. } => {
+                secrets_manager::get(self, secret_id, version_id, version_stage, None).await
+            }
+            _ => Err(Error::Unsupported("fetching a specific version")),
+        }
+    }
+
+    async fn rotate(&self, spec: &SecretSpec) -> Result<(), Error> {
+        match &spec.source {
+            SecretSource::AwsSecretsManager { secret_id, .. } => secrets_manager::rotate(self, secret_id).await,
+            _ => Err(Error::Unsupported("rotation")),
+        }
+    }
+}
+
+/// Maps an SDK error to an [`Error`]: service errors by their code, transport failures as
+/// transient. Messages carry the operation, the resource and AWS's code and message only.
+fn classify<E, R>(backend: &str, what: &str, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &e {
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let code = err.code().unwrap_or("unknown error");
+            let msg = format!("{backend}: {what}: {code}: {}", err.message().unwrap_or("no message"));
+            match code {
+                "ThrottlingException"
+                | "Throttling"
+                | "InternalServiceError"
+                | "InternalFailure"
+                | "ServiceUnavailable"
+                | "RequestTimeout" => Error::Transient(msg),
+                _ => Error::Permanent(msg),
+            }
+        }
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Error::Transient(format!("{backend}: {what}: {}", DisplayErrorContext(&e)))
+        }
+        _ => Error::Permanent(format!("{backend}: {what}: {}", DisplayErrorContext(&e))),
+    }
+}

@@ -1,0 +1,224 @@
+//! Drop-in AWS endpoints: `GET /secretsmanager/get` as the AWS Secrets Manager Agent answers
+//! it (GetSecretValue's JSON), and `GET /v1/aws-credentials/{name}` in the container
+//! credentials shape every AWS SDK reads through `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+//!
+//! `/secretsmanager/get?secretId=ID` serves configured `aws.secretsmanager` secrets, matched by
+//! their `secret_id` or their name, from the agent's background-refreshed value; `refreshNow=true`
+//! re-reads first; `versionId`, or a `versionStage` other than the configured one, is read
+//! from AWS for this request only.
+//! <https://github.com/aws/aws-secretsmanager-agent#retrieve-secrets>
+
+use std::time::SystemTime;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use sidekey::audit::format_time;
+use sidekey::config::SecretSource;
+use sidekey::SecretName;
+
+use super::routes::{audit_read, json, ApiError};
+use super::Shared;
+use crate::backend::Error;
+use crate::policy::{Admitted, Caller, Permit};
+
+const ROUTE: &str = "/secretsmanager/get";
+
+/// The query of `/secretsmanager/get`.
+#[derive(Debug, Default, PartialEq)]
+struct Query {
+    secret_id: String,
+    version_id: Option<String>,
+    version_stage: Option<String>,
+    refresh_now: bool,
+}
+
+fn parse(query: Option<&str>) -> Result<Query, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let mut q = Query::default();
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "secretId" => q.secret_id = value.into_owned(),
+            "versionId" => q.version_id = Some(value.into_owned()),
+            "versionStage" => q.version_stage = Some(value.into_owned()),
+            "refreshNow" => {
+                q.refresh_now = match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(bad(format!("refreshNow={other:?} is neither true nor false"))),
+                }
+            }
+            other => return Err(bad(format!("unknown query parameter {other:?}"))),
+        }
+    }
+    if q.secret_id.is_empty() {
+        return Err(bad("secretId is required".into()));
+    }
+    Ok(q)
+}
+
+/// `GET /secretsmanager/get?secretId=ID[&versionStage=S][&versionId=V][&refreshNow=true]`
+pub async fn get_secret_value(
+    shared: &Shared,
+    caller: &Caller,
+    admitted: &Admitted<'_>,
+    query: Option<&str>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let q = parse(query)?;
+    let spec = shared
+        .specs
+        .values()
+        .find(|s| {
+            matches!(&s.source, SecretSource::AwsSecretsManager { secret_id, .. } if *secret_id == q.secret_id)
+                || s.name.as_str() == q.secret_id
+        })
+        .filter(|s| matches!(s.source, SecretSource::AwsSecretsManager { .. }))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no aws.secretsmanager secret with secret_id or name {:?} is configured",
+                    q.secret_id
+                ),
+            )
+        })?;
+    let permit = admitted
+        .permit(spec.name.as_str())
+        .map_err(|denied| ApiError::new(StatusCode::FORBIDDEN, denied.0))?;
+    let SecretSource::AwsSecretsManager { version_stage, .. } = &spec.source else {
+        unreachable!("filtered above")
+    };
+    let backend = &shared.backends[&spec.backend];
+
+    // Another version than the one kept fresh: read it for this request only.
+    if q.version_id.is_some() || q.version_stage.as_deref().is_some_and(|s| s != version_stage) {
+        let issued = backend
+            .fetch_version(spec, q.version_id.as_deref(), q.version_stage.as_deref())
+            .await
+            .map_err(backend_error)?;
+        let served = crate::store::Served {
+            version: 0,
+            data: issued.data,
+            lease: None,
+            fetched_at: SystemTime::now(),
+            revision: issued.revision,
+            native: issued.native,
+        };
+        audit_read(shared, caller, ROUTE, spec.name.as_str(), &served, &permit);
+        return native(&served);
+    }
+    if q.refresh_now {
+        let issued = backend.fetch(spec).await.map_err(backend_error)?;
+        shared.store.publish(&spec.name, issued, SystemTime::now());
+    }
+    let served = shared.store.read(spec.name.as_str(), SystemTime::now())?;
+    audit_read(shared, caller, ROUTE, spec.name.as_str(), &served, &permit);
+    native(&served)
+}
+
+fn native(served: &crate::store::Served) -> Result<Response<Full<Bytes>>, ApiError> {
+    // The value leaves here, in GetSecretValue's own JSON.
+    let body = served.native.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no GetSecretValue answer is held for this secret",
+        )
+    })?;
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::copy_from_slice(body.expose().as_bytes())))
+        .expect("static headers are valid"))
+}
+
+fn backend_error(e: Error) -> ApiError {
+    let status = if e.is_transient() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError::new(status, e.to_string())
+}
+
+/// The container-credentials shape (ECS task role endpoint).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerCredentials<'a> {
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    token: &'a str,
+    expiration: String,
+}
+
+/// `GET /v1/aws-credentials/{name}` for `aws.sts` secrets.
+pub fn credentials(
+    shared: &Shared,
+    caller: &Caller,
+    permit: Permit,
+    name: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let spec = shared
+        .specs
+        .get(&SecretName::new(name))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret named {name:?}")))?;
+    if !matches!(spec.source, SecretSource::AwsSts { .. }) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "{name} is of kind {}; only aws.sts secrets are served as AWS credentials",
+                spec.source.kind_name()
+            ),
+        ));
+    }
+    let served = shared.store.read(name, SystemTime::now())?;
+    let field = |f: &str| {
+        served
+            .data
+            .field(f)
+            .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{name} has no {f}")))
+    };
+    let (key, secret, token) = (
+        field("access_key_id")?,
+        field("secret_access_key")?,
+        field("session_token")?,
+    );
+    let expiration = served
+        .lease
+        .as_ref()
+        .map(|l| format_time(l.expires_at))
+        .unwrap_or_default();
+    audit_read(shared, caller, "/v1/aws-credentials/{name}", name, &served, &permit);
+    // The value leaves here.
+    Ok(json(
+        StatusCode::OK,
+        &ContainerCredentials {
+            access_key_id: key.expose(),
+            secret_access_key: secret.expose(),
+            token: token.expose(),
+            expiration,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse_like_the_aws_agent_or_answer_400() {
+        let q = parse(Some("secretId=prod%2Fstripe&versionStage=AWSPREVIOUS&refreshNow=true")).unwrap();
+        assert_eq!(q.secret_id, "prod/stripe");
+        assert_eq!(q.version_stage.as_deref(), Some("AWSPREVIOUS"));
+        assert!(q.refresh_now);
+        for bad in [
+            None,
+            Some("versionId=x"),
+            Some("secretId=a&refreshNow=yes"),
+            Some("secretId=a&color=red"),
+        ] {
+            assert_eq!(parse(bad).unwrap_err().status, StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+    }
+}
