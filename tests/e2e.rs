@@ -5,6 +5,7 @@
 mod support;
 
 mod access_policy;
+mod agent_aws;
 mod agent_config;
 mod agent_dev;
 mod agent_vault_auth;

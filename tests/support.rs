@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod aws;
 pub mod http;
 pub mod stack;
 

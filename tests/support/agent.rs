@@ -73,7 +73,8 @@ impl Agent {
         agent.launch()
     }
 
-    fn prepare(config: &str) -> Agent {
+    /// Writes the config and files but does not start the agent (see `launch`).
+    pub fn prepare(config: &str) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let token_file = dir.path().join("vault-token");
@@ -99,12 +100,19 @@ impl Agent {
         }
     }
 
-    fn launch(mut self) -> Agent {
+    /// Starts a prepared agent.
+    pub fn launch(self) -> Agent {
+        self.launch_with_env(&[])
+    }
+
+    /// Starts a prepared agent with extra environment variables.
+    pub fn launch_with_env(mut self, env: &[(&str, &str)]) -> Agent {
         let stderr = fs::File::create(self.path("stderr.log")).unwrap();
         let child = Command::new(bin("sidekey-agent"))
             .args(["run", "--config", "agent.toml"])
             .current_dir(self.dir.path())
             .env("RUST_LOG", "info,sidekey_agent=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
