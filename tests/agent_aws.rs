@@ -216,28 +216,19 @@ secrets = ["db"]
     eventually(Duration::from_secs(20), "served", || {
         (tcp_get(port, "/v1/secrets/db", &[("Authorization", &format!("Bearer {token}"))]).status == 200).then_some(())
     });
-    let cases: Vec<(&str, Vec<(&str, String)>, u16)> = vec![
-        ("no token", vec![], 401),
-        (
-            "wrong token",
-            vec![("Authorization", "Bearer not-the-token".into())],
-            401,
-        ),
-        (
-            "forwarded",
-            vec![
-                ("Authorization", format!("Bearer {token}")),
-                ("X-Forwarded-For", "10.0.0.1".into()),
-            ],
-            403,
-        ),
-    ];
-    for (what, headers, status) in &cases {
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let r = tcp_get(port, "/v1/secrets/db", &headers);
-        assert_eq!(r.status, *status, "{what}: {}", r.body);
+    let bearer = format!("Bearer {token}");
+    let refused = |what: &str, headers: &[(&str, &str)], status: u16| {
+        let r = tcp_get(port, "/v1/secrets/db", headers);
+        assert_eq!(r.status, status, "{what}: {}", r.body);
         assert!(r.json()["error"].is_string());
-    }
+    };
+    refused("no token", &[], 401);
+    refused("wrong token", &[("Authorization", "Bearer not-the-token")], 401);
+    refused(
+        "forwarded",
+        &[("Authorization", &bearer), ("X-Forwarded-For", "10.0.0.1")],
+        403,
+    );
     // The Unix socket peer (this test's uid) has no rule: refused.
     assert_eq!(agent.http("/v1/secrets/db").status, 403);
     // The right token, bare as AWS SDKs send it, is accepted.
