@@ -100,3 +100,70 @@ fn missing_directories_for_the_socket_or_audit_log_are_named() {
     ));
     assert_eq!(e.key(), Some("agent.audit_log"));
 }
+
+#[test]
+fn the_tcp_listener_must_be_on_loopback() {
+    let ok = parse(
+        Path::new("t.toml"),
+        &BASE.replace("[agent]", "[agent]\ntcp = \"127.0.0.1:2773\""),
+    )
+    .unwrap();
+    assert_eq!(ok.agent.tcp.unwrap().port(), 2773);
+    assert!(parse(
+        Path::new("t.toml"),
+        &BASE.replace("[agent]", "[agent]\ntcp = \"[::1]:2773\"")
+    )
+    .is_ok());
+    for bad in ["0.0.0.0:2773", "10.1.2.3:80", "localhost", "2773"] {
+        let e = err(&BASE.replace("[agent]", &format!("[agent]\ntcp = {bad:?}")));
+        assert_eq!(e.key(), Some("agent.tcp"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn tokens_must_be_argon2id_hashes_and_rules_must_name_known_tokens() {
+    let e = err(&BASE.replace("[agent]", "[agent]\ntokens = { deploy = \"plaintext-token\" }"));
+    assert_eq!(e.key(), Some("agent.tokens.deploy"));
+    assert!(e.to_string().contains("hash-token"), "{e}");
+    let hash = crate::crypto::hash_token(b"a-token").unwrap();
+    let with_token = BASE.replace("[agent]", &format!("[agent]\ntokens = {{ deploy = {hash:?} }}"));
+    let ok = parse(
+        Path::new("t.toml"),
+        &with_token.replace("uid = \"self\"", "token = \"deploy\""),
+    )
+    .unwrap();
+    assert_eq!(ok.access[0].token.as_deref(), Some("deploy"));
+    assert!(parse(
+        Path::new("t.toml"),
+        &with_token.replace("uid = \"self\"", "token = \"aws\"")
+    )
+    .is_ok());
+    let e = err(&with_token.replace("uid = \"self\"", "token = \"deplyo\""));
+    assert_eq!(e.key(), Some("access[0].token"));
+    assert!(e.to_string().contains("deploy"), "{e}");
+}
+
+#[test]
+fn aws_kinds_take_their_keys() {
+    let aws = format!(
+        "{BASE}\n[backends.aws]\ntype = \"aws\"\nregion = \"us-east-1\"\n\n[secrets.stripe]\nbackend = \"aws\"\nkind = \"aws.secretsmanager\"\nsecret_id = \"prod/stripe\"\nrotate_every = \"30d\"\n\n[secrets.deploy]\nbackend = \"aws\"\nkind = \"aws.sts\"\nrole_arn = \"arn:aws:iam::123456789012:role/deploy\"\n"
+    );
+    let config = parse(Path::new("t.toml"), &aws).unwrap();
+    let stripe = &config.secrets[&crate::SecretName::new("stripe")];
+    assert_eq!(
+        stripe.source.rotate_every(),
+        Some(std::time::Duration::from_secs(30 * 86400))
+    );
+    assert!(
+        matches!(&stripe.source, SecretSource::AwsSecretsManager { version_stage, .. } if version_stage == "AWSCURRENT")
+    );
+    let deploy = &config.secrets[&crate::SecretName::new("deploy")];
+    assert!(matches!(&deploy.source, SecretSource::AwsSts { duration, .. } if duration.as_secs() == 900));
+    let e = err(&aws.replace("arn:aws:iam::123456789012:role/deploy", "deploy"));
+    assert_eq!(e.key(), Some("secrets.deploy.role_arn"));
+    let e = err(&aws.replace(
+        "region = \"us-east-1\"",
+        "region = \"us-east-1\"\naddress = \"http://x\"",
+    ));
+    assert_eq!(e.key(), Some("backends.aws.address"));
+}
