@@ -142,5 +142,5 @@ fn the_example_config_checks_ok_once_its_files_exist() {
         .replace("/var/log/sidekey", &d);
     let (code, message) = check(&config);
     assert_eq!(code, Some(0), "{message}");
-    assert!(message.contains("6 secrets"), "{message}");
+    assert!(message.contains("8 secrets"), "{message}");
 }
