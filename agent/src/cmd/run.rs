@@ -11,7 +11,7 @@ use crate::app::App;
 pub fn run(config: sidekey::Config) -> anyhow::Result<()> {
     // Our own logs at info; the HTTP client crates only when something is wrong.
     let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,vaultrs=warn,rustify=error,hyper=warn,reqwest=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,vaultrs=warn,rustify=error,hyper=warn,reqwest=warn,aws_config=warn,aws_smithy_runtime=warn,aws_runtime=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
