@@ -9,6 +9,15 @@ use std::time::{Duration, SystemTime};
 use crate::support::aws::{boto, create_secret, free_port, put_secret, python};
 use crate::support::{bin, eventually, http, unique, Agent, Stack};
 
+/// `[agent]` with a TCP listener on `port` (`tokens`: the TOML of `[agent] tokens`, if any)
+/// and the moto-backed `aws` backend.
+fn tcp_agent(port: u16, tokens: &str) -> String {
+    format!(
+        "[agent]\nsocket = \"@DIR@/agent.sock\"\naudit_log = \"@DIR@/audit.jsonl\"\ntcp = \"127.0.0.1:{port}\"\n{tokens}\n\n{}",
+        aws_backend()
+    )
+}
+
 fn aws_backend() -> String {
     format!(
         "[backends.aws]\ntype = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = {:?}\n",
@@ -114,14 +123,7 @@ fn an_aws_sdk_reads_sts_credentials_from_the_agent_and_they_are_replaced_before_
     let port = free_port();
     let (token, hash) = token_pair();
     let agent = Agent::start(&format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-tcp = "127.0.0.1:{port}"
-tokens = {{ deploy = "{hash}" }}
-
-{backend}
+        r#"{head}
 [secrets.deploy]
 backend = "aws"
 kind = "aws.sts"
@@ -133,7 +135,7 @@ duration = "12s"
 token = "deploy"
 secrets = ["deploy"]
 "#,
-        backend = aws_backend()
+        head = tcp_agent(port, &format!("tokens = {{ deploy = \"{hash}\" }}"))
     ));
     let url = format!("http://127.0.0.1:{port}/v1/aws-credentials/deploy");
     let first = eventually(Duration::from_secs(20), "credentials served", || {
@@ -194,14 +196,7 @@ fn requests_without_the_right_token_or_forwarded_or_ungranted_are_refused_and_au
     let name = unique("svc/db");
     create_secret(&name, r#"{"password": "p-0001-refusals"}"#);
     let agent = Agent::start(&format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-tcp = "127.0.0.1:{port}"
-tokens = {{ app = "{hash}" }}
-
-{backend}
+        r#"{head}
 [secrets.db]
 backend = "aws"
 kind = "aws.secretsmanager"
@@ -211,7 +206,7 @@ secret_id = "{name}"
 token = "app"
 secrets = ["db"]
 "#,
-        backend = aws_backend()
+        head = tcp_agent(port, &format!("tokens = {{ app = \"{hash}\" }}"))
     ));
     eventually(Duration::from_secs(20), "served", || {
         (tcp_get(port, "/v1/secrets/db", &[("Authorization", &format!("Bearer {token}"))]).status == 200).then_some(())
@@ -263,13 +258,7 @@ fn the_aws_agents_documented_curl_examples_work_unchanged() {
     let value = unique("curl-value");
     create_secret(&name, &value);
     let agent = Agent::prepare(&format!(
-        r#"
-[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-tcp = "127.0.0.1:{port}"
-
-{backend}
+        r#"{head}
 [secrets.api]
 backend = "aws"
 kind = "aws.secretsmanager"
@@ -279,7 +268,7 @@ secret_id = "{name}"
 token = "aws"
 secrets = ["api"]
 "#,
-        backend = aws_backend()
+        head = tcp_agent(port, "")
     ));
     // As the AWS agent's install script does: the SSRF token in a file, AWS_TOKEN naming it.
     let token_file = agent.path("awssmatoken");
