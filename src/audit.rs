@@ -10,7 +10,7 @@ use crate::lease::LeaseId;
 use crate::secret::SecretName;
 
 /// Who asked, as the kernel reported it (`SO_PEERCRED`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Peer {
     /// Effective uid of the connecting process.
     pub uid: u32,
@@ -86,6 +86,10 @@ pub struct AuditEvent {
     /// The `[[access]]` rule (0-based) that granted a read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<usize>,
+    /// For reads: how many identical reads this line stands for (from `ts` on, within the
+    /// agent's tally window).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
 }
 
 impl AuditEvent {
@@ -103,6 +107,7 @@ impl AuditEvent {
             token: None,
             remote: None,
             rule: None,
+            count: None,
         }
     }
 

@@ -1,21 +1,58 @@
 //! The audit log: `sidekey::AuditEvent`s as JSON lines, appended by a dedicated thread so a
 //! busy socket never waits on the disk. The file is created 0600. Without `audit_log` in the
 //! config, lines go to stderr prefixed `audit: `.
+//!
+//! Reads are the one event a busy service makes thousands of times a second, so they are
+//! tallied, not queued: identical reads (same caller, connection, secret, version, lease and
+//! rule) within one flush interval ([`READ_WINDOW`]) become one `read` line with a `count`
+//! and the time of the first. Every other event is written as it happens.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use sidekey::AuditEvent;
+use sidekey::audit::{EventKind, Peer};
+use sidekey::{AuditEvent, LeaseId, SecretName};
+
+/// How long identical reads are tallied before their line is written.
+pub const READ_WINDOW: Duration = Duration::from_millis(250);
 
 /// A handle to record audit events; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<AuditEvent>,
+    reads: Arc<Mutex<HashMap<Read, Tally>>>,
+}
+
+/// One kind of read, as the audit line will show it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Read {
+    /// The secret read.
+    pub secret: SecretName,
+    /// The version served.
+    pub version: u64,
+    /// The lease of the served value.
+    pub lease_id: Option<LeaseId>,
+    /// The Unix socket peer.
+    pub peer: Option<Peer>,
+    /// The TCP remote address.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The verified token's name.
+    pub token: Option<String>,
+    /// The route.
+    pub route: &'static str,
+    /// The `[[access]]` rule that granted it.
+    pub rule: usize,
+}
+
+struct Tally {
+    first: SystemTime,
+    count: u64,
 }
 
 /// The writer thread; joining it flushes every recorded event.
@@ -43,39 +80,90 @@ impl AuditLog {
             None => Box::new(StderrLines),
         };
         let (tx, rx) = mpsc::channel::<AuditEvent>();
+        let reads = Arc::new(Mutex::new(HashMap::new()));
+        let tallied = reads.clone();
         let thread = std::thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || write_loop(rx, BufWriter::new(out)))
+            .spawn(move || write_loop(rx, &tallied, BufWriter::new(out)))
             .context("cannot start the audit log writer")?;
-        Ok((AuditLog { tx }, Writer(thread)))
+        Ok((AuditLog { tx, reads }, Writer(thread)))
     }
 
     /// Records one event (never blocks on I/O).
     pub fn record(&self, event: AuditEvent) {
         let _ = self.tx.send(event);
     }
+
+    /// Tallies one read; its line is written within [`READ_WINDOW`].
+    pub fn read(&self, read: Read) {
+        let mut reads = self.reads.lock().expect("never poisoned");
+        reads
+            .entry(read)
+            .or_insert_with(|| Tally {
+                first: SystemTime::now(),
+                count: 0,
+            })
+            .count += 1;
+    }
 }
 
-fn write_loop(rx: mpsc::Receiver<AuditEvent>, mut out: BufWriter<Box<dyn Write + Send>>) {
+/// Takes the tallied reads as audit events.
+fn drain_reads(reads: &Mutex<HashMap<Read, Tally>>) -> Vec<AuditEvent> {
+    let taken = std::mem::take(&mut *reads.lock().expect("never poisoned"));
+    let mut events: Vec<AuditEvent> = taken
+        .into_iter()
+        .map(|(read, tally)| {
+            let mut event = AuditEvent::new(EventKind::Read)
+                .secret(&read.secret)
+                .lease(read.lease_id.as_ref())
+                .version(read.version);
+            event.ts = tally.first;
+            event.peer = read.peer;
+            event.remote = read.remote.map(|r| r.to_string());
+            event.token = read.token;
+            event.route = Some(read.route.to_owned());
+            event.rule = Some(read.rule);
+            event.count = Some(tally.count);
+            event
+        })
+        .collect();
+    events.sort_by_key(|e| e.ts);
+    events
+}
+
+fn write_loop(
+    rx: mpsc::Receiver<AuditEvent>,
+    reads: &Mutex<HashMap<Read, Tally>>,
+    mut out: BufWriter<Box<dyn Write + Send>>,
+) {
+    let mut next_reads = SystemTime::now() + READ_WINDOW;
     loop {
-        let event = match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(event) => event,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = out.flush();
-                continue;
+        let wait = next_reads.duration_since(SystemTime::now()).unwrap_or_default();
+        let open = match rx.recv_timeout(wait) {
+            Ok(event) => {
+                write_event(&mut out, &event);
+                // Drain what is queued, then flush once: one write per burst, not per event.
+                while let Ok(event) = rx.try_recv() {
+                    write_event(&mut out, &event);
+                }
+                true
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => false,
         };
-        write_event(&mut out, &event);
-        // Drain what is queued, then flush once: one write per burst, not per event.
-        while let Ok(event) = rx.try_recv() {
-            write_event(&mut out, &event);
+        if !open || SystemTime::now() >= next_reads {
+            for event in drain_reads(reads) {
+                write_event(&mut out, &event);
+            }
+            next_reads = SystemTime::now() + READ_WINDOW;
         }
         if let Err(e) = out.flush() {
             tracing::error!(error = %e, "cannot write the audit log");
         }
+        if !open {
+            break;
+        }
     }
-    let _ = out.flush();
 }
 
 fn write_event(out: &mut impl Write, event: &AuditEvent) {
@@ -98,5 +186,49 @@ impl Write for StderrLines {
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_reads_become_one_line_with_a_count() {
+        let dir = std::env::temp_dir().join(format!("sidekey-audit-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        let (log, writer) = AuditLog::open(Some(&path)).unwrap();
+        let read = |uid| Read {
+            secret: SecretName::new("db"),
+            version: 3,
+            lease_id: None,
+            peer: Some(Peer {
+                uid,
+                gid: uid,
+                pid: None,
+            }),
+            remote: None,
+            token: None,
+            route: "/v1/secrets/{name}",
+            rule: 0,
+        };
+        for _ in 0..1000 {
+            log.read(read(1000));
+        }
+        log.read(read(1001));
+        log.record(AuditEvent::new(EventKind::Issue).secret(&SecretName::new("db")));
+        drop(log);
+        writer.finish();
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        let reads: Vec<_> = lines.iter().filter(|l| l["event"] == "read").collect();
+        assert!(reads.iter().any(|l| l["count"] == 1000 && l["peer"]["uid"] == 1000));
+        assert!(reads.iter().any(|l| l["count"] == 1 && l["peer"]["uid"] == 1001));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

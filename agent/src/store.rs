@@ -29,6 +29,33 @@ pub struct Served {
     pub revision: Option<String>,
     /// The issuer's own answer shape, for compatibility routes.
     pub native: Option<SecretString>,
+    /// The last HTTP body made for this value, reused within its second.
+    pub body: BodyCache,
+}
+
+/// A rendered response body (it holds the value), reused while its second lasts.
+#[derive(Default)]
+pub struct BodyCache(std::sync::Mutex<Option<(u64, hyper::body::Bytes)>>);
+
+impl BodyCache {
+    /// The body for `second`, built with `build` when the cached one is from another second.
+    pub fn get_or_build(&self, second: u64, build: impl FnOnce() -> hyper::body::Bytes) -> hyper::body::Bytes {
+        let mut cached = self.0.lock().expect("never poisoned");
+        match &*cached {
+            Some((at, body)) if *at == second => body.clone(),
+            _ => {
+                let body = build();
+                *cached = Some((second, body.clone()));
+                body
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BodyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BodyCache(***)")
+    }
 }
 
 /// The state of one secret, as readers see it.
@@ -121,6 +148,7 @@ impl Store {
                 fetched_at,
                 revision,
                 native,
+                body: BodyCache::default(),
             }));
             slot.failure = None;
             result = (version, changed);
@@ -139,6 +167,7 @@ impl Store {
                     fetched_at: old.fetched_at,
                     revision: old.revision.clone(),
                     native: old.native.clone(),
+                    body: BodyCache::default(),
                 }));
             }
             slot.failure = None;
@@ -158,7 +187,7 @@ impl Store {
     pub fn read(&self, name: &str, now: SystemTime) -> Result<Arc<Served>, Unavailable> {
         let (name, sender) = self
             .slots
-            .get_key_value(&SecretName::new(name))
+            .get_key_value(name)
             .ok_or_else(|| Unavailable::Unknown(name.to_owned()))?;
         let slot = sender.borrow();
         let reason = || slot.failure.clone().unwrap_or_else(|| "fetching".to_owned());
@@ -177,7 +206,7 @@ impl Store {
 
     /// A receiver that wakes whenever the served version of `name` changes.
     pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Slot>> {
-        self.slots.get(&SecretName::new(name)).map(|s| s.subscribe())
+        self.slots.get(name).map(|s| s.subscribe())
     }
 
     /// Secrets that cannot be served now, or whose last refresh failed while an older value

@@ -104,6 +104,7 @@ pub async fn get_secret_value(
             fetched_at: SystemTime::now(),
             revision: issued.revision,
             native: issued.native,
+            body: Default::default(),
         };
         audit_read(shared, caller, ROUTE, spec.name.as_str(), &served, &permit);
         return native(&served);

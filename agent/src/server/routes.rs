@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -74,9 +75,7 @@ pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Resp
     let started = Instant::now();
     let (route, result) = route(shared, conn, &req).await;
     let response = result.unwrap_or_else(|e| json(e.status, &sidekey::api::ErrorBody { error: e.message }));
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("sidekey_requests_total", "route" => route, "status" => status).increment(1);
-    metrics::histogram!("sidekey_request_duration_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    crate::metrics::request(route, response.status(), started.elapsed());
     response
 }
 
@@ -314,13 +313,24 @@ async fn read(
 }
 
 /// Records a successful read.
-pub(super) fn audit_read(shared: &Shared, caller: &Caller, route: &str, name: &str, served: &Served, permit: &Permit) {
-    let mut event = requested(EventKind::Read, caller, route)
-        .secret(&SecretName::new(name))
-        .lease(served.lease.as_ref().and_then(|l| l.id.as_ref()))
-        .version(served.version);
-    event.rule = Some(permit.rule);
-    shared.audit.record(event);
+pub(super) fn audit_read(
+    shared: &Shared,
+    caller: &Caller,
+    route: &'static str,
+    name: &str,
+    served: &Served,
+    permit: &Permit,
+) {
+    shared.audit.read(crate::audit_log::Read {
+        secret: SecretName::new(name),
+        version: served.version,
+        lease_id: served.lease.as_ref().and_then(|l| l.id.clone()),
+        peer: caller.peer,
+        remote: caller.remote,
+        token: caller.token.clone(),
+        route,
+        rule: permit.rule,
+    });
 }
 
 fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> {
@@ -369,6 +379,24 @@ struct SecretBody<'a> {
 
 fn secret_response(shared: &Shared, name: &str, served: &Served) -> Response<Full<Bytes>> {
     let now = SystemTime::now();
+    // The body only changes with the version and, through `ttl_s`, each second: build it once
+    // per second and hand out the same bytes.
+    let second = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let body = served
+        .body
+        .get_or_build(second, || secret_body(shared, name, served, now));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            hyper::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
+        .header(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+        .body(Full::new(body))
+        .expect("static headers are valid")
+}
+
+fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) -> Bytes {
     // The value leaves here: spliced as raw JSON, never parsed or logged.
     let data: &RawValue = serde_json::from_str(served.data.expose_json()).expect("SecretData holds a JSON object");
     let body = SecretBody {
@@ -388,7 +416,7 @@ fn secret_response(shared: &Shared, name: &str, served: &Served) -> Response<Ful
             .map(|s| format!("{}/{}", s.backend, s.source.kind_name()))
             .unwrap_or_default(),
     };
-    json(StatusCode::OK, &body)
+    Bytes::from(serde_json::to_vec(&body).expect("API types always serialize"))
 }
 
 pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
