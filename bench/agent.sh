@@ -3,10 +3,13 @@
 #
 #   bench/agent.sh        build/install what is missing, start a throw-away stack (PostgreSQL,
 #                         OpenBao dev server, moto), start the three agents, load each with oha at
-#                         1/16/64 connections, print a markdown table and write bench/RESULTS.md
+#                         1/16/64 connections (saturated: as fast as oha can go), then at 16
+#                         connections at one fixed request rate, print markdown tables and write
+#                         bench/RESULTS.md
 #
 # Knobs: BENCH_DURATION (per point, default 5s), BENCH_CONNS (default "1 16 64"),
-#        BENCH_KEEP=1 (keep the temp dir with all logs).
+#        BENCH_RATE (req/s of the fixed-rate point; default: half the AWS agent's saturated req/s
+#        at 16 connections in this run, rounded down to a thousand), BENCH_KEEP=1 (keep the temp dir).
 # Tools go to .stack/ (git-ignored): oha and the AWS agent in .stack/bench-tools (cargo install),
 # bao/moto/boto3 in .stack/venv (same requirements as tests/run.sh). Only loopback is used;
 # every credential is generated at run time; everything started here is stopped on exit.
@@ -145,8 +148,8 @@ uid = "self"
 secrets = ["*"]
 EOF
 start sidekey "$SK" run --config "$DIR/sidekey.toml"
-# 6b. remote backends: the moto secret on the TCP AWS-compatible route (the AWS agent's exact request;
-#     the \$AWS_TOKEN value is the token named "aws"), and a vault.database lease from OpenBao.
+# 6b. remote backends: the moto secret on the AWS-compatible route, over TCP (the AWS agent's exact request)
+#     and over the Unix socket (the \$AWS_TOKEN value is the token named "aws"), and a vault.database lease.
 cat >"$DIR/sidekey-remote.toml" <<EOF
 [agent]
 socket = "$DIR/sidekey-remote.sock"
@@ -189,22 +192,28 @@ wait_until bao_agent curl -sf --unix-socket "$DIR/bao-agent.sock" http://localho
 
 # ------------------------------------------------------------ 9. targets; warm every cache and prove the reads are cached
 # Each target: NAME|TRANSPORT|server process|request arguments (the same for oha and curl).
+HDR="-H X-Aws-Parameters-Secrets-Token:$SSRF_TOKEN" SMGET="secretsmanager/get?secretId=bench"
 TARGETS=(
   "sidekey-agent (local.generated)|unix socket|sidekey|--unix-socket $DIR/sidekey.sock http://localhost/v1/secrets/bench"
-  "sidekey-agent (aws.secretsmanager, moto)|tcp 127.0.0.1|sidekey_remote|-H X-Aws-Parameters-Secrets-Token:$SSRF_TOKEN http://127.0.0.1:$SK_PORT/secretsmanager/get?secretId=bench"
+  "sidekey-agent (aws.secretsmanager, moto)|tcp 127.0.0.1|sidekey_remote|$HDR http://127.0.0.1:$SK_PORT/$SMGET"
+  "sidekey-agent (aws.secretsmanager, moto)|unix socket|sidekey_remote|--unix-socket $DIR/sidekey-remote.sock $HDR http://localhost/$SMGET"
   "sidekey-agent (vault.database)|unix socket|sidekey_remote|--unix-socket $DIR/sidekey-remote.sock http://localhost/v1/secrets/db"
-  "aws_secretsmanager_agent (moto)|tcp 127.0.0.1|aws|-H X-Aws-Parameters-Secrets-Token:$SSRF_TOKEN http://127.0.0.1:$AWS_PORT/secretsmanager/get?secretId=bench"
+  "aws_secretsmanager_agent (moto)|tcp 127.0.0.1|aws|$HDR http://127.0.0.1:$AWS_PORT/$SMGET"
   "bao agent (database/creds/app)|unix socket|bao_agent|--unix-socket $DIR/bao-agent.sock http://localhost/v1/database/creds/app"
 )
+I_LOCAL=0 I_SK_TCP=1 I_SK_UNIX=2 I_AWS=4 I_BAO=5 # indices used by the checks and the targets summary
 get() { curl -sSf "$@" || die "request failed: ${*: -1}"; } # curl takes the same --unix-socket/-H arguments as oha; fails on non-2xx
 for t in "${TARGETS[@]}"; do read -r -a a <<<"${t##*|}"; for _ in 1 2 3; do get "${a[@]}" >/dev/null; done; done
 moto_before=$(wc -l <"$DIR/moto.log")
-for i in 1 3; do read -r -a a <<<"${TARGETS[i]##*|}"; get "${a[@]}" >/dev/null; get "${a[@]}" >/dev/null; done
+for i in $I_SK_TCP $I_SK_UNIX $I_AWS; do read -r -a a <<<"${TARGETS[i]##*|}"; get "${a[@]}" >/dev/null; get "${a[@]}" >/dev/null; done
 [[ $(wc -l <"$DIR/moto.log") -eq $moto_before ]] || die "warm reads of secret bench reached moto: not cached"
-read -r -a a <<<"${TARGETS[4]##*|}"
+read -r -a a <<<"${TARGETS[I_BAO]##*|}"
 l1=$(get "${a[@]}" | jq -r .lease_id); l2=$(get "${a[@]}" | jq -r .lease_id)
 [[ -n $l1 && $l1 == "$l2" ]] || die "bao agent issued a new lease per read ($l1 vs $l2): not cached"
-say "caches warm: sidekey and AWS agent served 2 reads each of moto secret bench without calling moto; bao agent returned lease $l1 twice"
+say "caches warm: sidekey (tcp + socket) and AWS agent served 2 reads each of moto secret bench without calling moto; bao agent returned lease $l1 twice"
+# The contract requires the token header on the socket too: without it the AWS route must refuse (4xx).
+NOHDR=$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$DIR/sidekey-remote.sock" "http://localhost/$SMGET")
+[[ $NOHDR == 4* ]] || die "sidekey answered $NOHDR to /$SMGET on the socket without X-Aws-Parameters-Secrets-Token"
 
 # Idle RSS after startup and a few requests, then ~2 s idle.
 sleep 2
@@ -213,65 +222,80 @@ RSS_SK=$(rss "$PID_sidekey") RSS_SKR=$(rss "$PID_sidekey_remote") RSS_AWS=$(rss 
 say "idle RSS (MiB): sidekey $RSS_SK (remote-backends instance $RSS_SKR), aws agent $RSS_AWS, bao agent $RSS_BAO"
 
 # ------------------------------------------------------------ 10. load: same oha settings for every target
-ROWS=$DIR/rows.tsv
+ROWS=$DIR/rows.tsv ROWS_Q=$DIR/rows-rate.tsv
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; } # utime + stime of the agent
-: >"$ROWS"
+measure() { # OUT INDEX CONNS [OHA ARGS...]: one oha run against TARGETS[INDEX], one TSV row appended to OUT
+  # row: index, name, transport, conns, req/s, p50 ms, p99 ms, failed, agent CPU µs/req, p99.9 ms
+  local out=$1 i=$2 c=$3 name transport proc args pid_var cpu0 cpu a; shift 3
+  IFS='|' read -r name transport proc args <<<"${TARGETS[i]}"; read -r -a a <<<"$args"
+  pid_var=PID_$proc; cpu0=$(cpu_ticks "${!pid_var}")
+  say "oha -z $DURATION -c $c $* -> $name, $transport"
+  "$OHA" -z "$DURATION" -c "$c" "$@" -w --no-tui --output-format json "${a[@]}" >"$DIR/oha.json"
+  cpu=$(($(cpu_ticks "${!pid_var}") - cpu0))
+  jq -r --arg n "$name" --arg t "$transport" --arg i "$i" --arg c "$c" --arg cpu "$cpu" --arg hz "$(getconf CLK_TCK)" '
+    ((.statusCodeDistribution // {}) | to_entries | map(select(.key != "200") | .value) | add // 0) as $bad
+    | ((.errorDistribution // {}) | [.[]] | add // 0) as $err
+    | ((.statusCodeDistribution // {}) | [.[]] | add // 0) as $n_req
+    | .latencyPercentiles as $l
+    | [$i, $n, $t, $c, .summary.requestsPerSec, $l.p50 * 1000, $l.p99 * 1000, ($bad + $err),
+       ($cpu | tonumber) / ($hz | tonumber) * 1e6 / ([$n_req, 1] | max), $l["p99.9"] * 1000] | @tsv' "$DIR/oha.json" >>"$out"
+}
+val() { awk -F'\t' -v i="$1" -v c="$2" -v f="$3" '$1 == i && $4 == c { print $f }' "${4:-$ROWS}"; } # INDEX CONNS FIELD [FILE]
+: >"$ROWS"; : >"$ROWS_Q"
 for t in "${TARGETS[@]}"; do # 1 s warm-up per target, discarded
   read -r -a a <<<"${t##*|}"; "$OHA" -z 1s -c 16 --no-tui "${a[@]}" >/dev/null
 done
-for c in "${CONNS[@]}"; do
-  for i in "${!TARGETS[@]}"; do
-    IFS='|' read -r name transport proc args <<<"${TARGETS[i]}"; read -r -a a <<<"$args"
-    pid_var=PID_$proc; cpu0=$(cpu_ticks "${!pid_var}")
-    say "oha -z $DURATION -c $c -> $name"
-    "$OHA" -z "$DURATION" -c "$c" -w --no-tui --output-format json "${a[@]}" >"$DIR/oha.json"
-    cpu=$(($(cpu_ticks "${!pid_var}") - cpu0))
-    jq -r --arg n "$name" --arg t "$transport" --arg i "$i" --arg c "$c" --arg cpu "$cpu" --arg hz "$(getconf CLK_TCK)" '
-      ((.statusCodeDistribution // {}) | to_entries | map(select(.key != "200") | .value) | add // 0) as $bad
-      | ((.errorDistribution // {}) | [.[]] | add // 0) as $err
-      | ((.statusCodeDistribution // {}) | [.[]] | add // 0) as $n_req
-      | [$i, $n, $t, $c, .summary.requestsPerSec, .latencyPercentiles.p50 * 1000,
-         .latencyPercentiles.p99 * 1000, ($bad + $err), ($cpu | tonumber) / ($hz | tonumber) * 1e6 / ([$n_req, 1] | max)] | @tsv' "$DIR/oha.json" >>"$ROWS"
-  done
-done
+# 10a. saturated (closed loop: each connection sends its next request as soon as the answer arrives).
+for c in "${CONNS[@]}"; do for i in "${!TARGETS[@]}"; do measure "$ROWS" "$i" "$c"; done; done
+# 10b. one fixed rate for every agent, 16 connections. No --latency-correction: oha releases -q requests on
+#      tokio's 1 ms timer, i.e. in bursts of RATE/1000, and correction would add oha's own wait for a free
+#      connection to every agent. A target that cannot keep up is flagged instead (see table).
+RATE=${BENCH_RATE:-$(awk -v r="$(val "$I_AWS" 16 5)" 'BEGIN { printf "%d", int(r / 2000) * 1000 }')}
+RATE_SRC="half the AWS agent's saturated req/s at 16 conns in this run, rounded down to a thousand"
+[[ -z ${BENCH_RATE:-} ]] || RATE_SRC="set by BENCH_RATE"
+[[ $RATE =~ ^[0-9]+$ && $RATE -gt 0 ]] || die "no fixed rate (BENCH_CONNS without 16?): set BENCH_RATE"
+for i in "${!TARGETS[@]}"; do measure "$ROWS_Q" "$i" 16 -q "$RATE"; done
 SK_RSS_LOADED=$(rss "$PID_sidekey")
 
 # ------------------------------------------------------------ 11. report
-table() {
-  echo "| agent | transport | conns | req/s | p50 | p99 |"
-  echo "|---|---|---:|---:|---:|---:|"
-  sort -t$'\t' -k1,1n -k4,4n "$ROWS" | awk -F'\t' '{ note = ($8 > 0) ? sprintf(" (%d failed)", $8) : "";
-    printf "| %s | %s | %d | %.0f%s | %.3f ms | %.3f ms |\n", $2, $3, $4, $5, note, $6, $7 }'
+table() { # FILE [RATE]: one markdown row per run; with RATE, a run below 97 % of it is flagged (agent saturated)
+  echo "| agent | transport | conns | req/s | p50 | p99 | p99.9 |"; echo "|---|---|---:|---:|---:|---:|---:|"
+  sort -t$'\t' -k1,1n -k4,4n "$1" | awk -F'\t' -v r="${2:-0}" '{ note = ($8 > 0) ? sprintf(" (%d failed)", $8) : ""
+    if ($5 < 0.97 * r) note = note " (rate not sustained)"
+    printf "| %s | %s | %d | %.0f%s | %.3f ms | %.3f ms | %.3f ms |\n", $2, $3, $4, $5, note, $6, $7, $10 }'
 }
-cpu_table() { # agent CPU time per request, pivoted by connection count
-  printf '| agent | %s |\n|---|%s\n' "$(printf 'CPU µs/req @%s | ' "${CONNS[@]}" | sed 's/ | $//')" "$(printf -- '---:|%.0s' "${CONNS[@]}")"
-  sort -t$'\t' -k1,1n -k4,4n "$ROWS" | awk -F'\t' 'NR == 1 || $1 != last { if (NR > 1) print line " |"; line = "| " $2; last = $1 }
+cpu_table() { # agent CPU time per request in the saturated runs, pivoted by connection count
+  printf '| agent | transport | %s |\n|---|---|%s\n' "$(printf 'CPU µs/req @%s | ' "${CONNS[@]}" | sed 's/ | $//')" "$(printf -- '---:|%.0s' "${CONNS[@]}")"
+  sort -t$'\t' -k1,1n -k4,4n "$ROWS" | awk -F'\t' 'NR == 1 || $1 != last { if (NR > 1) print line " |"; line = "| " $2 " | " $3; last = $1 }
     { line = line sprintf(" | %.1f", $9) } END { print line " |" }'
 }
-val() { awk -F'\t' -v i="$1" -v c="$2" -v f="$3" '$1 == i && $4 == c { print $f }' "$ROWS"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "n/a" }'; }
+ms() { awk -v p="$1" 'BEGIN { if (p != "") printf "%.3f ms", p; else print "n/a" }'; }
 verdict() { # X OP LIMIT -> met / MISSED (n/a when X is missing)
   awk -v x="$1" -v op="$2" -v y="$3" 'BEGIN { if (x == "" || x == "n/a") { print "n/a"; exit }
     ok = (op == ">=") ? x + 0 >= y : x + 0 <= y; print ok ? "met" : "MISSED" }'
 }
-summary() { # row indices: 0 sidekey local.generated (unix), 1 sidekey aws.secretsmanager (tcp), 3 AWS agent
-  local r16 r64 t16 t64 p99
-  r16=$(ratio "$(val 0 16 5)" "$(val 3 16 5)") r64=$(ratio "$(val 0 64 5)" "$(val 3 64 5)")
-  t16=$(ratio "$(val 1 16 5)" "$(val 3 16 5)") t64=$(ratio "$(val 1 64 5)" "$(val 3 64 5)")
-  p99=$(awk -v p="$(val 0 16 7)" 'BEGIN { if (p != "") printf "%.3f", p; else print "n/a" }')
-  echo "**Targets** (sidekey-agent, local.generated, Unix socket): req/s vs the AWS agent ${r16} at 16 conns" \
-    "($(verdict "$r16" ">=" 1.3)) and ${r64} at 64 conns ($(verdict "$r64" ">=" 1.3)), target ≥ 1.3×;" \
-    "p99 at 16 conns ${p99} ms ($(verdict "$p99" "<=" 1), target ≤ 1 ms);" \
-    "idle RSS ${RSS_SK} MiB ($(verdict "$RSS_SK" "<=" 15), target ≤ 15 MiB)."
+x13() { local r; r=$(ratio "$(val "$1" "$2" 5)" "$(val "$I_AWS" "$2" 5)"); echo "$r ($(verdict "$r" ">=" 1.3))"; } # INDEX CONNS
+p1ms() { local p; p=$(val "$1" 16 7 "${2:-$ROWS}"); echo "$(ms "$p") ($(verdict "$p" "<=" 1))"; }     # INDEX [FILE]
+summary() {
+  echo "AWS-compatibility targets (\`GET /secretsmanager/get\` on sidekey-agent vs the AWS agent, same moto secret, same run;" \
+    "req/s ≥ 1.3× the AWS agent's at 16 and 64 conns, p99 ≤ 1 ms at 16 conns):"
+  echo "- over TCP (both on 127.0.0.1): $(x13 "$I_SK_TCP" 16) at 16 conns, $(x13 "$I_SK_TCP" 64) at 64 conns;"
+  echo "- over the Unix socket (sidekey; the AWS agent only listens on TCP): $(x13 "$I_SK_UNIX" 16) at 16 conns," \
+    "$(x13 "$I_SK_UNIX" 64) at 64 conns;"
+  echo "- p99 at 16 conns, saturated: TCP $(p1ms "$I_SK_TCP"), Unix socket $(p1ms "$I_SK_UNIX");" \
+    "at the fixed rate of $RATE req/s: TCP $(p1ms "$I_SK_TCP" "$ROWS_Q"), Unix socket $(p1ms "$I_SK_UNIX" "$ROWS_Q");"
+  echo "- idle RSS ${RSS_SK} MiB ($(verdict "$RSS_SK" "<=" 15), target ≤ 15 MiB; local-backend config)."
   echo
-  echo "Same route and transport as the AWS agent (sidekey's TCP listener, \`/secretsmanager/get\`): ${t16} at 16 conns, ${t64} at 64."
+  echo "For comparison, sidekey's native route on its socket (\`GET /v1/secrets/bench\`, local.generated) vs the AWS agent:" \
+    "$(x13 "$I_LOCAL" 16) at 16 conns, $(x13 "$I_LOCAL" 64) at 64; p99 at 16 conns $(p1ms "$I_LOCAL") saturated, $(p1ms "$I_LOCAL" "$ROWS_Q") at the fixed rate."
   echo
   echo "Idle RSS (after startup + a few reads, 2 s idle): sidekey-agent ${RSS_SK} MiB (local backend;" \
     "the aws+vault instance: ${RSS_SKR} MiB), aws_secretsmanager_agent ${RSS_AWS} MiB," \
     "bao agent ${RSS_BAO} MiB. sidekey-agent after the load runs: ${SK_RSS_LOADED} MiB."
 }
-TABLE=$(table) CPU_TABLE=$(cpu_table) SUMMARY=$(summary)
-printf '%s\n\n%s\n\n%s\n' "$TABLE" "$SUMMARY" "$CPU_TABLE"
+TABLE=$(table "$ROWS") RATE_TABLE=$(table "$ROWS_Q" "$RATE") CPU_TABLE=$(cpu_table) SUMMARY=$(summary)
+printf '%s\n\n%s\n\n%s\n\n%s\n' "$TABLE" "$RATE_TABLE" "$SUMMARY" "$CPU_TABLE"
 
 AWS_VER=$(cargo install --list --root "$TOOLS" | awk '/^aws_secretsmanager_agent /{print $2}' | tr -d ':')
 cat >"$ROOT/bench/RESULTS.md" <<EOF
@@ -287,28 +311,44 @@ $LOAD0, at the end $(cut -d' ' -f1-3 /proc/loadavg) (this run's own load include
 **Versions:** $("$SK" --version) (workspace at git $(git -C "$ROOT" describe --always --dirty)), aws_secretsmanager_agent ${AWS_VER:-?}, $("$BAO" version | head -n 1),
 $("$OHA" --version), moto $("$PY" -c 'import moto; print(moto.__version__)'), $("$PG_BIN/postgres" --version).
 
-**Method:** \`oha -z $DURATION -c N -w --no-tui\` (HTTP/1.1 keep-alive, N = ${CONNS[*]}), identical for all agents, after
-a discarded 1 s warm-up per target; points are run connection-count-major (all agents at N=1, then 16, ...).
+**Method:** HTTP/1.1 keep-alive, identical oha settings for all agents, after a discarded 1 s warm-up per target. Saturated
+points: \`oha -z $DURATION -c N -w --no-tui\`, N = ${CONNS[*]}, connection-count-major (all agents at N=${CONNS[0]}, then the next N).
+Then one fixed-rate point per target: \`oha -z $DURATION -c 16 -q $RATE -w --no-tui\` ($RATE req/s: $RATE_SRC).
 What each agent serves from its in-memory cache:
-- **sidekey-agent** over its Unix socket: \`GET /v1/secrets/bench\` (\`local.generated\`, embedded store, no external
-  service); on its loopback TCP listener, the AWS-compatible route \`GET /secretsmanager/get?secretId=bench\` with
-  \`X-Aws-Parameters-Secrets-Token\` (token from \`AWS_TOKEN\`) for an \`aws.secretsmanager\` secret backed by the
-  same moto secret, i.e. exactly the AWS agent's request and transport; and \`GET /v1/secrets/db\` (\`vault.database\`:
-  a dynamic PostgreSQL user, lease TTL 1h, from the OpenBao dev server). The last two run in a second sidekey-agent
-  instance so that the first one has exactly the local-backend config used for the idle-RSS target. Every read is
-  authorised (SO_PEERCRED on the socket, the token on TCP) and audited (JSON-lines audit log), as in production.
-- **AWS Secrets Manager Agent** on TCP 127.0.0.1: \`GET /secretsmanager/get?secretId=bench\` with
-  \`X-Aws-Parameters-Secrets-Token\`, backed by moto (ttl_seconds = 300). For both agents the script verifies that
+- **sidekey-agent**: on its Unix socket, \`GET /v1/secrets/bench\` (\`local.generated\`, embedded store, no external service).
+  The AWS-compatible route \`GET /secretsmanager/get?secretId=bench\` with \`X-Aws-Parameters-Secrets-Token\` (token from
+  \`AWS_TOKEN\`) for an \`aws.secretsmanager\` secret backed by the same moto secret, on its loopback TCP listener (the AWS
+  agent's exact request and transport) and on its Unix socket (checked: without the header the socket answers $NOHDR).
+  \`GET /v1/secrets/db\` (\`vault.database\`: a dynamic PostgreSQL user, lease TTL 1h, from the OpenBao dev server). The
+  last three run in a second instance, so the first has exactly the local-backend config of the idle-RSS target. Every
+  read is authorised (SO_PEERCRED on the socket, the token on the AWS route and on TCP) and audited (JSON lines).
+- **AWS Secrets Manager Agent** on TCP 127.0.0.1 (it has no Unix listener): \`GET /secretsmanager/get?secretId=bench\`
+  with \`X-Aws-Parameters-Secrets-Token\`, backed by moto (ttl_seconds = 300). For both agents the script verifies that
   warm reads of this secret do not reach moto.
 - **OpenBao Agent** (\`bao agent\`, auto-auth \`token_file\`, \`api_proxy { use_auto_auth_token = true }\`, \`cache {}\`,
   Unix listener): \`GET /v1/database/creds/app\`, a dynamic PostgreSQL credential (lease TTL 1h) from the database
   engine; verified that repeated reads return the same lease id, i.e. are served by the agent's lease cache.
 
-## Results
+## Results: saturated
 
 $TABLE
 
+## Latency below saturation: 16 conns at $RATE req/s
+
+At saturation oha and the agent share the $(nproc) cores, so the saturated p99 mostly measures CPU contention
+between them rather than the agent. A fixed rate below saturation leaves CPU headroom and shows the latency a
+service sees under a heavy but not saturating load. The same rate is offered to every agent. oha releases these
+requests on a 1 ms timer (bursts of about $((RATE / 1000))); latency is counted from when a request is sent, so it
+includes the agent's queueing within a burst but not oha's. "rate not sustained" marks an agent that could not
+serve $RATE req/s (below 97 %): its numbers are those of a saturated agent.
+
+$RATE_TABLE
+
+## Targets
+
 $SUMMARY
+
+## Agent CPU per request (saturated runs)
 
 Server-side CPU time (utime + stime of the agent process, from /proc, over each run) per answered request: a
 measure of each agent's own cost that the shared cores do not distort as much as req/s and p99.

@@ -119,6 +119,26 @@ fn a_secrets_manager_secret_is_served_and_a_new_version_arrives_within_one_refre
 }
 
 #[test]
+fn a_binary_secret_is_served_as_base64() {
+    let name = unique("prod/blob");
+    boto(&format!(
+        "sm = boto3.client('secretsmanager', endpoint_url=ENDPOINT, region_name=REGION)\n\
+         sm.create_secret(Name={name:?}, SecretBinary=bytes(range(256)))"
+    ));
+    let agent = Agent::start(&format!(
+        "{}\n[secrets.blob]\nbackend = \"aws\"\nkind = \"aws.secretsmanager\"\nsecret_id = {name:?}\n\n{}",
+        aws_backend(),
+        crate::support::GRANT_SELF
+    ));
+    let served = agent.wait_served("blob", Duration::from_secs(20));
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(served["data"]["value"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, (0..=255u8).collect::<Vec<u8>>());
+}
+
+#[test]
 fn an_aws_sdk_reads_sts_credentials_from_the_agent_and_they_are_replaced_before_expiry() {
     let port = free_port();
     let (token, hash) = token_pair();

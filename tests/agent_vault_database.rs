@@ -165,3 +165,37 @@ fn a_replaced_lease_is_revoked_after_its_grace_period() {
     );
     agent.assert_never_leaked(&[user.to_owned(), password.to_owned()]);
 }
+
+#[test]
+fn any_leased_read_path_is_served_and_renewed_as_vault_lease() {
+    // `vault.lease` takes any path whose read answers a lease: here the database engine's
+    // creds path, read generically.
+    let stack = Stack::get();
+    let mount = stack.database_engine("6s", "1h");
+    let agent = Agent::start(&format!(
+        "{VAULT_ROOT}\n[secrets.rabbit]\nbackend = \"vault\"\nkind = \"vault.lease\"\npath = \"{mount}/creds/app\"\n\n[[access]]\nuid = \"self\"\nsecrets = [\"rabbit\"]\n"
+    ));
+    let served = agent.wait_served("rabbit", Duration::from_secs(20));
+    assert_eq!(served["source"], "vault/vault.lease");
+    assert!(served["lease"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{mount}/creds/app/")));
+    let (user, password) = (
+        served["data"]["username"].as_str().unwrap(),
+        served["data"]["password"].as_str().unwrap(),
+    );
+    stack.pg_login(user, password).expect("served credentials log in");
+    // Renewed in place at ~2/3 of the 6 s TTL: same version, later expiry.
+    let renewed = eventually(Duration::from_secs(10), "a renewal", || {
+        agent
+            .audit()
+            .into_iter()
+            .find(|e| e["event"] == "renew" && e["secret"] == "rabbit")
+    });
+    println!("{renewed}");
+    let again = agent.get("rabbit");
+    assert_eq!(again["version"], served["version"]);
+    assert!(again["lease"]["expires_at"].as_str().unwrap() > served["lease"]["expires_at"].as_str().unwrap());
+    agent.assert_never_leaked(&[user.to_owned(), password.to_owned()]);
+}
