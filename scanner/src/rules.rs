@@ -1,0 +1,287 @@
+//! Rules: [`RuleSyntax`] is a rule as written (sidekey's format, a superset of gitleaks'
+//! `[[rules]]`), [`Rule`] is one compiled and checked. The built-in set is
+//! `config/rules.toml`, compiled into the binary; `--config` files add or override rules by id.
+//!
+//! A rule's `keywords` gate it: the engine tries a rule's regex only on content containing one
+//! of them (ASCII case-insensitive). `examples` and `negative_examples` are templates (see
+//! [`examples`]) so that no key-shaped literal is ever committed.
+
+pub mod checksum;
+pub mod examples;
+
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+/// The built-in rules, as shipped.
+pub const BUILTIN: &str = include_str!("../../config/rules.toml");
+
+/// Why a rules file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The TOML itself is malformed.
+    #[error("{file}: {message}")]
+    Toml {
+        /// The rules file.
+        file: String,
+        /// What toml said.
+        message: String,
+    },
+    /// One rule is not usable.
+    #[error("{file}: rule {id:?}: {reason}")]
+    Rule {
+        /// The rules file.
+        file: String,
+        /// The rule's id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A rules file as written.
+#[derive(Debug, Default, Deserialize)]
+pub struct FileSyntax {
+    /// `[[rules]]`
+    #[serde(default)]
+    pub rules: Vec<RuleSyntax>,
+    /// gitleaks `[extend] useDefault = true`: keep the built-in rules.
+    #[serde(default)]
+    pub extend: Option<ExtendSyntax>,
+}
+
+/// gitleaks' `[extend]` table.
+#[derive(Debug, Default, Deserialize)]
+pub struct ExtendSyntax {
+    /// Keep the default rules and add these.
+    #[serde(default, rename = "useDefault")]
+    pub use_default: bool,
+}
+
+/// One rule as written.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RuleSyntax {
+    /// Unique id, e.g. `github-pat`.
+    pub id: String,
+    /// What it finds.
+    #[serde(default)]
+    pub description: String,
+    /// The family it belongs to (for per-family metrics and reports).
+    #[serde(default)]
+    pub family: Option<String>,
+    /// The pattern (Rust `regex` syntax).
+    pub regex: Option<String>,
+    /// The capture group holding the secret (0 = whole match).
+    #[serde(default, rename = "secretGroup")]
+    pub secret_group: Option<usize>,
+    /// Literals that every match contains; lowercase.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// Minimum Shannon entropy (bits/char) of the secret.
+    #[serde(default)]
+    pub entropy: Option<f64>,
+    /// A checksum the secret must satisfy (`github`).
+    #[serde(default)]
+    pub checksum: Option<String>,
+    /// Only files whose path matches this pattern.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Templates this rule must match.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Templates this rule must not match.
+    #[serde(default)]
+    pub negative_examples: Vec<String>,
+    /// gitleaks `[[rules.allowlists]]`.
+    #[serde(default)]
+    pub allowlists: Vec<AllowlistSyntax>,
+    /// gitleaks' older single `[rules.allowlist]`.
+    #[serde(default)]
+    pub allowlist: Option<AllowlistSyntax>,
+}
+
+/// An allowlist as written: a finding whose secret matches any regex or contains any stopword
+/// is dropped.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AllowlistSyntax {
+    /// Patterns matched against the secret.
+    #[serde(default)]
+    pub regexes: Vec<String>,
+    /// Case-insensitive substrings of the secret.
+    #[serde(default)]
+    pub stopwords: Vec<String>,
+}
+
+/// A compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// What it finds.
+    pub description: String,
+    /// Family (`generic` when not given).
+    pub family: String,
+    /// The pattern.
+    pub regex: Regex,
+    /// Capture group of the secret.
+    pub secret_group: usize,
+    /// Lowercase keywords.
+    pub keywords: Vec<String>,
+    /// Minimum entropy of the secret.
+    pub entropy: Option<f64>,
+    /// Checksum the secret must satisfy.
+    pub checksum: Option<checksum::Checksum>,
+    /// Path filter.
+    pub path: Option<Regex>,
+    /// Secrets matching these are dropped.
+    pub allow_regexes: Vec<Regex>,
+    /// Secrets containing these (lowercase) are dropped.
+    pub stopwords: Vec<String>,
+    /// Example templates (kept for `rules check` and tests).
+    pub examples: Vec<String>,
+    /// Negative example templates.
+    pub negative_examples: Vec<String>,
+}
+
+impl Rule {
+    /// Compiles and checks one rule from `file`.
+    pub fn compile(file: &str, syntax: RuleSyntax) -> Result<Rule, Error> {
+        let fail = |reason: String| Error::Rule {
+            file: file.to_owned(),
+            id: syntax.id.clone(),
+            reason,
+        };
+        let pattern = syntax
+            .regex
+            .as_deref()
+            .ok_or_else(|| fail("no regex (path-only rules are not supported)".into()))?;
+        let regex = Regex::new(pattern).map_err(|e| fail(format!("invalid regex: {e}")))?;
+        let secret_group = syntax
+            .secret_group
+            .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
+        if secret_group >= regex.captures_len() {
+            return Err(fail(format!(
+                "secretGroup {secret_group} but the regex has {} groups",
+                regex.captures_len() - 1
+            )));
+        }
+        let checksum = syntax
+            .checksum
+            .as_deref()
+            .map(|c| {
+                checksum::Checksum::parse(c).ok_or_else(|| fail(format!("unknown checksum {c:?} (known: github)")))
+            })
+            .transpose()?;
+        let path = syntax
+            .path
+            .as_deref()
+            .map(|p| Regex::new(p).map_err(|e| fail(format!("invalid path regex: {e}"))))
+            .transpose()?;
+        let mut allow_regexes = Vec::new();
+        let mut stopwords = Vec::new();
+        for list in syntax.allowlists.iter().chain(syntax.allowlist.iter()) {
+            for r in &list.regexes {
+                allow_regexes.push(Regex::new(r).map_err(|e| fail(format!("invalid allowlist regex {r:?}: {e}")))?);
+            }
+            stopwords.extend(list.stopwords.iter().map(|s| s.to_lowercase()));
+        }
+        Ok(Rule {
+            description: syntax.description.clone(),
+            family: syntax.family.clone().unwrap_or_else(|| "generic".to_owned()),
+            regex,
+            secret_group,
+            keywords: syntax
+                .keywords
+                .iter()
+                .map(|k| k.to_lowercase())
+                .filter(|k| !k.is_empty())
+                .collect(),
+            entropy: syntax.entropy,
+            checksum,
+            path,
+            allow_regexes,
+            stopwords,
+            examples: syntax.examples.clone(),
+            negative_examples: syntax.negative_examples.clone(),
+            id: syntax.id,
+        })
+    }
+
+    /// Whether `secret` passes this rule's entropy, checksum and allowlists.
+    pub fn accepts(&self, secret: &[u8]) -> bool {
+        if let Some(min) = self.entropy {
+            if entropy(secret) < min {
+                return false;
+            }
+        }
+        if let Some(c) = &self.checksum {
+            if !c.verify(secret) {
+                return false;
+            }
+        }
+        if self.allow_regexes.iter().any(|r| r.is_match(secret)) {
+            return false;
+        }
+        if !self.stopwords.is_empty() {
+            let lower = secret.to_ascii_lowercase();
+            if self.stopwords.iter().any(|w| memfind(&lower, w.as_bytes())) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Parses a rules file (`file` names it in errors).
+pub fn parse(file: &str, text: &str) -> Result<(FileSyntax, Vec<Rule>), Error> {
+    let syntax: FileSyntax = toml::from_str(text).map_err(|e| Error::Toml {
+        file: file.to_owned(),
+        message: e.to_string().trim().replace('\n', " "),
+    })?;
+    let mut seen = std::collections::HashSet::new();
+    let mut rules = Vec::with_capacity(syntax.rules.len());
+    for r in &syntax.rules {
+        if !seen.insert(r.id.clone()) {
+            return Err(Error::Rule {
+                file: file.to_owned(),
+                id: r.id.clone(),
+                reason: "duplicate id".into(),
+            });
+        }
+        rules.push(Rule::compile(file, r.clone())?);
+    }
+    Ok((syntax, rules))
+}
+
+/// The built-in rules.
+pub fn builtin() -> Vec<Rule> {
+    parse("config/rules.toml (built in)", BUILTIN)
+        .expect("the built-in rules compile (checked by tests)")
+        .1
+}
+
+/// Shannon entropy of `bytes`, in bits per byte.
+pub fn entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0usize; 256];
+    for b in bytes {
+        counts[*b as usize] += 1;
+    }
+    let n = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests;

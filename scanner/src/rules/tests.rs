@@ -1,0 +1,88 @@
+//! Every rule's examples and negative examples, expanded, run through the engine: the test
+//! that keeps the rule set honest.
+
+use rand::SeedableRng;
+
+use super::*;
+use crate::engine::Engine;
+
+#[test]
+fn the_builtin_rules_compile_with_unique_ids_and_keywords() {
+    let rules = builtin();
+    assert!(rules.len() >= 150, "only {} built-in rules", rules.len());
+    for rule in &rules {
+        assert!(!rule.keywords.is_empty(), "{}: no keywords", rule.id);
+        assert!(!rule.examples.is_empty(), "{}: no examples", rule.id);
+        assert!(!rule.negative_examples.is_empty(), "{}: no negative examples", rule.id);
+    }
+}
+
+#[test]
+fn every_rule_finds_its_examples_and_none_of_its_negative_examples() {
+    let engine = Engine::new(builtin());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut failures = Vec::new();
+    for (i, rule) in engine.rules().iter().enumerate() {
+        for template in &rule.examples {
+            let text = examples::expand(template, &mut rng).unwrap_or_else(|e| panic!("{}: {e}", rule.id));
+            if !rule.keywords.iter().any(|k| text.to_lowercase().contains(k.as_str())) {
+                failures.push(format!("{}: example has none of the keywords: {template}", rule.id));
+            }
+            let found = engine.scan(text.as_bytes(), None);
+            if !found.iter().any(|m| m.rule == i) {
+                let others: Vec<&str> = found.iter().map(|m| engine.rules()[m.rule].id.as_str()).collect();
+                failures.push(format!(
+                    "{}: missed example {template:?} (found by: {others:?})",
+                    rule.id
+                ));
+            }
+        }
+        for template in &rule.negative_examples {
+            let text = examples::expand(template, &mut rng).unwrap_or_else(|e| panic!("{}: {e}", rule.id));
+            if engine.scan(text.as_bytes(), None).iter().any(|m| m.rule == i) {
+                failures.push(format!("{}: matched negative example {template:?}", rule.id));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} rule example failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn matches_carry_line_and_column_of_the_secret() {
+    let (_, rules) = parse(
+        "t.toml",
+        r#"
+[[rules]]
+id = "t"
+regex = '''token=([a-z0-9]{8})'''
+keywords = ["token="]
+examples = ["token={lower:8}"]
+negative_examples = ["token=short"]
+"#,
+    )
+    .unwrap();
+    let engine = Engine::new(rules);
+    let found = engine.scan("first line\n  é token=abcd1234 \n".as_bytes(), None);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].line, found[0].column), (2, 11));
+}
+
+#[test]
+fn bad_rules_are_refused_with_file_and_id() {
+    let e = parse("mine.toml", "[[rules]]\nid = \"x\"\nregex = '''(unclosed'''\n").unwrap_err();
+    assert!(e.to_string().starts_with("mine.toml: rule \"x\": invalid regex"), "{e}");
+    let e = parse("mine.toml", "[[rules]]\nid = \"x\"\nregex = 'a'\nsecretGroup = 2\n").unwrap_err();
+    assert!(e.to_string().contains("secretGroup 2"), "{e}");
+    assert!(parse("mine.toml", "[[rules]\n").is_err());
+}
+
+#[test]
+fn entropy_is_in_bits_per_byte() {
+    assert_eq!(entropy(b"aaaa"), 0.0);
+    assert!((entropy(b"abcd") - 2.0).abs() < 1e-9);
+}
