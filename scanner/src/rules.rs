@@ -9,6 +9,8 @@
 pub mod checksum;
 pub mod examples;
 
+use std::collections::HashMap;
+
 use regex::bytes::Regex;
 use serde::Deserialize;
 
@@ -145,6 +147,12 @@ pub struct Rule {
 impl Rule {
     /// Compiles and checks one rule from `file`.
     pub fn compile(file: &str, syntax: RuleSyntax) -> Result<Rule, Error> {
+        Self::compile_with(file, syntax, &mut HashMap::new())
+    }
+
+    /// As [`Rule::compile`], reusing allowlist regexes already compiled for other rules
+    /// (the generic rules share one allowlist; compiling it once per rule cost startup time).
+    fn compile_with(file: &str, syntax: RuleSyntax, allow_cache: &mut HashMap<String, Regex>) -> Result<Rule, Error> {
         let fail = |reason: String| Error::Rule {
             file: file.to_owned(),
             id: syntax.id.clone(),
@@ -180,7 +188,15 @@ impl Rule {
         let mut stopwords = Vec::new();
         for list in syntax.allowlists.iter().chain(syntax.allowlist.iter()) {
             for r in &list.regexes {
-                allow_regexes.push(Regex::new(r).map_err(|e| fail(format!("invalid allowlist regex {r:?}: {e}")))?);
+                let regex = match allow_cache.get(r) {
+                    Some(regex) => regex.clone(),
+                    None => {
+                        let regex = Regex::new(r).map_err(|e| fail(format!("invalid allowlist regex {r:?}: {e}")))?;
+                        allow_cache.insert(r.clone(), regex.clone());
+                        regex
+                    }
+                };
+                allow_regexes.push(regex);
             }
             stopwords.extend(list.stopwords.iter().map(|s| s.to_lowercase()));
         }
@@ -239,6 +255,7 @@ pub fn parse(file: &str, text: &str) -> Result<(FileSyntax, Vec<Rule>), Error> {
     })?;
     let mut seen = std::collections::HashSet::new();
     let mut rules = Vec::with_capacity(syntax.rules.len());
+    let mut allow_cache = HashMap::new();
     for r in &syntax.rules {
         if !seen.insert(r.id.clone()) {
             return Err(Error::Rule {
@@ -247,7 +264,7 @@ pub fn parse(file: &str, text: &str) -> Result<(FileSyntax, Vec<Rule>), Error> {
                 reason: "duplicate id".into(),
             });
         }
-        rules.push(Rule::compile(file, r.clone())?);
+        rules.push(Rule::compile_with(file, r.clone(), &mut allow_cache)?);
     }
     Ok((syntax, rules))
 }
