@@ -48,7 +48,7 @@ impl App {
                     .with_context(|| format!("backends.{name}"))?,
             );
         }
-        let unix = bind_unix(&config.agent.socket, config.agent.socket_group.as_deref())?;
+        // TCP first: once the socket file exists, every listener is up (readiness = socket).
         let tcp = match config.agent.tcp {
             None => None,
             Some(addr) => {
@@ -62,6 +62,7 @@ impl App {
                 )
             }
         };
+        let unix = bind_unix(&config.agent.socket, config.agent.socket_group.as_deref())?;
         let shared = Arc::new(Shared {
             store,
             policy,
