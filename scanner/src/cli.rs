@@ -2,18 +2,51 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
-/// sidekey-scan: find leaked secrets in files (git history, staged changes and artifacts
-/// are coming).
+/// sidekey-scan: find leaked secrets in files, git history, staged changes, archives and
+/// container images.
+///
+/// Examples:
+///   sidekey-scan                      scan the current directory (archives inside are opened)
+///   sidekey-scan --git                every blob in the history of every ref, each once
+///   sidekey-scan --git origin/main..  what this branch adds
+///   sidekey-scan --staged             what `git commit` would add (the pre-commit hook)
+///   sidekey-scan --artifact app.jar image.tar
+///   sidekey-scan install-hook         refuse commits that add secrets
 ///
 /// Exit codes: 0 no findings; 1 findings (after baseline and inline allows); 2 error.
 /// A line containing `sidekey:allow` or `gitleaks:allow` is not reported.
 #[derive(Debug, Parser)]
-#[command(name = "sidekey-scan", version, about, long_about = None)]
+#[command(name = "sidekey-scan", version, about, long_about, verbatim_doc_comment)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a git hook into the current repository that runs sidekey-scan: pre-commit
+    /// (`--staged`) by default, or pre-push.
+    InstallHook {
+        /// Install the pre-push hook (scans the commits being pushed) instead.
+        #[arg(long)]
+        pre_push: bool,
+        /// Replace a hook that sidekey did not write (it is kept as HOOK.sidekey-backup).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// What to scan and how to report it.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
     /// Files and directories to scan (default: the current directory). Hidden files are
-    /// scanned; .git/ is not.
+    /// scanned, .gitignore is not honoured, .git/ is skipped; archives are opened.
     pub paths: Vec<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
@@ -30,13 +63,35 @@ pub struct Cli {
     /// Show secrets in full instead of redacted.
     #[arg(long)]
     pub no_redact: bool,
-    /// Scan git history (not implemented yet).
-    #[arg(long, value_name = "RANGE", num_args = 0..=1, default_missing_value = "--all")]
+    /// Scan git history: every blob reachable from RANGE (default: all refs) once, attributed
+    /// to the commit that introduced it, and the commit messages. RANGE is what `git log`
+    /// takes, e.g. `origin/main..HEAD`; several revisions are separated by spaces.
+    #[arg(long, value_name = "RANGE", num_args = 0..=1, default_missing_value = "--all",
+          conflicts_with_all = ["staged", "pre_push", "artifact", "paths"])]
     pub git: Option<String>,
-    /// Scan what `git commit` would add (not implemented yet).
-    #[arg(long)]
+    /// Scan what `git commit` would add: staged blobs, minus secrets already in HEAD.
+    #[arg(long, conflicts_with_all = ["pre_push", "artifact", "paths"])]
     pub staged: bool,
-    /// Scan archives and images (not implemented yet).
-    #[arg(long, value_name = "FILE")]
+    /// Scan what `git push` would send, reading the pre-push hook's stdin
+    /// (`<local ref> <local sha> <remote ref> <remote sha>` lines). REMOTE is the hook's first
+    /// argument.
+    #[arg(long, value_name = "REMOTE", num_args = 0..=1, default_missing_value = "",
+          conflicts_with_all = ["artifact", "paths"])]
+    pub pre_push: Option<String>,
+    /// Archives and images to scan: zip/jar/whl/apk, tar/tar.gz/tgz/tar.zst, `docker save`
+    /// tarballs and OCI image layouts (directories too). Nested archives are reported as A!B!C.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
     pub artifact: Vec<PathBuf>,
+    /// Largest archive member opened, in MiB.
+    #[arg(long, value_name = "MiB", default_value_t = 256)]
+    pub max_member_mib: u64,
+    /// Most bytes one archive may expand to, all members and nesting together, in MiB.
+    #[arg(long, value_name = "MiB", default_value_t = 4096)]
+    pub max_expanded_mib: u64,
+    /// Deepest nesting of archives within archives.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_depth: usize,
+    /// No progress line on stderr (it is only shown when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }

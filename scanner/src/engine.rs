@@ -5,7 +5,8 @@
 
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::bytes::RegexSet;
 
 use crate::rules::Rule;
 
@@ -24,27 +25,47 @@ pub struct Match {
     pub column: usize,
 }
 
+/// Blobs up to this size are searched whole by each rule whose keyword occurs; in larger ones
+/// a rule's regex only runs in windows around its keyword hits.
+const WHOLE: usize = 64 * 1024;
+/// How far before a keyword hit a window starts: this many lines back...
+const BACK_LINES: usize = 16;
+/// ...but no more than this many bytes.
+const BACK_MAX: usize = 8 * 1024;
+/// How far after a keyword hit a window ends (a PEM private key fits).
+const FORWARD: usize = 16 * 1024;
+
 /// Compiled rules plus the keyword automaton.
 pub struct Engine {
     rules: Vec<Rule>,
     keywords: AhoCorasick,
     /// For each keyword pattern, the rules that listed it.
     keyword_rules: Vec<Vec<usize>>,
-    /// Rules without keywords: tried on every blob.
-    keywordless: Vec<usize>,
+    /// Rules with neither keywords nor a literal every match must contain: one regex set pass
+    /// over each blob tells which of them can match.
+    unanchored: Option<(RegexSet, Vec<usize>)>,
 }
 
 impl Engine {
-    /// Builds the engine for `rules`.
+    /// Builds the engine for `rules`. A rule without keywords gets the literals its regex
+    /// requires as keywords (as gitleaks configs often omit them); rules with none go into one
+    /// regex set.
     pub fn new(rules: Vec<Rule>) -> Engine {
         let mut patterns: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
-        let mut keywordless = Vec::new();
+        let mut unanchored = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
-            if rule.keywords.is_empty() {
-                keywordless.push(i);
-            }
-            for k in &rule.keywords {
+            let derived;
+            let keywords = if rule.keywords.is_empty() {
+                derived = required_literals(rule.regex.as_str());
+                if derived.is_empty() {
+                    unanchored.push(i);
+                }
+                &derived
+            } else {
+                &rule.keywords
+            };
+            for k in keywords {
                 match patterns.iter().position(|p| p == k) {
                     Some(p) => keyword_rules[p].push(i),
                     None => {
@@ -54,16 +75,24 @@ impl Engine {
                 }
             }
         }
+        // A DFA: a few MB, built in milliseconds, and several times faster than the default
+        // NFA over hundreds of keywords (too many for a SIMD prefilter).
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .expect("keyword literals always build an automaton");
+        let unanchored = (!unanchored.is_empty()).then(|| {
+            let set = RegexSet::new(unanchored.iter().map(|i| rules[*i].regex.as_str()))
+                .expect("each pattern compiled on its own");
+            (set, unanchored)
+        });
         Engine {
             rules,
             keywords,
             keyword_rules,
-            keywordless,
+            unanchored,
         }
     }
 
@@ -75,39 +104,79 @@ impl Engine {
     /// Finds every secret in `bytes`. `path` (as the user would type it) feeds rules' `path`
     /// filters.
     pub fn scan(&self, bytes: &[u8], path: Option<&str>) -> Vec<Match> {
-        let mut candidate = vec![false; self.rules.len()];
-        for i in &self.keywordless {
-            candidate[*i] = true;
-        }
+        let whole = bytes.len() <= WHOLE;
+        // Small blobs: which keywords occur. Large ones: where, as (keyword, offset).
+        let mut seen = vec![false; self.keyword_rules.len()];
+        let mut hits: Vec<(u32, usize)> = Vec::new();
+        // Per keyword, the last hit kept: hits closer than this to it fall in the same window
+        // and are dropped (a run of `AAAA…` would otherwise keep one per byte).
+        let mut last = vec![usize::MAX; if whole { 0 } else { self.keyword_rules.len() }];
         for hit in self.keywords.find_overlapping_iter(bytes) {
-            for rule in &self.keyword_rules[hit.pattern().as_usize()] {
-                candidate[*rule] = true;
+            let pattern = hit.pattern().as_usize();
+            if whole {
+                seen[pattern] = true;
+            } else if last[pattern] == usize::MAX || hit.start() >= last[pattern] + FORWARD / 2 {
+                last[pattern] = hit.start();
+                hits.push((pattern as u32, hit.start()));
+            }
+        }
+        // Per rule: the offsets of its keywords' hits (none: search the whole blob).
+        let mut per_rule: Vec<Option<Vec<usize>>> = vec![None; self.rules.len()];
+        for (pattern, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+            for rule in &self.keyword_rules[pattern] {
+                per_rule[*rule] = Some(Vec::new());
+            }
+        }
+        for (pattern, at) in &hits {
+            for rule in &self.keyword_rules[*pattern as usize] {
+                per_rule[*rule].get_or_insert_with(Vec::new).push(*at);
+            }
+        }
+        if let Some((set, rules)) = &self.unanchored {
+            for i in set.matches(bytes).iter() {
+                per_rule[rules[i]] = Some(Vec::new());
             }
         }
         let mut matches = Vec::new();
-        for (i, rule) in self.rules.iter().enumerate().filter(|(i, _)| candidate[*i]) {
+        for (index, offsets) in per_rule.iter_mut().enumerate() {
+            let Some(offsets) = offsets else { continue };
+            let rule = &self.rules[index];
             if let (Some(filter), Some(path)) = (&rule.path, path) {
                 if !filter.is_match(path.as_bytes()) {
                     continue;
                 }
             }
-            for caps in rule.regex.captures_iter(bytes) {
-                let whole = caps.get(0).expect("group 0 always exists");
-                let Some(secret) = caps.get(rule.secret_group).filter(|s| !s.is_empty()) else {
-                    continue;
-                };
-                if rule.accepts(secret.as_bytes()) {
-                    matches.push(Match {
-                        rule: i,
-                        span: whole.range(),
-                        secret: secret.range(),
-                        line: 0,
-                        column: 0,
-                    });
+            if offsets.is_empty() {
+                self.find(index, bytes, 0..bytes.len(), &mut matches);
+            } else {
+                offsets.sort_unstable();
+                for window in windows(bytes, offsets.iter().copied()) {
+                    self.find(index, bytes, window, &mut matches);
                 }
             }
         }
         self.settle(bytes, matches)
+    }
+
+    /// Runs rule `index` over `bytes[window]`, keeping the secrets it accepts.
+    fn find(&self, index: usize, bytes: &[u8], window: Range<usize>, out: &mut Vec<Match>) {
+        let rule = &self.rules[index];
+        let base = window.start;
+        for caps in rule.regex.get().captures_iter(&bytes[window]) {
+            let whole = caps.get(0).expect("group 0 always exists");
+            let Some(secret) = caps.get(rule.secret_group).filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            if rule.accepts(secret.as_bytes()) {
+                out.push(Match {
+                    rule: index,
+                    span: base + whole.start()..base + whole.end(),
+                    secret: base + secret.start()..base + secret.end(),
+                    line: 0,
+                    column: 0,
+                });
+            }
+        }
     }
 
     /// One match per secret (a provider rule wins over a generic one), in order, with lines and
@@ -135,5 +204,115 @@ impl Engine {
                 + 1;
         }
         matches
+    }
+}
+
+/// Merged windows around keyword hits (`hits` ascending): from the start of the line
+/// [`BACK_LINES`] lines before a hit (at most [`BACK_MAX`] bytes back) to [`FORWARD`] bytes
+/// after it.
+fn windows(bytes: &[u8], hits: impl Iterator<Item = usize>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for hit in hits {
+        let end = (hit + FORWARD).min(bytes.len());
+        if let Some(last) = out.last_mut().filter(|last| hit <= last.end) {
+            // Inside the current window: its start is already far enough back.
+            last.end = last.end.max(end);
+            continue;
+        }
+        let floor = hit.saturating_sub(BACK_MAX);
+        let mut start = hit;
+        for _ in 0..=BACK_LINES {
+            match memchr::memrchr(b'\n', &bytes[floor..start]) {
+                Some(i) => start = floor + i,
+                None => {
+                    start = floor;
+                    break;
+                }
+            }
+        }
+        match out.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => out.push(start..end),
+        }
+    }
+    out
+}
+
+/// Literals (lowercase, at least 3 bytes) of which every match of `pattern` contains one, when
+/// the regex's prefixes give such a set; empty otherwise.
+fn required_literals(pattern: &str) -> Vec<String> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::ParserBuilder::new().utf8(false).build().parse(pattern) else {
+        return Vec::new();
+    };
+    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+        let mut extractor = Extractor::new();
+        // Case variants (classes of 2) are kept, wider classes end the literal.
+        extractor.kind(kind).limit_class(2).limit_total(64);
+        let seq = extractor.extract(&hir);
+        if let Some(literals) = seq.literals() {
+            let words: Vec<String> = literals
+                .iter()
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).to_lowercase())
+                .collect();
+            if !words.is_empty() && words.iter().all(|w| w.len() >= 3) {
+                let mut words = words;
+                words.sort();
+                words.dedup();
+                return words;
+            }
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_reach_back_a_few_lines_and_merge() {
+        let text: String = (1..=20).map(|i| format!("l{i:02}\n")).collect::<String>() + "key here\n";
+        let text = text.as_bytes();
+        let hit = text.windows(3).position(|w| w == b"key").unwrap();
+        let w = windows(text, [hit].into_iter());
+        assert_eq!(
+            w,
+            vec![4 * 4 - 1..text.len()],
+            "from the newline ending line 4: lines 5-20 are in"
+        );
+        let w = windows(text, [hit, hit + 1].into_iter());
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn keywordless_rules_get_the_literals_their_regexes_require() {
+        assert_eq!(required_literals(r"(?:ABC|xyz)_[0-9]{4}"), vec!["abc_", "xyz_"]);
+        assert_eq!(required_literals(r"[a-f0-9]{40}"), Vec::<String>::new());
+        assert_eq!(required_literals(r"[0-9]{6}-secret"), vec!["-secret"]);
+    }
+
+    #[test]
+    fn keywordless_rules_are_found_in_small_and_large_blobs() {
+        let rules_file = r#"
+[[rules]]
+id = "lit"
+regex = '''tok_([a-z0-9]{12})'''
+[[rules]]
+id = "bare"
+regex = '''\b([0-9]{3}-[0-9]{3}-[a-z]{6})\b'''
+"#;
+        let (_, rules) = crate::rules::parse("t.toml", rules_file).unwrap();
+        let engine = Engine::new(rules);
+        let line = "x = tok_abcdef123456 and 123-456-abcdef\n";
+        for filler in [0, 200_000] {
+            let text = format!("{}{line}", "filler line\n".repeat(filler / 12));
+            let found: Vec<&str> = engine
+                .scan(text.as_bytes(), None)
+                .iter()
+                .map(|m| engine.rules()[m.rule].id.as_str())
+                .collect();
+            assert_eq!(found, vec!["lit", "bare"], "{filler} bytes before");
+        }
     }
 }

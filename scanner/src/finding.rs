@@ -1,9 +1,13 @@
 //! Findings: a rule's match placed in its source, with a content fingerprint and the secret
 //! held as a `SecretString` (shown redacted unless the user asks otherwise).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sidekey::SecretString;
+
+use crate::source::Commit;
 
 /// One leaked secret.
 #[derive(Debug, Clone)]
@@ -24,6 +28,8 @@ pub struct Finding {
     pub secret: SecretString,
     /// `sha256(rule_id NUL secret)`, hex: stable when lines move, so baselines keep working.
     pub fingerprint: String,
+    /// The commit that introduced it (history scans).
+    pub commit: Option<Arc<Commit>>,
 }
 
 impl Finding {
@@ -42,6 +48,7 @@ impl Finding {
             column,
             secret,
             fingerprint: hex::encode(hash.finalize()),
+            commit: None,
         }
     }
 
@@ -66,6 +73,9 @@ impl Finding {
             column: self.column,
             secret: self.shown(reveal),
             fingerprint: &self.fingerprint,
+            commit: self.commit.as_ref().map(|c| c.id.as_str()),
+            author: self.commit.as_ref().map(|c| format!("{} <{}>", c.author, c.email)),
+            date: self.commit.as_ref().map(|c| c.date.as_str()),
             verified: "unknown",
             owned_secret: None,
             revoked: false,
@@ -93,6 +103,15 @@ pub struct Record<'a> {
     pub secret: String,
     /// Content fingerprint.
     pub fingerprint: &'a str,
+    /// The commit that introduced it (history scans).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<&'a str>,
+    /// That commit's author, `Name <email>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// That commit's author date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<&'a str>,
     /// `true`, `false` or `unknown` (verification is not built yet).
     pub verified: &'a str,
     /// The broker secret this is, when a fingerprint matched.

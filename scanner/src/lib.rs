@@ -1,14 +1,18 @@
-//! sidekey-scan's library: rules and the engine that applies them.
+//! sidekey-scan's library: sources, rules, the engine and reports.
 //!
-//! [`source`] → blob bytes → [`engine::Engine::scan`] → [`engine::Match`] → [`allow`] (inline,
-//! baseline) → [`finding::Finding`] → [`report`]. Verification, revocation, git history and
-//! archives are not built yet. Rules are data (`config/rules.toml`, compiled into
-//! the binary) carrying their own positive and negative examples, which the test suite runs.
+//! [`source`] (files, git history and index, archives) → [`source::dispatch`] (sniff: text,
+//! UTF-16, archive, binary) → [`scan::Scan`] (windows, base64, [`allow`]) →
+//! [`engine::Engine::scan`] → [`finding::Finding`] → [`report`]. [`hook`] writes git hooks.
+//! Verification and revocation are not built yet. Rules are data (`config/rules.toml`,
+//! compiled into the binary) carrying their own positive and negative examples, which the
+//! test suite runs.
 #![forbid(unsafe_code)]
 
 pub mod allow;
 pub mod engine;
 pub mod finding;
+pub mod hook;
 pub mod report;
 pub mod rules;
+pub mod scan;
 pub mod source;

@@ -1,21 +1,31 @@
-//! `sidekey-scan`: parse the command line, scan, report, and map the outcome to the exit code
-//! (0 no findings, 1 findings, 2 error) in one place.
+//! `sidekey-scan`: parse the command line, pick the source, scan, report, and map the outcome
+//! to the exit code (0 no findings, 1 findings, 2 error) in one place.
 #![forbid(unsafe_code)]
 
 mod cli;
 
-use std::io::IsTerminal;
+use std::collections::HashSet;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Parser;
-use sidekey::SecretString;
 use sidekey_scanner::engine::Engine;
-use sidekey_scanner::finding::Finding;
-use sidekey_scanner::{allow, report, rules, source};
+use sidekey_scanner::scan::Scan;
+use sidekey_scanner::source::git::Repo;
+use sidekey_scanner::source::{self, files, Limits, Sink};
+use sidekey_scanner::{allow, hook, report, rules};
 
 fn main() -> ExitCode {
-    match run(cli::Cli::parse()) {
+    let cli = cli::Cli::parse();
+    let outcome = match cli.command {
+        Some(cli::Command::InstallHook { pre_push, force }) => install_hook(pre_push, force).map(|()| false),
+        None => scan(&cli.scan),
+    };
+    match outcome {
         Ok(true) => ExitCode::from(1),
         Ok(false) => ExitCode::SUCCESS,
         Err(e) => {
@@ -26,59 +36,201 @@ fn main() -> ExitCode {
 }
 
 /// Scans; answers whether anything was found.
-fn run(cli: cli::Cli) -> anyhow::Result<bool> {
-    if cli.git.is_some() || cli.staged || !cli.artifact.is_empty() {
-        anyhow::bail!("--git, --staged and --artifact are not implemented in this version yet; scan paths for now");
-    }
-    let engine = Engine::new(load_rules(cli.config.as_deref())?);
-    let known = match &cli.baseline {
+fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
+    let engine = Engine::new(load_rules(args.config.as_deref())?);
+    let mut known = match &args.baseline {
         Some(path) => allow::baseline(path)?,
-        None => Default::default(),
+        None => HashSet::new(),
     };
-    let roots = if cli.paths.is_empty() {
-        vec![".".into()]
-    } else {
-        cli.paths.clone()
+    let limits = Limits {
+        max_member: args.max_member_mib.saturating_mul(1024 * 1024),
+        max_expanded: args.max_expanded_mib.saturating_mul(1024 * 1024),
+        max_depth: args.max_depth,
     };
-    for root in &roots {
-        std::fs::metadata(root).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", root.display()))?;
-    }
-    let found = Mutex::new(Vec::new());
-    let skipped = source::files::walk(&roots, &|path, bytes| {
-        let mut here: Vec<Finding> = engine
-            .scan(bytes, Some(path))
-            .into_iter()
-            .filter(|m| !allow::inline(bytes, m.secret.start))
-            .map(|m| {
-                let secret = SecretString::from(String::from_utf8_lossy(&bytes[m.secret.clone()]).into_owned());
-                Finding::new(&engine.rules()[m.rule], path.to_owned(), m.line, m.column, secret)
-            })
-            .filter(|f| !known.contains(&f.fingerprint))
-            .collect();
-        found.lock().expect("never poisoned").append(&mut here);
-    });
-    let mut findings = found.into_inner().expect("never poisoned");
-    findings.sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
+    let cwd = PathBuf::from(".");
 
-    let mut out: Box<dyn std::io::Write> = match &cli.output {
+    let (findings, skipped) = if let Some(range) = &args.git {
+        let repo = Repo::open(&cwd)?;
+        let revs: Vec<String> = range.split_whitespace().map(str::to_owned).collect();
+        run(&engine, known, args, |scan| repo.history(&revs, scan, &limits))?
+    } else if let Some(remote) = &args.pre_push {
+        let repo = Repo::open(&cwd)?;
+        let mut lines = String::new();
+        std::io::stdin()
+            .read_to_string(&mut lines)
+            .context("reading the pre-push refs from stdin")?;
+        let revs = repo.pre_push_revs(Some(remote.as_str()).filter(|r| !r.is_empty()), &lines)?;
+        if revs.is_empty() {
+            return Ok(false);
+        }
+        run(&engine, known, args, |scan| repo.history(&revs, scan, &limits))?
+    } else if args.staged {
+        let repo = Repo::open(&cwd)?;
+        let changes = repo.staged()?;
+        let ids: Vec<&str> = changes
+            .iter()
+            .flat_map(|c| std::iter::once(c.new.as_str()).chain(c.old.as_deref()))
+            .collect();
+        let blobs = repo.blobs(&ids)?;
+        let mut blobs = ids
+            .iter()
+            .copied()
+            .zip(blobs)
+            .collect::<std::collections::HashMap<_, _>>();
+        // Secrets the file already held at HEAD are not this commit's doing.
+        let (before, _) = run(&engine, HashSet::new(), args, |scan| {
+            for c in &changes {
+                if let Some(old) = c.old.as_deref().and_then(|id| blobs.get(id)) {
+                    blob(&c.path, old, scan, &limits);
+                }
+            }
+            Ok(())
+        })?;
+        known.extend(before.into_iter().map(|f| f.fingerprint));
+        run(&engine, known, args, |scan| {
+            for c in &changes {
+                if let Some(new) = blobs.remove(c.new.as_str()) {
+                    blob(&c.path, &new, scan, &limits);
+                }
+            }
+            Ok(())
+        })?
+    } else if !args.artifact.is_empty() {
+        for path in &args.artifact {
+            artifact_check(path)?;
+        }
+        run(&engine, known, args, |scan| {
+            files::walk(&args.artifact, scan, &limits);
+            Ok(())
+        })?
+    } else {
+        let roots = if args.paths.is_empty() {
+            vec![cwd]
+        } else {
+            args.paths.clone()
+        };
+        for root in &roots {
+            std::fs::metadata(root).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", root.display()))?;
+        }
+        run(&engine, known, args, |scan| {
+            files::walk(&roots, scan, &limits);
+            Ok(())
+        })?
+    };
+
+    let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(
             std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: cannot write report: {e}", path.display()))?,
         ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let colour = cli.output.is_none() && std::io::stdout().is_terminal();
-    report::write(&mut out, cli.format, &findings, &skipped, cli.no_redact, colour)?;
-    for s in &skipped {
-        if cli.format != report::Format::Human || cli.output.is_some() {
+    let colour = args.output.is_none() && std::io::stdout().is_terminal();
+    report::write(&mut out, args.format, &findings, &skipped, args.no_redact, colour)?;
+    if args.format != report::Format::Human || args.output.is_some() {
+        for s in &skipped {
             eprintln!("sidekey-scan: skipped {}: {}", s.path, s.reason);
         }
     }
     Ok(!findings.is_empty())
 }
 
+type Outcome = (Vec<sidekey_scanner::finding::Finding>, Vec<source::Skipped>);
+
+/// Runs `feed` into a new scan (with a progress line on a terminal) and answers its results.
+fn run(
+    engine: &Engine,
+    known: HashSet<String>,
+    args: &cli::ScanArgs,
+    feed: impl FnOnce(&Scan<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<Outcome> {
+    let scan = Scan::new(engine, known);
+    let show = !args.no_progress && std::io::stderr().is_terminal();
+    let done = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        if show {
+            s.spawn(|| progress(&scan.scanned, &done));
+        }
+        let fed = feed(&scan);
+        done.store(1, Ordering::Relaxed);
+        fed
+    })?;
+    Ok(scan.finish())
+}
+
+/// A progress line on stderr: bytes scanned and the rate, until `done`.
+fn progress(scanned: &AtomicU64, done: &AtomicU64) {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} scanning: {msg} ({elapsed})")
+            .expect("the template is valid"),
+    );
+    let start = std::time::Instant::now();
+    while done.load(Ordering::Relaxed) == 0 {
+        let bytes = scanned.load(Ordering::Relaxed);
+        let rate = bytes as f64 / start.elapsed().as_secs_f64().max(0.001);
+        bar.set_message(format!(
+            "{} MiB at {:.0} MiB/s",
+            bytes / (1024 * 1024),
+            rate / (1024.0 * 1024.0)
+        ));
+        bar.tick();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}
+
+/// Scans one git blob held in memory.
+fn blob(path: &str, bytes: &[u8], sink: &dyn Sink, limits: &Limits) {
+    let budget = AtomicU64::new(limits.max_expanded);
+    let ctx = source::Ctx {
+        sink,
+        limits,
+        commit: None,
+        depth: 0,
+        budget: &budget,
+    };
+    source::dispatch(path, &mut &bytes[..], &ctx);
+}
+
+/// An `--artifact` must exist and, when it is a file, be an archive sidekey can open.
+fn artifact_check(path: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    if meta.is_dir() {
+        return Ok(());
+    }
+    let mut head = vec![0u8; source::SNIFF_LEN];
+    let mut file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let n = file
+        .read(&mut head)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    match source::sniff(&head[..n]) {
+        source::Kind::Zip | source::Kind::Tar | source::Kind::Gzip | source::Kind::Zstd => Ok(()),
+        _ => anyhow::bail!(
+            "{}: not an archive sidekey can open (zip/jar/whl/apk, tar, tar.gz, tar.zst, or an image directory); \
+             scan plain files without --artifact",
+            path.display()
+        ),
+    }
+}
+
+/// Writes the pre-commit (or pre-push) hook into the current repository.
+fn install_hook(pre_push: bool, force: bool) -> anyhow::Result<()> {
+    let repo = Repo::open(Path::new("."))?;
+    let kind = if pre_push {
+        hook::Hook::PrePush
+    } else {
+        hook::Hook::PreCommit
+    };
+    let me = std::env::current_exe().context("cannot tell where sidekey-scan is installed")?;
+    let path = hook::install(&repo.hooks_dir()?, kind, &me, force)?;
+    eprintln!("sidekey-scan: installed the {} hook at {}", kind.name(), path.display());
+    Ok(())
+}
+
 /// The built-in rules plus those of `--config`: a rule with a built-in id replaces it, others
 /// are added (gitleaks' `[extend] useDefault = true` reads the same way).
-fn load_rules(config: Option<&std::path::Path>) -> anyhow::Result<Vec<rules::Rule>> {
+fn load_rules(config: Option<&Path>) -> anyhow::Result<Vec<rules::Rule>> {
     let mut all = rules::builtin();
     if let Some(path) = config {
         let text =

@@ -59,6 +59,16 @@ fn human(
     };
     for f in findings {
         writeln!(out, "{red}{}{reset} {}:{}:{}", f.rule_id, f.path, f.line, f.column)?;
+        if let Some(c) = &f.commit {
+            writeln!(
+                out,
+                "    commit {} by {} <{}> on {}",
+                &c.id[..c.id.len().min(12)],
+                c.author,
+                c.email,
+                c.date
+            )?;
+        }
         writeln!(
             out,
             "    {}  {dim}({}; fingerprint {}){reset}",
@@ -99,7 +109,7 @@ pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
                     "region": {"startLine": f.line, "startColumn": f.column},
                 }}],
                 "partialFingerprints": {"sidekey/v1": f.fingerprint},
-                "properties": {"kind": f.family, "verified": "unknown", "owned_secret": null, "revoked": false},
+                "properties": properties(f),
             })
         })
         .collect();
@@ -115,6 +125,17 @@ pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
             "results": results,
         }],
     })
+}
+
+/// A result's `properties`: PRODUCT.md's fields, plus the commit for history findings.
+fn properties(f: &Finding) -> serde_json::Value {
+    let mut p = json!({"kind": f.family, "verified": "unknown", "owned_secret": null, "revoked": false});
+    if let Some(c) = &f.commit {
+        p["commit"] = json!(c.id);
+        p["author"] = json!(format!("{} <{}>", c.author, c.email));
+        p["date"] = json!(c.date);
+    }
+    p
 }
 
 /// A relative URI reference for a path: characters outside RFC 3986's unreserved set, `/` and

@@ -10,6 +10,7 @@ pub mod checksum;
 pub mod examples;
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 use serde::Deserialize;
@@ -123,7 +124,7 @@ pub struct Rule {
     /// Family (`generic` when not given).
     pub family: String,
     /// The pattern.
-    pub regex: Regex,
+    pub regex: Pattern,
     /// Capture group of the secret.
     pub secret_group: usize,
     /// Lowercase keywords.
@@ -147,12 +148,18 @@ pub struct Rule {
 impl Rule {
     /// Compiles and checks one rule from `file`.
     pub fn compile(file: &str, syntax: RuleSyntax) -> Result<Rule, Error> {
-        Self::compile_with(file, syntax, &mut HashMap::new())
+        Self::compile_with(file, syntax, &mut HashMap::new(), true)
     }
 
     /// As [`Rule::compile`], reusing allowlist regexes already compiled for other rules
     /// (the generic rules share one allowlist; compiling it once per rule cost startup time).
-    fn compile_with(file: &str, syntax: RuleSyntax, allow_cache: &mut HashMap<String, Regex>) -> Result<Rule, Error> {
+    /// Unless `eager`, the rule's own regex is only parsed now and compiled on first use.
+    fn compile_with(
+        file: &str,
+        syntax: RuleSyntax,
+        allow_cache: &mut HashMap<String, Regex>,
+        eager: bool,
+    ) -> Result<Rule, Error> {
         let fail = |reason: String| Error::Rule {
             file: file.to_owned(),
             id: syntax.id.clone(),
@@ -162,7 +169,7 @@ impl Rule {
             .regex
             .as_deref()
             .ok_or_else(|| fail("no regex (path-only rules are not supported)".into()))?;
-        let regex = Regex::new(pattern).map_err(|e| fail(format!("invalid regex: {e}")))?;
+        let regex = Pattern::new(pattern, eager).map_err(|e| fail(format!("invalid regex: {e}")))?;
         let secret_group = syntax
             .secret_group
             .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
@@ -247,8 +254,64 @@ impl Rule {
     }
 }
 
-/// Parses a rules file (`file` names it in errors).
+/// A rule's regex, compiled on first use: most rules never see their keyword in a given scan,
+/// and compiling all of them cost most of the start-up time. Parsing at load still catches
+/// every syntax error.
+#[derive(Debug)]
+pub struct Pattern {
+    source: String,
+    captures: usize,
+    compiled: OnceLock<Regex>,
+}
+
+impl Pattern {
+    /// Checks `source`; compiles it now if `eager`.
+    pub fn new(source: &str, eager: bool) -> Result<Pattern, String> {
+        let compiled = OnceLock::new();
+        let captures = if eager {
+            let regex = Regex::new(source).map_err(|e| e.to_string())?;
+            let n = regex.captures_len();
+            compiled.set(regex).expect("just created");
+            n
+        } else {
+            let hir = regex_syntax::ParserBuilder::new()
+                .utf8(false)
+                .build()
+                .parse(source)
+                .map_err(|e| e.to_string())?;
+            hir.properties().explicit_captures_len() + 1
+        };
+        Ok(Pattern {
+            source: source.to_owned(),
+            captures,
+            compiled,
+        })
+    }
+
+    /// The compiled regex.
+    pub fn get(&self) -> &Regex {
+        self.compiled.get_or_init(|| {
+            Regex::new(&self.source).expect("parsed at load; the built-in rules are compiled by the tests")
+        })
+    }
+
+    /// Number of capture groups, group 0 included.
+    pub fn captures_len(&self) -> usize {
+        self.captures
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Parses a rules file (`file` names it in errors); every regex is compiled now.
 pub fn parse(file: &str, text: &str) -> Result<(FileSyntax, Vec<Rule>), Error> {
+    parse_with(file, text, true)
+}
+
+fn parse_with(file: &str, text: &str, eager: bool) -> Result<(FileSyntax, Vec<Rule>), Error> {
     let syntax: FileSyntax = toml::from_str(text).map_err(|e| Error::Toml {
         file: file.to_owned(),
         message: e.to_string().trim().replace('\n', " "),
@@ -264,14 +327,14 @@ pub fn parse(file: &str, text: &str) -> Result<(FileSyntax, Vec<Rule>), Error> {
                 reason: "duplicate id".into(),
             });
         }
-        rules.push(Rule::compile_with(file, r.clone(), &mut allow_cache)?);
+        rules.push(Rule::compile_with(file, r.clone(), &mut allow_cache, eager)?);
     }
     Ok((syntax, rules))
 }
 
 /// The built-in rules.
 pub fn builtin() -> Vec<Rule> {
-    parse("config/rules.toml (built in)", BUILTIN)
+    parse_with("config/rules.toml (built in)", BUILTIN, false)
         .expect("the built-in rules compile (checked by tests)")
         .1
 }

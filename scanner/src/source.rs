@@ -1,7 +1,16 @@
-//! Sources: where bytes come from. Each source yields blobs (bytes plus the path the user
-//! would type); the engine never knows which source it is reading.
+//! Sources: where bytes come from. Files, git history, the index and archives all end in
+//! [`dispatch`], which sniffs the content and hands text to a [`Sink`] (the scan driver);
+//! the engine never knows which source it is reading.
 
+pub mod archive;
 pub mod files;
+pub mod git;
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use serde::Serialize;
 
 /// Why a part of the input could not be scanned (reported; the rest is still scanned).
 #[derive(Debug, Clone)]
@@ -10,4 +19,229 @@ pub struct Skipped {
     pub path: String,
     /// Why.
     pub reason: String,
+}
+
+/// The commit that introduced a blob (history scans only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Commit {
+    /// Full commit id.
+    pub id: String,
+    /// Author name.
+    pub author: String,
+    /// Author e-mail.
+    pub email: String,
+    /// Author date, RFC 3339.
+    pub date: String,
+}
+
+/// How text is encoded, as sniffed from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 or any ASCII-compatible encoding.
+    Utf8,
+    /// UTF-16, little-endian (with or without BOM).
+    Utf16Le,
+    /// UTF-16, big-endian (with or without BOM).
+    Utf16Be,
+}
+
+/// Where text goes: the scan driver. Sources call it from many threads at once.
+pub trait Sink: Sync {
+    /// Text to scan: `path` as the user would type it (`A!B!C` inside archives), `content`
+    /// read to its end (it may be larger than memory should hold: read it in windows).
+    fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>);
+    /// A part of the input that was not scanned, and why.
+    fn skipped(&self, path: &str, reason: String);
+}
+
+/// Bounds on what archives may cost: a zip bomb is cut off and reported, never followed.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest member scanned as text or held in memory (a nested zip, a zip read as a
+    /// stream); a zip member declaring more is not read. Members that are tars or compressed
+    /// streams are read as streams and limited member by member.
+    pub max_member: u64,
+    /// Most bytes expanded out of one top-level archive, all members and nesting together.
+    pub max_expanded: u64,
+    /// Deepest nesting of archives within archives (`A!B!C` is depth 2).
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_member: 256 * 1024 * 1024,
+            max_expanded: 4 * 1024 * 1024 * 1024,
+            max_depth: 8,
+        }
+    }
+}
+
+/// What one [`dispatch`] needs besides the bytes: where text goes, the limits, and the state of
+/// the top-level input it came from.
+pub struct Ctx<'a> {
+    /// Where text goes.
+    pub sink: &'a dyn Sink,
+    /// Archive limits.
+    pub limits: &'a Limits,
+    /// The commit this content came from, for history scans.
+    pub commit: Option<&'a Arc<Commit>>,
+    /// Archive nesting depth of this content (0: a file, a blob).
+    pub depth: usize,
+    /// Bytes that archives under the same top-level input may still expand.
+    pub budget: &'a AtomicU64,
+}
+
+impl Ctx<'_> {
+    /// The same context, one archive level deeper.
+    pub fn nested(&self) -> Ctx<'_> {
+        Ctx {
+            sink: self.sink,
+            limits: self.limits,
+            commit: self.commit,
+            depth: self.depth + 1,
+            budget: self.budget,
+        }
+    }
+}
+
+/// What the first bytes of some content say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A zip archive (also jar, whl, apk, docx...).
+    Zip,
+    /// A tar archive (also `docker save` output and OCI layers).
+    Tar,
+    /// A gzip stream (tar.gz, tgz, or a single gzipped file).
+    Gzip,
+    /// A zstandard stream (tar.zst).
+    Zstd,
+    /// Text in the given encoding.
+    Text(Encoding),
+    /// Anything else with a NUL byte near the start: not scanned.
+    Binary,
+}
+
+/// How many leading bytes [`sniff`] looks at.
+pub const SNIFF_LEN: usize = 8192;
+
+/// Classifies content by its first bytes (up to [`SNIFF_LEN`]).
+pub fn sniff(head: &[u8]) -> Kind {
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Kind::Zip;
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Kind::Gzip;
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Kind::Zstd;
+    }
+    if head.len() >= 262 && &head[257..262] == b"ustar" {
+        return Kind::Tar;
+    }
+    if head.starts_with(&[0xff, 0xfe]) {
+        return Kind::Text(Encoding::Utf16Le);
+    }
+    if head.starts_with(&[0xfe, 0xff]) {
+        return Kind::Text(Encoding::Utf16Be);
+    }
+    if !head.contains(&0) {
+        return Kind::Text(Encoding::Utf8);
+    }
+    // UTF-16 without a BOM: ASCII-range text has a NUL in every other byte.
+    let pairs = head.len() / 2;
+    if pairs >= 8 {
+        let zero_at = |parity: usize| {
+            head.iter()
+                .skip(parity)
+                .step_by(2)
+                .take(pairs)
+                .filter(|b| **b == 0)
+                .count()
+        };
+        let (even, odd) = (zero_at(0), zero_at(1));
+        if odd * 10 >= pairs * 9 && even == 0 {
+            return Kind::Text(Encoding::Utf16Le);
+        }
+        if even * 10 >= pairs * 9 && odd == 0 {
+            return Kind::Text(Encoding::Utf16Be);
+        }
+    }
+    Kind::Binary
+}
+
+/// Sniffs `content` and hands it on: archives are opened member by member (within the
+/// limits), text goes to the sink, other binary content is dropped. `path` is the name the
+/// user would type for this content.
+pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, content);
+    let head = match fill_head(&mut reader) {
+        Ok(head) => head,
+        Err(e) => return ctx.sink.skipped(path, format!("cannot read: {e}")),
+    };
+    match sniff(&head) {
+        Kind::Text(encoding) => {
+            let mut all = head.as_slice().chain(reader);
+            ctx.sink.text(path, &mut all, encoding, ctx.commit)
+        }
+        Kind::Binary => {}
+        kind => {
+            if ctx.depth >= ctx.limits.max_depth {
+                return ctx.sink.skipped(
+                    path,
+                    format!("archive nested deeper than {} levels; not opened", ctx.limits.max_depth),
+                );
+            }
+            let mut all = head.as_slice().chain(reader);
+            if let Err(reason) = archive::open(kind, path, &mut all, ctx) {
+                ctx.sink.skipped(path, reason);
+            }
+        }
+    }
+}
+
+/// Reads up to [`SNIFF_LEN`] bytes, leaving the rest in `reader`.
+fn fill_head(reader: &mut BufReader<&mut dyn Read>) -> std::io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    while head.len() < SNIFF_LEN {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(SNIFF_LEN - head.len());
+        head.extend_from_slice(&buf[..n]);
+        reader.consume(n);
+    }
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_tells_archives_text_and_binary_apart() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Kind::Zip);
+        assert_eq!(sniff(&[0x1f, 0x8b, 8, 0]), Kind::Gzip);
+        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd, 0]), Kind::Zstd);
+        let mut tar = vec![0u8; 512];
+        tar[..4].copy_from_slice(b"file");
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff(&tar), Kind::Tar);
+        assert_eq!(sniff(b"key = value\n"), Kind::Text(Encoding::Utf8));
+        assert_eq!(sniff(b""), Kind::Text(Encoding::Utf8));
+        assert_eq!(sniff(b"\x7fELF\x02\x01\x01\x00\x00\x00"), Kind::Binary);
+        let le: Vec<u8> = "token = abcdefgh"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
+        let be: Vec<u8> = "token = abcdefgh"
+            .encode_utf16()
+            .flat_map(|u| u.to_be_bytes())
+            .collect();
+        assert_eq!(sniff(&le), Kind::Text(Encoding::Utf16Le));
+        assert_eq!(sniff(&be), Kind::Text(Encoding::Utf16Be));
+        assert_eq!(sniff(&[&[0xff, 0xfe][..], &le].concat()), Kind::Text(Encoding::Utf16Le));
+        assert_eq!(sniff(&vec![0u8; 4096]), Kind::Binary);
+    }
 }

@@ -86,3 +86,36 @@ fn entropy_is_in_bits_per_byte() {
     assert_eq!(entropy(b"aaaa"), 0.0);
     assert!((entropy(b"abcd") - 2.0).abs() < 1e-9);
 }
+
+#[test]
+fn every_builtin_regex_compiles() {
+    // Built-in regexes are only parsed at start and compiled on first use; this compiles all.
+    for rule in builtin() {
+        assert!(
+            rule.regex.get().captures_len() == rule.regex.captures_len(),
+            "{}",
+            rule.id
+        );
+    }
+}
+
+#[test]
+fn every_example_is_found_deep_inside_a_large_file_too() {
+    // Past 64 KiB the engine runs regexes only in windows around keyword hits; each example,
+    // placed after 100 KiB of other lines, must still be found (a window must reach the start
+    // of a match whose keyword comes late, as in Kubernetes manifests and kubeconfigs).
+    let engine = Engine::new(builtin());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xb16);
+    let filler = "let value = compute(input, 42); // nothing to see\n".repeat(2100);
+    let mut failures = Vec::new();
+    for (i, rule) in engine.rules().iter().enumerate() {
+        for template in &rule.examples {
+            let example = examples::expand(template, &mut rng).unwrap();
+            let text = format!("{filler}{example}\n{filler}");
+            if !engine.scan(text.as_bytes(), None).iter().any(|m| m.rule == i) {
+                failures.push(format!("{}: missed {template:?} in a large file", rule.id));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

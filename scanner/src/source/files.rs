@@ -1,30 +1,22 @@
 //! Files and directories: a parallel walk (the `ignore` crate). Hidden files (`.env`,
 //! `.npmrc`) are scanned and `.gitignore` is not honoured — an ignored `.env` is exactly what
-//! leaks; only `.git/` itself is skipped. Binary files (a NUL byte in the first 8 KiB) are
-//! skipped until archive support opens them.
+//! leaks; only `.git/` itself is skipped. Every file goes through [`super::dispatch`], so
+//! archives are opened and other binary files dropped.
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use ignore::{WalkBuilder, WalkState};
 
-use super::Skipped;
+use super::{archive, dispatch, sniff, Ctx, Kind, Limits, Sink};
 
-/// Largest file read whole; larger files are reported as skipped.
-pub const MAX_FILE: u64 = 256 * 1024 * 1024;
-
-/// Calls `visit(display_path, bytes)` for every text file under `roots`, in parallel.
-/// Answers what was skipped and why.
-pub fn walk(roots: &[PathBuf], visit: &(dyn Fn(&str, &[u8]) + Sync)) -> Vec<Skipped> {
-    let skipped = Mutex::new(Vec::new());
-    let skip = |path: &Path, reason: String| {
-        skipped.lock().expect("never poisoned").push(Skipped {
-            path: display(path),
-            reason,
-        })
-    };
+/// Dispatches every file under `roots`, in parallel. Unreadable files and directories are
+/// reported to the sink as skipped.
+pub fn walk(roots: &[impl AsRef<Path>], sink: &dyn Sink, limits: &Limits) {
     let Some((first, rest)) = roots.split_first() else {
-        return Vec::new();
+        return;
     };
     let mut builder = WalkBuilder::new(first);
     for root in rest {
@@ -38,36 +30,57 @@ pub fn walk(roots: &[PathBuf], visit: &(dyn Fn(&str, &[u8]) + Sync)) -> Vec<Skip
     builder.build_parallel().run(|| {
         Box::new(|entry| {
             match entry {
-                Err(e) => skipped.lock().expect("never poisoned").push(Skipped {
-                    path: String::new(),
-                    reason: e.to_string(),
-                }),
-                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => match read(entry.path()) {
-                    Ok(Some(bytes)) => visit(&display(entry.path()), &bytes),
-                    Ok(None) => {}
-                    Err(reason) => skip(entry.path(), reason),
-                },
+                Err(e) => sink.skipped(&error_path(&e), e.to_string()),
+                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => file(entry.path(), sink, limits),
                 Ok(_) => {}
             }
             WalkState::Continue
         })
     });
-    skipped.into_inner().expect("never poisoned")
 }
 
-/// The file's bytes, `None` for binary files, or why it cannot be read.
-fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
-    if meta.len() > MAX_FILE {
-        return Err(format!("larger than {} MiB", MAX_FILE / (1024 * 1024)));
+/// Dispatches one file (its own top-level input with its own archive budget).
+pub fn file(path: &Path, sink: &dyn Sink, limits: &Limits) {
+    let shown = display(path);
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return sink.skipped(&shown, format!("cannot read: {e}")),
+    };
+    let budget = AtomicU64::new(limits.max_expanded);
+    let ctx = Ctx {
+        sink,
+        limits,
+        commit: None::<&Arc<_>>,
+        depth: 0,
+        budget: &budget,
+    };
+    // A zip on disk is opened in place (its directory is at the end) rather than read into
+    // memory as a stream would have to be.
+    let mut magic = [0u8; 4];
+    let is_zip = f.read_exact(&mut magic).is_ok() && sniff(&magic) == Kind::Zip;
+    if let Err(e) = f.rewind() {
+        return sink.skipped(&shown, format!("cannot read: {e}"));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let head = &bytes[..bytes.len().min(8192)];
-    Ok((!head.contains(&0)).then_some(bytes))
+    if is_zip {
+        if let Err(reason) = archive::open_seekable_zip(&shown, std::io::BufReader::new(f), &ctx) {
+            sink.skipped(&shown, reason);
+        }
+    } else {
+        dispatch(&shown, &mut f, &ctx);
+    }
+}
+
+/// The path an `ignore` error is about, when it names one.
+fn error_path(e: &ignore::Error) -> String {
+    match e {
+        ignore::Error::WithPath { path, .. } => display(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        _ => String::new(),
+    }
 }
 
 /// The path as the user would type it: relative paths stay relative, `./` is dropped.
-fn display(path: &Path) -> String {
+pub fn display(path: &Path) -> String {
     let s = path.to_string_lossy();
     s.strip_prefix("./").unwrap_or(&s).to_string()
 }

@@ -1,0 +1,334 @@
+//! The scan driver: the [`Sink`] every source writes to. It reads text in windows (so a
+//! large file costs bounded memory), decodes UTF-16, runs the engine, follows base64 blobs a
+//! bounded number of levels, applies inline allows and the baseline, and collects findings.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use sidekey::SecretString;
+
+use crate::allow;
+use crate::engine::{Engine, Match};
+use crate::finding::Finding;
+use crate::source::{Commit, Encoding, Sink, Skipped};
+
+/// Bytes scanned at once; longer content is read in windows of this size.
+const WINDOW: usize = 32 * 1024 * 1024;
+/// Bytes each window repeats of the previous one, so a secret on the seam is still whole.
+const OVERLAP: usize = 64 * 1024;
+/// Shortest run of base64 characters decoded and scanned.
+const MIN_BASE64: usize = 32;
+/// Longest run of base64 characters decoded (longer ones are data, not credentials).
+const MAX_BASE64: usize = 1024 * 1024;
+/// Base64 within base64 followed this deep (a docker config inside a Kubernetes Secret is 2).
+const BASE64_DEPTH: usize = 2;
+
+/// One scan: the engine, what to leave out, and what was found.
+pub struct Scan<'e> {
+    engine: &'e Engine,
+    known: HashSet<String>,
+    findings: Mutex<Vec<Finding>>,
+    skipped: Mutex<Vec<Skipped>>,
+    /// Bytes of text scanned so far (for progress).
+    pub scanned: AtomicU64,
+}
+
+impl<'e> Scan<'e> {
+    /// A scan with `engine` that leaves out the fingerprints in `known` (a baseline).
+    pub fn new(engine: &'e Engine, known: HashSet<String>) -> Self {
+        Scan {
+            engine,
+            known,
+            findings: Mutex::new(Vec::new()),
+            skipped: Mutex::new(Vec::new()),
+            scanned: AtomicU64::new(0),
+        }
+    }
+
+    /// Findings in path, line, column order, and what was skipped.
+    pub fn finish(self) -> (Vec<Finding>, Vec<Skipped>) {
+        let mut findings = self.findings.into_inner().expect("never poisoned");
+        findings.sort_by(|a, b| (&a.path, a.line, a.column, &a.rule_id).cmp(&(&b.path, b.line, b.column, &b.rule_id)));
+        let mut skipped = self.skipped.into_inner().expect("never poisoned");
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        (findings, skipped)
+    }
+
+    /// Scans one window of text that follows `lines_before` lines of the same content; reports
+    /// matches whose secret starts before `upto` (the rest are the next window's).
+    fn window(&self, path: &str, bytes: &[u8], lines_before: usize, upto: usize, commit: Option<&Arc<Commit>>) {
+        let mut here = Vec::new();
+        for m in self.engine.scan(bytes, Some(path)) {
+            if m.secret.start >= upto || allow::inline(bytes, m.secret.start) {
+                continue;
+            }
+            let secret = String::from_utf8_lossy(&bytes[m.secret.clone()]).into_owned();
+            here.push(self.finding(&m, path, lines_before + m.line, m.column, secret, commit));
+        }
+        let mut cursor = Cursor::new(bytes);
+        for (run, _) in base64_runs(&bytes[..upto.min(bytes.len())]) {
+            if allow::inline(bytes, run.start) {
+                continue;
+            }
+            let (line, column) = cursor.position(run.start);
+            self.decoded(&bytes[run], path, lines_before + line, column, commit, 1, &mut here);
+        }
+        self.keep(here);
+    }
+
+    /// Scans the decoding of the base64 text `encoded`, reporting at the encoded text's place.
+    #[allow(clippy::too_many_arguments)]
+    fn decoded(
+        &self,
+        encoded: &[u8],
+        path: &str,
+        line: usize,
+        column: usize,
+        commit: Option<&Arc<Commit>>,
+        depth: usize,
+        out: &mut Vec<Finding>,
+    ) {
+        let Some(plain) = decode_base64(encoded) else {
+            return;
+        };
+        for m in self.engine.scan(&plain, Some(path)) {
+            let secret = String::from_utf8_lossy(&plain[m.secret.clone()]).into_owned();
+            out.push(self.finding(&m, path, line, column, secret, commit));
+        }
+        if depth < BASE64_DEPTH {
+            for (run, _) in base64_runs(&plain) {
+                self.decoded(&plain[run], path, line, column, commit, depth + 1, out);
+            }
+        }
+    }
+
+    fn finding(
+        &self,
+        m: &Match,
+        path: &str,
+        line: usize,
+        column: usize,
+        secret: String,
+        commit: Option<&Arc<Commit>>,
+    ) -> Finding {
+        let mut f = Finding::new(
+            &self.engine.rules()[m.rule],
+            path.to_owned(),
+            line,
+            column,
+            SecretString::from(secret),
+        );
+        f.commit = commit.cloned();
+        f
+    }
+
+    fn keep(&self, mut here: Vec<Finding>) {
+        here.retain(|f| !self.known.contains(&f.fingerprint));
+        if !here.is_empty() {
+            self.findings.lock().expect("never poisoned").append(&mut here);
+        }
+    }
+}
+
+impl Sink for Scan<'_> {
+    fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>) {
+        let mut decoded;
+        let reader: &mut dyn Read = match encoding {
+            Encoding::Utf8 => content,
+            Encoding::Utf16Le | Encoding::Utf16Be => {
+                let label = if encoding == Encoding::Utf16Le {
+                    encoding_rs::UTF_16LE
+                } else {
+                    encoding_rs::UTF_16BE
+                };
+                decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(label))
+                    .bom_override(true)
+                    .build(content);
+                &mut decoded
+            }
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        let mut lines_before = 0;
+        loop {
+            let kept = buf.len();
+            let want = WINDOW - kept;
+            let read = match reader.take(want as u64).read_to_end(&mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    // What was read before the error is still scanned.
+                    self.window(path, &buf, lines_before, buf.len(), commit);
+                    let reason = match e.kind() {
+                        std::io::ErrorKind::Other => e.to_string(), // an archive limit, worded there
+                        _ => format!("cannot read: {e}"),
+                    };
+                    return self.skipped(path, reason);
+                }
+            };
+            self.scanned.fetch_add(read as u64, Ordering::Relaxed);
+            let last = read < want;
+            let upto = if last { buf.len() } else { seam(&buf) };
+            self.window(path, &buf, lines_before, upto, commit);
+            if last {
+                return;
+            }
+            lines_before += memchr::memchr_iter(b'\n', &buf[..upto]).count();
+            buf.drain(..upto);
+        }
+    }
+
+    fn skipped(&self, path: &str, reason: String) {
+        self.skipped.lock().expect("never poisoned").push(Skipped {
+            path: path.to_owned(),
+            reason,
+        });
+    }
+}
+
+/// Where a full window is cut: at a line start within the last stretch, so the next window
+/// begins a line and repeats at least [`OVERLAP`] bytes.
+fn seam(buf: &[u8]) -> usize {
+    let hard = buf.len().saturating_sub(OVERLAP);
+    let from = hard.saturating_sub(OVERLAP);
+    match memchr::memrchr(b'\n', &buf[from..hard]) {
+        Some(i) => from + i + 1,
+        None => hard,
+    }
+}
+
+/// Lines and columns of increasing offsets in one text, reading each byte once.
+struct Cursor<'b> {
+    bytes: &'b [u8],
+    at: usize,
+    line: usize,
+    /// Characters between the start of the line and `at`.
+    column: usize,
+}
+
+impl<'b> Cursor<'b> {
+    fn new(bytes: &'b [u8]) -> Self {
+        Cursor {
+            bytes,
+            at: 0,
+            line: 1,
+            column: 0,
+        }
+    }
+
+    /// 1-based line and column (in characters) of byte `to`, at or after the last one asked.
+    fn position(&mut self, to: usize) -> (usize, usize) {
+        let chars = |b: &[u8]| b.iter().filter(|b| **b & 0xc0 != 0x80).count();
+        let seg = &self.bytes[self.at..to];
+        match memchr::memrchr(b'\n', seg) {
+            Some(last) => {
+                self.line += memchr::memchr_iter(b'\n', seg).count();
+                self.column = chars(&seg[last + 1..]);
+            }
+            None => self.column += chars(seg),
+        }
+        self.at = to;
+        (self.line, self.column + 1)
+    }
+}
+
+/// Bytes of the base64 alphabets (standard and URL-safe together).
+const BASE64_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'-' || c == b'_';
+        b += 1;
+    }
+    t
+};
+
+/// Runs of base64 characters (standard or URL-safe alphabet, optional padding) at least
+/// [`MIN_BASE64`] long, each with whether it is URL-safe. Runs without upper case, lower case
+/// and digits (hex, words, paths) are not base64 worth decoding.
+fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            while i < bytes.len() && !BASE64_BYTE[bytes[i] as usize] {
+                i += 1;
+            }
+            let start = i;
+            while i < bytes.len() && BASE64_BYTE[bytes[i] as usize] {
+                i += 1;
+            }
+            let body = start..i;
+            while i < bytes.len() && bytes[i] == b'=' && i - body.end < 2 {
+                i += 1;
+            }
+            let len = i - start;
+            if !(MIN_BASE64..=MAX_BASE64).contains(&len) {
+                continue;
+            }
+            let run = &bytes[body];
+            let digit = run.iter().any(u8::is_ascii_digit);
+            if run.iter().any(u8::is_ascii_uppercase) && run.iter().any(u8::is_ascii_lowercase) && (digit || len >= 64)
+            {
+                return Some((start..i, run.iter().any(|b| *b == b'-' || *b == b'_')));
+            }
+        }
+        None
+    })
+}
+
+/// The decoding of `encoded` when it is text worth scanning (valid UTF-8 with no control
+/// characters besides whitespace).
+fn decode_base64(encoded: &[u8]) -> Option<Vec<u8>> {
+    use base64::engine::general_purpose::GeneralPurposeConfig;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose};
+    let lenient = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, lenient);
+    let url = GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient);
+    let plain = standard.decode(encoded).or_else(|_| url.decode(encoded)).ok()?;
+    let text = std::str::from_utf8(&plain).ok()?;
+    text.chars()
+        .all(|c| !c.is_control() || c.is_whitespace())
+        .then_some(plain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_runs_skip_hex_words_and_short_runs() {
+        let text =
+            b"a: 0123456789abcdef0123456789abcdef01234567\nb: c2VjcmV0LXRva2VuOiBzdXBlci1zZWNyZXQtdmFsdWU=\nc: short";
+        let runs: Vec<_> = base64_runs(text).map(|(r, _)| &text[r]).collect();
+        assert_eq!(runs, vec![&b"c2VjcmV0LXRva2VuOiBzdXBlci1zZWNyZXQtdmFsdWU="[..]]);
+        assert_eq!(
+            decode_base64(runs[0]).as_deref(),
+            Some(&b"secret-token: super-secret-value"[..])
+        );
+        assert_eq!(decode_base64(b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="), None);
+    }
+
+    #[test]
+    fn seams_fall_on_line_starts() {
+        let mut buf = vec![b'x'; 3 * OVERLAP];
+        buf[OVERLAP + 10] = b'\n';
+        assert_eq!(seam(&buf), OVERLAP + 11);
+        let flat = vec![b'x'; 3 * OVERLAP];
+        assert_eq!(seam(&flat), 2 * OVERLAP);
+    }
+
+    #[test]
+    fn cursors_count_lines_and_characters() {
+        let text = "ab\nçd efg\n\nxyz".as_bytes();
+        let mut c = Cursor::new(text);
+        assert_eq!(c.position(1), (1, 2));
+        assert_eq!(c.position(text.iter().position(|b| *b == b'e').unwrap()), (2, 4));
+        assert_eq!(c.position(text.len() - 1), (4, 3));
+    }
+}

@@ -1,0 +1,514 @@
+//! Git: history (`--git [RANGE]`), the index (`--staged`) and pushes (`--pre-push`).
+//!
+//! Git itself does the reading: `git log --raw` walks the range oldest first and names every
+//! blob each commit adds, so the first commit that shows a blob is the one that introduced it;
+//! each blob is then read once through one `git cat-file --batch` and scanned in parallel.
+//! A corrupt object makes git fail, and its message is passed on. Memory grows with the number
+//! of distinct blobs (an id each), never with their content.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _};
+
+use super::{dispatch, Commit, Ctx, Limits, Sink};
+
+/// Blobs at most this large are handed to worker threads whole; larger ones are streamed.
+const WHOLE: u64 = 8 * 1024 * 1024;
+/// The path under which commit messages are reported.
+pub const MESSAGE_PATH: &str = "COMMIT_MSG";
+
+/// A repository: the directory git commands run in.
+pub struct Repo {
+    dir: PathBuf,
+}
+
+impl Repo {
+    /// The repository containing `dir`, or an error that says it is not one.
+    pub fn open(dir: &Path) -> anyhow::Result<Repo> {
+        let out = Command::new("git")
+            .args(["rev-parse", "--show-toplevel"])
+            .current_dir(dir)
+            .output()
+            .with_context(|| "cannot run git (is it installed?)")?;
+        if !out.status.success() {
+            bail!("{}: not a git repository: {}", dir.display(), stderr_line(&out.stderr));
+        }
+        Ok(Repo {
+            dir: PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end()),
+        })
+    }
+
+    fn git(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&self.dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .args(["-c", "core.quotePath=false"]);
+        cmd
+    }
+
+    /// Scans every blob reachable from `revs` (revision arguments as `git log` takes them;
+    /// `--all` for every ref) once, attributed to the commit that introduced it, and every
+    /// commit message.
+    pub fn history(&self, revs: &[String], sink: &dyn Sink, limits: &Limits) -> anyhow::Result<()> {
+        let mut log = self
+            .git()
+            .args([
+                "log",
+                "--format=%x01%H%x00%an%x00%ae%x00%aI%x00%B%x00",
+                "--raw",
+                "--no-abbrev",
+                "--no-renames",
+                "--no-textconv",
+                "--no-ext-diff",
+                "-z",
+                "--topo-order",
+                "--reverse",
+                "--diff-merges=dense-combined",
+            ])
+            .args(revs)
+            .arg("--")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot run git log")?;
+        let log_out = log.stdout.take().expect("piped");
+        let log_err = drain(log.stderr.take().expect("piped"));
+        let batch = BlobReader::spawn(self)?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (jobs, todo) = crossbeam_channel::bounded::<Job>(workers * 4);
+        let (wanted, order) = crossbeam_channel::unbounded::<(String, Arc<Commit>)>();
+
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            for _ in 0..workers {
+                let todo = todo.clone();
+                scope.spawn(move || {
+                    for job in todo {
+                        scan_whole(&job.path, &job.bytes, Some(&job.commit), sink, limits);
+                    }
+                });
+            }
+            drop(todo);
+            let BlobReader {
+                mut child,
+                stdin,
+                stdout,
+                stderr,
+            } = batch;
+            let reader_jobs = jobs.clone();
+            let reader = scope.spawn(move || read_batch(stdout, order, reader_jobs, sink, limits));
+            let walked = walk_log(log_out, stdin, wanted, &jobs);
+            drop(jobs);
+            let read = reader.join().expect("the batch reader does not panic");
+            let log_status = log.wait().context("git log")?;
+            let batch_status = child.wait().context("git cat-file")?;
+            if let Err(e) = read {
+                return Err(e).context(stderr_line(&stderr.join()));
+            }
+            if !batch_status.success() {
+                bail!("git cat-file failed: {}", stderr_line(&stderr.join()));
+            }
+            if !log_status.success() {
+                bail!("git log {} failed: {}", revs.join(" "), stderr_line(&log_err.join()));
+            }
+            walked
+        })
+    }
+
+    /// What `git commit` would add: each staged blob that differs from HEAD, with the blob it
+    /// replaces (None for new files).
+    pub fn staged(&self) -> anyhow::Result<Vec<Change>> {
+        let head_exists = self
+            .git()
+            .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+            .stdout(Stdio::null())
+            .status()
+            .context("cannot run git")?
+            .success();
+        // The empty tree, for a repository without commits yet.
+        let base = if head_exists {
+            "HEAD"
+        } else {
+            "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+        };
+        let out = self
+            .git()
+            .args(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", base])
+            .output()
+            .context("cannot run git diff")?;
+        if !out.status.success() {
+            bail!("git diff --cached failed: {}", stderr_line(&out.stderr));
+        }
+        let mut changes = Vec::new();
+        let mut fields = out.stdout.split(|b| *b == 0);
+        while let Some(entry) = fields.next().filter(|e| !e.is_empty()) {
+            let path = fields
+                .next()
+                .ok_or_else(|| anyhow!("git diff --raw: entry without a path"))?;
+            let Some(raw) = Raw::parse(entry) else { continue };
+            if let Some(new) = raw.added() {
+                changes.push(Change {
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    old: raw.old().map(str::to_owned),
+                    new: new.to_owned(),
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    /// The content of each blob in `ids`, in order.
+    pub fn blobs(&self, ids: &[&str]) -> anyhow::Result<Vec<Vec<u8>>> {
+        let BlobReader {
+            mut child,
+            stdin,
+            stdout,
+            stderr,
+        } = BlobReader::spawn(self)?;
+        let list: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        let writer = std::thread::spawn(move || {
+            let mut stdin = stdin;
+            stdin.write_all(list.as_bytes())
+        });
+        let mut out = BufReader::new(stdout);
+        let mut blobs = Vec::with_capacity(ids.len());
+        let read = (|| -> anyhow::Result<()> {
+            for id in ids {
+                let size = header(&mut out, id)?;
+                let mut bytes = Vec::with_capacity(size as usize);
+                (&mut out).take(size).read_to_end(&mut bytes)?;
+                out.read_exact(&mut [0u8; 1])
+                    .context("git cat-file: answer cut short")?;
+                blobs.push(bytes);
+            }
+            Ok(())
+        })();
+        drop(out);
+        let wrote = writer.join().expect("writer does not panic");
+        let status = child.wait()?;
+        if let Err(e) = read {
+            return Err(e).context(stderr_line(&stderr.join()));
+        }
+        if !status.success() {
+            bail!("git cat-file failed: {}", stderr_line(&stderr.join()));
+        }
+        wrote.context("writing to git cat-file")?;
+        Ok(blobs)
+    }
+
+    /// Revision arguments for the refs a `pre-push` hook is told about on stdin
+    /// (`<local ref> <local sha> <remote ref> <remote sha>` per line): what the push sends that
+    /// `remote` does not have yet. Deleted refs send nothing.
+    pub fn pre_push_revs(&self, remote: Option<&str>, lines: &str) -> anyhow::Result<Vec<String>> {
+        let mut revs = Vec::new();
+        for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let [_, local, _, remote_sha] = parts[..] else {
+                bail!("pre-push input: expected `<local ref> <local sha> <remote ref> <remote sha>`, got {line:?}");
+            };
+            if is_zero(local) {
+                continue;
+            }
+            if is_zero(remote_sha) {
+                revs.push(local.to_owned());
+                revs.push("--not".into());
+                revs.push(match remote {
+                    Some(r) => format!("--remotes={r}"),
+                    None => "--remotes".into(),
+                });
+            } else {
+                revs.push(format!("{remote_sha}..{local}"));
+            }
+        }
+        Ok(revs)
+    }
+
+    /// Where git looks for hooks in this repository (respects `core.hooksPath`).
+    pub fn hooks_dir(&self) -> anyhow::Result<PathBuf> {
+        let out = self
+            .git()
+            .args(["rev-parse", "--git-path", "hooks"])
+            .output()
+            .context("cannot run git")?;
+        if !out.status.success() {
+            bail!("git rev-parse --git-path hooks failed: {}", stderr_line(&out.stderr));
+        }
+        Ok(self.dir.join(String::from_utf8_lossy(&out.stdout).trim_end()))
+    }
+}
+
+/// A staged change: `path` now holds blob `new`, which replaces blob `old`.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Path from the repository root.
+    pub path: String,
+    /// The blob at HEAD, if the path existed there.
+    pub old: Option<String>,
+    /// The staged blob.
+    pub new: String,
+}
+
+/// One `--raw` entry: `:mode... id... status`, with as many colons as parents (combined
+/// diffs of merges have more than one).
+struct Raw<'a> {
+    modes: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    status: &'a str,
+}
+
+impl<'a> Raw<'a> {
+    fn parse(entry: &'a [u8]) -> Option<Raw<'a>> {
+        let text = std::str::from_utf8(entry).ok()?.trim_start_matches('\n');
+        let parents = text.bytes().take_while(|b| *b == b':').count();
+        if parents == 0 {
+            return None;
+        }
+        let fields: Vec<&str> = text[parents..].split(' ').collect();
+        if fields.len() != 2 * (parents + 1) + 1 {
+            return None;
+        }
+        Some(Raw {
+            modes: fields[..=parents].to_vec(),
+            ids: fields[parents + 1..2 * (parents + 1)].to_vec(),
+            status: fields[2 * (parents + 1)],
+        })
+    }
+
+    /// The blob this entry adds: not a deletion, not a submodule commit.
+    fn added(&self) -> Option<&'a str> {
+        let (mode, id) = (*self.modes.last()?, *self.ids.last()?);
+        (!self.status.starts_with('D') && mode != "160000" && !is_zero(id)).then_some(id)
+    }
+
+    /// The blob it replaces (single-parent diffs only).
+    fn old(&self) -> Option<&'a str> {
+        (self.ids.len() == 2 && !is_zero(self.ids[0]) && self.modes[0] != "160000").then_some(self.ids[0])
+    }
+}
+
+fn is_zero(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
+}
+
+/// A blob read whole, for a worker.
+struct Job {
+    path: String,
+    bytes: Vec<u8>,
+    commit: Arc<Commit>,
+}
+
+/// Reads `git log` output: commit headers and raw entries. Each commit message becomes a
+/// job; each blob seen for the first time is asked of `git cat-file` (and its path and commit
+/// are sent, in the same order, to the batch reader).
+fn walk_log(
+    log: ChildStdout,
+    batch: std::process::ChildStdin,
+    wanted: crossbeam_channel::Sender<(String, Arc<Commit>)>,
+    jobs: &crossbeam_channel::Sender<Job>,
+) -> anyhow::Result<()> {
+    let mut log = BufReader::with_capacity(256 * 1024, log);
+    let mut batch = BufWriter::new(batch);
+    let mut seen: HashSet<Box<[u8]>> = HashSet::new();
+    let mut commit: Option<Arc<Commit>> = None;
+    let mut token = Vec::new();
+    let next = |log: &mut BufReader<ChildStdout>, token: &mut Vec<u8>| -> anyhow::Result<bool> {
+        token.clear();
+        let n = log.read_until(0, token).context("reading git log")?;
+        if token.last() == Some(&0) {
+            token.pop();
+        }
+        Ok(n > 0)
+    };
+    while next(&mut log, &mut token)? {
+        if let Some(id) = token.strip_prefix(b"\x01") {
+            let id = String::from_utf8_lossy(id).into_owned();
+            let mut field = || -> anyhow::Result<String> {
+                next(&mut log, &mut token)?;
+                Ok(String::from_utf8_lossy(&token).into_owned())
+            };
+            let (author, email, date) = (field()?, field()?, field()?);
+            let message = field()?;
+            let c = Arc::new(Commit {
+                id,
+                author,
+                email,
+                date,
+            });
+            jobs.send(Job {
+                path: MESSAGE_PATH.into(),
+                bytes: message.into_bytes(),
+                commit: c.clone(),
+            })
+            .ok();
+            commit = Some(c);
+            continue;
+        }
+        let Some(raw) = Raw::parse(&token) else { continue };
+        let added = raw.added().map(str::to_owned);
+        next(&mut log, &mut token)?;
+        let (Some(id), Some(c)) = (added, &commit) else {
+            continue;
+        };
+        let key = hex::decode(&id).unwrap_or_else(|_| id.clone().into_bytes());
+        if seen.insert(key.into_boxed_slice()) {
+            let path = String::from_utf8_lossy(&token).into_owned();
+            if wanted.send((path, c.clone())).is_err() {
+                break; // the batch reader stopped; its error is reported
+            }
+            writeln!(batch, "{id}").context("writing to git cat-file")?;
+        }
+    }
+    batch.flush().context("writing to git cat-file")?;
+    Ok(())
+}
+
+/// Reads `git cat-file --batch` answers in the order they were asked; small blobs go to the
+/// workers whole, large ones are streamed here.
+fn read_batch(
+    out: ChildStdout,
+    order: crossbeam_channel::Receiver<(String, Arc<Commit>)>,
+    jobs: crossbeam_channel::Sender<Job>,
+    sink: &dyn Sink,
+    limits: &Limits,
+) -> anyhow::Result<()> {
+    let mut out = BufReader::with_capacity(1024 * 1024, out);
+    for (path, commit) in order {
+        let size = header(&mut out, &path)?;
+        if size <= WHOLE {
+            let mut bytes = Vec::with_capacity(size as usize);
+            (&mut out).take(size).read_to_end(&mut bytes)?;
+            if bytes.len() as u64 != size {
+                bail!("git cat-file: {path}: blob cut short");
+            }
+            jobs.send(Job { path, bytes, commit }).ok();
+        } else {
+            let budget = AtomicU64::new(limits.max_expanded);
+            let ctx = Ctx {
+                sink,
+                limits,
+                commit: Some(&commit),
+                depth: 0,
+                budget: &budget,
+            };
+            let mut body = (&mut out).take(size);
+            dispatch(&path, &mut body, &ctx);
+            std::io::copy(&mut body, &mut std::io::sink())?;
+        }
+        out.read_exact(&mut [0u8; 1])
+            .context("git cat-file: answer cut short")?;
+    }
+    Ok(())
+}
+
+/// Reads one `--batch` header, `<id> blob <size>`; answers the size.
+fn header(out: &mut impl BufRead, what: &str) -> anyhow::Result<u64> {
+    let mut line = String::new();
+    if out.read_line(&mut line).context("reading git cat-file")? == 0 {
+        bail!("git cat-file stopped before {what}");
+    }
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    match fields[..] {
+        [_, "blob", size] => size
+            .parse()
+            .map_err(|_| anyhow!("git cat-file: unexpected answer {line:?}")),
+        [id, "missing"] => bail!("{what}: object {id} is missing from the repository"),
+        _ => bail!("{what}: git cat-file answered {:?}", line.trim_end()),
+    }
+}
+
+/// Scans one blob held whole (its own top-level input).
+fn scan_whole(path: &str, bytes: &[u8], commit: Option<&Arc<Commit>>, sink: &dyn Sink, limits: &Limits) {
+    let budget = AtomicU64::new(limits.max_expanded);
+    let ctx = Ctx {
+        sink,
+        limits,
+        commit,
+        depth: 0,
+        budget: &budget,
+    };
+    dispatch(path, &mut &bytes[..], &ctx);
+}
+
+/// A running `git cat-file --batch`.
+struct BlobReader {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: ChildStdout,
+    stderr: Drain,
+}
+
+impl BlobReader {
+    fn spawn(repo: &Repo) -> anyhow::Result<BlobReader> {
+        let mut child = repo
+            .git()
+            .args(["cat-file", "--batch", "--buffer"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot run git cat-file")?;
+        Ok(BlobReader {
+            stdin: child.stdin.take().expect("piped"),
+            stdout: child.stdout.take().expect("piped"),
+            stderr: drain(child.stderr.take().expect("piped")),
+            child,
+        })
+    }
+}
+
+/// A child's stderr, read to the end on its own thread.
+struct Drain(std::thread::JoinHandle<Vec<u8>>);
+
+impl Drain {
+    fn join(self) -> Vec<u8> {
+        self.0.join().unwrap_or_default()
+    }
+}
+
+fn drain(mut from: impl Read + Send + 'static) -> Drain {
+    Drain(std::thread::spawn(move || {
+        let mut all = Vec::new();
+        from.read_to_end(&mut all).ok();
+        all
+    }))
+}
+
+/// The first line of git's error output (`fatal: ...`), or a note that there was none.
+fn stderr_line(err: &[u8]) -> String {
+    let text = String::from_utf8_lossy(err);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    match (lines.next(), lines.next()) {
+        (Some(first), Some(_)) => format!("{} (and more)", first.trim()),
+        (Some(first), None) => first.trim().to_owned(),
+        (None, _) => "no message from git".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_entries_name_the_blob_they_add() {
+        let z = "0".repeat(40);
+        let a = "a".repeat(40);
+        let b = "b".repeat(40);
+        let added = format!(":000000 100644 {z} {a} A");
+        assert_eq!(Raw::parse(added.as_bytes()).unwrap().added(), Some(a.as_str()));
+        let modified = format!("\n:100644 100644 {a} {b} M");
+        let raw = Raw::parse(modified.as_bytes()).unwrap();
+        assert_eq!((raw.added(), raw.old()), (Some(b.as_str()), Some(a.as_str())));
+        let deleted = format!(":100644 000000 {a} {z} D");
+        assert_eq!(Raw::parse(deleted.as_bytes()).unwrap().added(), None);
+        let submodule = format!(":000000 160000 {z} {a} A");
+        assert_eq!(Raw::parse(submodule.as_bytes()).unwrap().added(), None);
+        let merge = format!("::100644 100644 100644 {a} {b} {a} MM");
+        assert_eq!(Raw::parse(merge.as_bytes()).unwrap().added(), Some(a.as_str()));
+        assert!(Raw::parse(b"merge message").is_none());
+    }
+}
