@@ -190,7 +190,7 @@ fn blob(path: &str, bytes: &[u8], sink: &dyn Sink, limits: &Limits) {
         depth: 0,
         budget: &budget,
     };
-    source::dispatch(path, &mut &bytes[..], &ctx);
+    source::dispatch_bytes(path, bytes, &ctx);
 }
 
 /// An `--artifact` must exist and, when it is a file, be an archive sidekey can open.

@@ -181,6 +181,14 @@ impl Sink for Scan<'_> {
         }
     }
 
+    fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
+        if encoding != Encoding::Utf8 || bytes.len() > WINDOW {
+            return self.text(path, &mut &bytes[..], encoding, commit);
+        }
+        self.scanned.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.window(path, bytes, 0, bytes.len(), commit);
+    }
+
     fn skipped(&self, path: &str, reason: String) {
         self.skipped.lock().expect("never poisoned").push(Skipped {
             path: path.to_owned(),
@@ -250,31 +258,47 @@ const BASE64_BYTE: [bool; 256] = {
 /// Runs of base64 characters (standard or URL-safe alphabet, optional padding) at least
 /// [`MIN_BASE64`] long, each with whether it is URL-safe. Runs without upper case, lower case
 /// and digits (hex, words, paths) are not base64 worth decoding.
+///
+/// It looks at every [`MIN_BASE64`]th byte first: a long enough run must contain it, and in
+/// text most of those bytes end no such run, so most bytes are never looked at.
 fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
+    let is = |b: u8| BASE64_BYTE[b as usize];
+    // Invariant: `bytes[i - 1]` (if any) is not a base64 byte, so no run starts before `i`
+    // and continues past it.
     let mut i = 0;
     std::iter::from_fn(move || {
-        while i < bytes.len() {
-            while i < bytes.len() && !BASE64_BYTE[bytes[i] as usize] {
-                i += 1;
-            }
-            let start = i;
-            while i < bytes.len() && BASE64_BYTE[bytes[i] as usize] {
-                i += 1;
-            }
-            let body = start..i;
-            while i < bytes.len() && bytes[i] == b'=' && i - body.end < 2 {
-                i += 1;
-            }
-            let len = i - start;
-            if !(MIN_BASE64..=MAX_BASE64).contains(&len) {
+        while i + MIN_BASE64 <= bytes.len() {
+            let probe = i + MIN_BASE64 - 1;
+            if !is(bytes[probe]) {
+                i = probe + 1;
                 continue;
             }
-            let run = &bytes[body];
-            let digit = run.iter().any(u8::is_ascii_digit);
-            if run.iter().any(u8::is_ascii_uppercase) && run.iter().any(u8::is_ascii_lowercase) && (digit || len >= 64)
-            {
-                return Some((start..i, run.iter().any(|b| *b == b'-' || *b == b'_')));
+            let mut start = probe;
+            while start > i && is(bytes[start - 1]) {
+                start -= 1;
             }
+            let mut end = probe + 1;
+            while end < bytes.len() && is(bytes[end]) {
+                end += 1;
+            }
+            i = end + 1;
+            let run = &bytes[start..end];
+            if run.len() < MIN_BASE64 || run.len() > MAX_BASE64 {
+                continue;
+            }
+            let digit = run.iter().any(u8::is_ascii_digit);
+            if !(run.iter().any(u8::is_ascii_uppercase)
+                && run.iter().any(u8::is_ascii_lowercase)
+                && (digit || run.len() >= 64))
+            {
+                continue;
+            }
+            let mut padded = end;
+            while padded < bytes.len() && padded - end < 2 && bytes[padded] == b'=' {
+                padded += 1;
+            }
+            i = i.max(padded);
+            return Some((start..padded, run.iter().any(|b| *b == b'-' || *b == b'_')));
         }
         None
     })
@@ -330,5 +354,26 @@ mod tests {
         assert_eq!(c.position(1), (1, 2));
         assert_eq!(c.position(text.iter().position(|b| *b == b'e').unwrap()), (2, 4));
         assert_eq!(c.position(text.len() - 1), (4, 3));
+    }
+
+    #[test]
+    fn base64_runs_are_found_wherever_they_start() {
+        let run = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy";
+        for before in 0..40 {
+            for after in ["", " ", "==", "=\n", "!x"] {
+                let text = format!("{}{run}{after}", "ab cd, ".repeat(before / 7) + &";;"[..before % 2]);
+                let runs: Vec<_> = base64_runs(text.as_bytes()).map(|(r, _)| &text[r]).collect();
+                let want = if after.starts_with("==") {
+                    format!("{run}==")
+                } else if after.starts_with('=') {
+                    format!("{run}=")
+                } else {
+                    run.to_owned()
+                };
+                assert_eq!(runs, vec![want.as_str()], "{text:?}");
+            }
+        }
+        let short = "QUJDREVGR0hJSktMTU5PUFFSU1RVVld"; // 31 characters
+        assert_eq!(base64_runs(short.as_bytes()).count(), 0);
     }
 }

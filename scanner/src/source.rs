@@ -50,6 +50,11 @@ pub trait Sink: Sync {
     /// Text to scan: `path` as the user would type it (`A!B!C` inside archives), `content`
     /// read to its end (it may be larger than memory should hold: read it in windows).
     fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>);
+    /// Text already in memory (a git blob, a small member): as [`Sink::text`], without
+    /// reading it through a stream first.
+    fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
+        self.text(path, &mut &bytes[..], encoding, commit)
+    }
     /// A part of the input that was not scanned, and why.
     fn skipped(&self, path: &str, reason: String);
 }
@@ -197,6 +202,15 @@ pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
                 ctx.sink.skipped(path, reason);
             }
         }
+    }
+}
+
+/// As [`dispatch`], for content already in memory.
+pub fn dispatch_bytes(path: &str, bytes: &[u8], ctx: &Ctx<'_>) {
+    match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
+        Kind::Text(encoding) => ctx.sink.text_bytes(path, bytes, encoding, ctx.commit),
+        Kind::Binary => {}
+        _ => dispatch(path, &mut &bytes[..], ctx),
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{dispatch, Commit, Ctx, Limits, Sink};
+use super::{dispatch, dispatch_bytes, Commit, Ctx, Limits, Sink};
 
 /// Blobs at most this large are handed to worker threads whole; larger ones are streamed.
 const WHOLE: u64 = 8 * 1024 * 1024;
@@ -431,7 +431,7 @@ fn scan_whole(path: &str, bytes: &[u8], commit: Option<&Arc<Commit>>, sink: &dyn
         depth: 0,
         budget: &budget,
     };
-    dispatch(path, &mut &bytes[..], &ctx);
+    dispatch_bytes(path, bytes, &ctx);
 }
 
 /// A running `git cat-file --batch`.
