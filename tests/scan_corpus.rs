@@ -1986,7 +1986,7 @@ fn alternatives(engine: &Engine, text: &str) -> HashMap<String, Vec<String>> {
         }
         for caps in rule.regex.get().captures_iter(bytes) {
             if let Some(secret) = caps
-                .get(rule.secret_group)
+                .get(rule.secret_group())
                 .filter(|s| !s.is_empty() && rule.accepts(s.as_bytes()))
             {
                 by_span

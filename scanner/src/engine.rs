@@ -41,6 +41,9 @@ pub struct Engine {
     keywords: AhoCorasick,
     /// For each keyword pattern, the rules that listed it.
     keyword_rules: Vec<Vec<usize>>,
+    /// For each keyword pattern: whether a rule with a line window lists it (its hits' places
+    /// are needed even in small blobs), and whether another rule does.
+    keyword_reach: Vec<(bool, bool)>,
     /// Rules with neither keywords nor a literal every match must contain: one regex set pass
     /// over each blob tells which of them can match.
     unanchored: Option<(RegexSet, Vec<usize>)>,
@@ -83,6 +86,15 @@ impl Engine {
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .expect("keyword literals always build an automaton");
+        let keyword_reach = keyword_rules
+            .iter()
+            .map(|rs| {
+                (
+                    rs.iter().any(|r| rules[*r].line_window),
+                    rs.iter().any(|r| !rules[*r].line_window),
+                )
+            })
+            .collect();
         let unanchored = (!unanchored.is_empty()).then(|| {
             let set = RegexSet::new(unanchored.iter().map(|i| rules[*i].regex.as_str()))
                 .expect("each pattern compiled on its own");
@@ -92,6 +104,7 @@ impl Engine {
             rules,
             keywords,
             keyword_rules,
+            keyword_reach,
             unanchored,
         }
     }
@@ -108,49 +121,73 @@ impl Engine {
         // Small blobs: which keywords occur. Large ones: where, as (keyword, offset).
         let mut seen = vec![false; self.keyword_rules.len()];
         let mut hits: Vec<(u32, usize)> = Vec::new();
+        let mut line_hits: Vec<(u32, usize)> = Vec::new();
         // Per keyword, the last hit kept: hits closer than this to it fall in the same window
         // and are dropped (a run of `AAAA…` would otherwise keep one per byte).
         let mut last = vec![usize::MAX; if whole { 0 } else { self.keyword_rules.len() }];
         for hit in self.keywords.find_overlapping_iter(bytes) {
             let pattern = hit.pattern().as_usize();
-            if whole {
+            let (line, wide) = self.keyword_reach[pattern];
+            if line {
+                line_hits.push((pattern as u32, hit.start()));
+            }
+            if wide && whole {
                 seen[pattern] = true;
-            } else if last[pattern] == usize::MAX || hit.start() >= last[pattern] + FORWARD / 2 {
+            } else if wide && (last[pattern] == usize::MAX || hit.start() >= last[pattern] + FORWARD / 2) {
                 last[pattern] = hit.start();
                 hits.push((pattern as u32, hit.start()));
             }
         }
-        // Per rule: the offsets of its keywords' hits (none: search the whole blob).
-        let mut per_rule: Vec<Option<Vec<usize>>> = vec![None; self.rules.len()];
+        // (rule, offset of a hit of one of its keywords); `usize::MAX`: search the whole blob.
+        let wide = |r: &&usize| !self.rules[**r].line_window;
+        let mut todo: Vec<(u32, usize)> = Vec::new();
         for (pattern, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
-            for rule in &self.keyword_rules[pattern] {
-                per_rule[*rule] = Some(Vec::new());
-            }
+            todo.extend(
+                self.keyword_rules[pattern]
+                    .iter()
+                    .filter(wide)
+                    .map(|r| (*r as u32, usize::MAX)),
+            );
         }
         for (pattern, at) in &hits {
-            for rule in &self.keyword_rules[*pattern as usize] {
-                per_rule[*rule].get_or_insert_with(Vec::new).push(*at);
-            }
+            todo.extend(
+                self.keyword_rules[*pattern as usize]
+                    .iter()
+                    .filter(wide)
+                    .map(|r| (*r as u32, *at)),
+            );
+        }
+        for (pattern, at) in &line_hits {
+            let line = |r: &&usize| self.rules[**r].line_window;
+            todo.extend(
+                self.keyword_rules[*pattern as usize]
+                    .iter()
+                    .filter(line)
+                    .map(|r| (*r as u32, *at)),
+            );
         }
         if let Some((set, rules)) = &self.unanchored {
-            for i in set.matches(bytes).iter() {
-                per_rule[rules[i]] = Some(Vec::new());
-            }
+            todo.extend(set.matches(bytes).iter().map(|i| (rules[i] as u32, usize::MAX)));
         }
+        todo.sort_unstable();
+        todo.dedup();
         let mut matches = Vec::new();
-        for (index, offsets) in per_rule.iter_mut().enumerate() {
-            let Some(offsets) = offsets else { continue };
+        for group in todo.chunk_by(|a, b| a.0 == b.0) {
+            let index = group[0].0 as usize;
             let rule = &self.rules[index];
             if let (Some(filter), Some(path)) = (&rule.path, path) {
                 if !filter.is_match(path.as_bytes()) {
                     continue;
                 }
             }
-            if offsets.is_empty() {
+            if group.last().is_some_and(|(_, at)| *at == usize::MAX) {
                 self.find(index, bytes, 0..bytes.len(), &mut matches);
+            } else if rule.line_window {
+                for window in line_windows(bytes, group.iter().map(|(_, at)| *at)) {
+                    self.find(index, bytes, window, &mut matches);
+                }
             } else {
-                offsets.sort_unstable();
-                for window in windows(bytes, offsets.iter().copied()) {
+                for window in windows(bytes, group.iter().map(|(_, at)| *at)) {
                     self.find(index, bytes, window, &mut matches);
                 }
             }
@@ -164,7 +201,7 @@ impl Engine {
         let base = window.start;
         for caps in rule.regex.get().captures_iter(&bytes[window]) {
             let whole = caps.get(0).expect("group 0 always exists");
-            let Some(secret) = caps.get(rule.secret_group).filter(|s| !s.is_empty()) else {
+            let Some(secret) = caps.get(rule.secret_group()).filter(|s| !s.is_empty()) else {
                 continue;
             };
             if rule.accepts(secret.as_bytes()) {
@@ -230,6 +267,37 @@ fn windows(bytes: &[u8], hits: impl Iterator<Item = usize>) -> Vec<Range<usize>>
                 }
             }
         }
+        match out.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => out.push(start..end),
+        }
+    }
+    out
+}
+
+/// Merged windows for rules whose matches stay on the keyword's line: from the newline before
+/// each hit's line to the end of the line after it (each side at most [`BACK_MAX`] bytes, for
+/// minified text).
+fn line_windows(bytes: &[u8], hits: impl Iterator<Item = usize>) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for hit in hits {
+        let ceiling = (hit + BACK_MAX).min(bytes.len());
+        let mut end = hit;
+        for _ in 0..2 {
+            match memchr::memchr(b'\n', &bytes[end..ceiling]) {
+                Some(i) => end += i + 1,
+                None => {
+                    end = ceiling;
+                    break;
+                }
+            }
+        }
+        if let Some(last) = out.last_mut().filter(|last| hit < last.end) {
+            last.end = last.end.max(end); // the hit's line start is in already
+            continue;
+        }
+        let floor = hit.saturating_sub(BACK_MAX);
+        let start = memchr::memrchr(b'\n', &bytes[floor..hit]).map_or(floor, |i| floor + i);
         match out.last_mut() {
             Some(last) if start <= last.end => last.end = last.end.max(end),
             _ => out.push(start..end),
@@ -314,5 +382,16 @@ regex = '''\b([0-9]{3}-[0-9]{3}-[a-z]{6})\b'''
                 .collect();
             assert_eq!(found, vec!["lit", "bare"], "{filler} bytes before");
         }
+    }
+
+    #[test]
+    fn line_windows_hold_the_hit_line_and_the_next() {
+        let text = b"one\ntwo token here\nthree\nfour\n";
+        let hit = text.windows(5).position(|w| w == b"token").unwrap();
+        let w = line_windows(text, [hit].into_iter());
+        assert_eq!(w, vec![3..text.len() - 5]);
+        assert_eq!(&text[w[0].clone()], b"\ntwo token here\nthree\n");
+        let second = text.windows(5).position(|w| w == b"three").unwrap();
+        assert_eq!(line_windows(text, [hit, second].into_iter()), vec![3..text.len()]);
     }
 }

@@ -10,7 +10,7 @@ pub mod checksum;
 pub mod examples;
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use regex::bytes::Regex;
 use serde::Deserialize;
@@ -100,6 +100,11 @@ pub struct RuleSyntax {
     /// gitleaks' older single `[rules.allowlist]`.
     #[serde(default)]
     pub allowlist: Option<AllowlistSyntax>,
+    /// How much text around a keyword hit a match may span: `"wide"` (default: 16 lines back,
+    /// 16 KiB on) or `"line"` (the hit's line and the next), for rules whose matches never
+    /// leave the keyword's line — their regex then runs only there, even in small files.
+    #[serde(default)]
+    pub window: Option<String>,
 }
 
 /// An allowlist as written: a finding whose secret matches any regex or contains any stopword
@@ -125,8 +130,8 @@ pub struct Rule {
     pub family: String,
     /// The pattern.
     pub regex: Pattern,
-    /// Capture group of the secret.
-    pub secret_group: usize,
+    /// Capture group of the secret, when the rule names it (see [`Rule::secret_group`]).
+    secret_group: Option<usize>,
     /// Lowercase keywords.
     pub keywords: Vec<String>,
     /// Minimum entropy of the secret.
@@ -136,9 +141,11 @@ pub struct Rule {
     /// Path filter.
     pub path: Option<Regex>,
     /// Secrets matching these are dropped.
-    pub allow_regexes: Vec<Regex>,
+    pub allow_regexes: Vec<Arc<Pattern>>,
     /// Secrets containing these (lowercase) are dropped.
     pub stopwords: Vec<String>,
+    /// Matches never leave the line of a keyword hit (and the next): see [`RuleSyntax::window`].
+    pub line_window: bool,
     /// Example templates (kept for `rules check` and tests).
     pub examples: Vec<String>,
     /// Negative example templates.
@@ -157,7 +164,7 @@ impl Rule {
     fn compile_with(
         file: &str,
         syntax: RuleSyntax,
-        allow_cache: &mut HashMap<String, Regex>,
+        allow_cache: &mut HashMap<String, Arc<Pattern>>,
         eager: bool,
     ) -> Result<Rule, Error> {
         let fail = |reason: String| Error::Rule {
@@ -170,15 +177,22 @@ impl Rule {
             .as_deref()
             .ok_or_else(|| fail("no regex (path-only rules are not supported)".into()))?;
         let regex = Pattern::new(pattern, eager).map_err(|e| fail(format!("invalid regex: {e}")))?;
-        let secret_group = syntax
-            .secret_group
-            .unwrap_or(if regex.captures_len() > 1 { 1 } else { 0 });
-        if secret_group >= regex.captures_len() {
-            return Err(fail(format!(
-                "secretGroup {secret_group} but the regex has {} groups",
-                regex.captures_len() - 1
-            )));
+        // Built-in rules (not `eager`) are checked by the tests; a user's rule here and now.
+        if eager {
+            let groups = regex.get().captures_len();
+            if syntax.secret_group.is_some_and(|g| g >= groups) {
+                return Err(fail(format!(
+                    "secretGroup {} but the regex has {} groups",
+                    syntax.secret_group.unwrap_or(0),
+                    groups - 1
+                )));
+            }
         }
+        let line_window = match syntax.window.as_deref() {
+            None | Some("wide") => false,
+            Some("line") => true,
+            Some(other) => return Err(fail(format!("window {other:?}: expected \"line\" or \"wide\""))),
+        };
         let checksum = syntax
             .checksum
             .as_deref()
@@ -198,7 +212,9 @@ impl Rule {
                 let regex = match allow_cache.get(r) {
                     Some(regex) => regex.clone(),
                     None => {
-                        let regex = Regex::new(r).map_err(|e| fail(format!("invalid allowlist regex {r:?}: {e}")))?;
+                        let regex = Arc::new(
+                            Pattern::new(r, eager).map_err(|e| fail(format!("invalid allowlist regex {r:?}: {e}")))?,
+                        );
                         allow_cache.insert(r.clone(), regex.clone());
                         regex
                     }
@@ -211,7 +227,8 @@ impl Rule {
             description: syntax.description.clone(),
             family: syntax.family.clone().unwrap_or_else(|| "generic".to_owned()),
             regex,
-            secret_group,
+            secret_group: syntax.secret_group,
+            line_window,
             keywords: syntax
                 .keywords
                 .iter()
@@ -229,6 +246,13 @@ impl Rule {
         })
     }
 
+    /// The capture group holding the secret: as the rule says, else 1 when the regex has a
+    /// group, else 0 (the whole match).
+    pub fn secret_group(&self) -> usize {
+        self.secret_group
+            .unwrap_or_else(|| if self.regex.get().captures_len() > 1 { 1 } else { 0 })
+    }
+
     /// Whether `secret` passes this rule's entropy, checksum and allowlists.
     pub fn accepts(&self, secret: &[u8]) -> bool {
         if let Some(min) = self.entropy {
@@ -241,7 +265,7 @@ impl Rule {
                 return false;
             }
         }
-        if self.allow_regexes.iter().any(|r| r.is_match(secret)) {
+        if self.allow_regexes.iter().any(|r| r.get().is_match(secret)) {
             return false;
         }
         if !self.stopwords.is_empty() {
@@ -254,50 +278,33 @@ impl Rule {
     }
 }
 
-/// A rule's regex, compiled on first use: most rules never see their keyword in a given scan,
-/// and compiling all of them cost most of the start-up time. Parsing at load still catches
-/// every syntax error.
+/// A regex compiled on first use: most rules never see their keyword in a given scan, and
+/// compiling (even parsing) all of them was most of the start-up time. Built-in patterns are
+/// compiled by the tests; a user's (`eager`) at load, so a bad one is refused up front.
 #[derive(Debug)]
 pub struct Pattern {
     source: String,
-    captures: usize,
     compiled: OnceLock<Regex>,
 }
 
 impl Pattern {
-    /// Checks `source`; compiles it now if `eager`.
+    /// A pattern for `source`, compiled now if `eager`.
     pub fn new(source: &str, eager: bool) -> Result<Pattern, String> {
         let compiled = OnceLock::new();
-        let captures = if eager {
+        if eager {
             let regex = Regex::new(source).map_err(|e| e.to_string())?;
-            let n = regex.captures_len();
             compiled.set(regex).expect("just created");
-            n
-        } else {
-            let hir = regex_syntax::ParserBuilder::new()
-                .utf8(false)
-                .build()
-                .parse(source)
-                .map_err(|e| e.to_string())?;
-            hir.properties().explicit_captures_len() + 1
-        };
+        }
         Ok(Pattern {
             source: source.to_owned(),
-            captures,
             compiled,
         })
     }
 
     /// The compiled regex.
     pub fn get(&self) -> &Regex {
-        self.compiled.get_or_init(|| {
-            Regex::new(&self.source).expect("parsed at load; the built-in rules are compiled by the tests")
-        })
-    }
-
-    /// Number of capture groups, group 0 included.
-    pub fn captures_len(&self) -> usize {
-        self.captures
+        self.compiled
+            .get_or_init(|| Regex::new(&self.source).expect("the built-in rules are compiled by the tests"))
     }
 
     /// The pattern as written.

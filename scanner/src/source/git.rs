@@ -4,7 +4,7 @@
 //! blob each commit adds, so the first commit that shows a blob is the one that introduced it;
 //! each blob is then read once through one `git cat-file --batch` and scanned in parallel.
 //! A corrupt object makes git fail, and its message is passed on. Memory grows with the number
-//! of distinct blobs (an id each), never with their content.
+//! of distinct blobs (16 bytes each), never with their content or the number of commits.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -313,7 +313,9 @@ fn walk_log(
 ) -> anyhow::Result<()> {
     let mut log = BufReader::with_capacity(256 * 1024, log);
     let mut batch = BufWriter::new(batch);
-    let mut seen: HashSet<Box<[u8]>> = HashSet::new();
+    // The first 128 bits of each blob id seen: 16 bytes a blob (two ids sharing them would
+    // take ~2^64 blobs to be likely).
+    let mut seen: HashSet<u128> = HashSet::new();
     let mut commit: Option<Arc<Commit>> = None;
     let mut token = Vec::new();
     let next = |log: &mut BufReader<ChildStdout>, token: &mut Vec<u8>| -> anyhow::Result<bool> {
@@ -354,8 +356,9 @@ fn walk_log(
         let (Some(id), Some(c)) = (added, &commit) else {
             continue;
         };
-        let key = hex::decode(&id).unwrap_or_else(|_| id.clone().into_bytes());
-        if seen.insert(key.into_boxed_slice()) {
+        let key = u128::from_str_radix(&id[..32.min(id.len())], 16)
+            .map_err(|_| anyhow!("git log: unexpected object id {id:?}"))?;
+        if seen.insert(key) {
             let path = String::from_utf8_lossy(&token).into_owned();
             if wanted.send((path, c.clone())).is_err() {
                 break; // the batch reader stopped; its error is reported
