@@ -79,3 +79,55 @@ pub struct ErrorBody {
     /// What went wrong.
     pub error: String,
 }
+
+/// `POST /v1/fingerprints/match` request: `{"fingerprints": [HEX, ...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FingerprintQuery {
+    /// Fingerprints (lowercase hex HMAC-SHA256) to look up.
+    pub fingerprints: Vec<String>,
+}
+
+/// `POST /v1/fingerprints/match` answer: the fingerprints that are the broker's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FingerprintMatches {
+    /// One per matched fingerprint.
+    pub matches: Vec<FingerprintMatch>,
+}
+
+/// One fingerprint the broker issued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FingerprintMatch {
+    /// The fingerprint asked about.
+    pub fingerprint: String,
+    /// The secret it belongs to.
+    pub secret: String,
+    /// The field of the secret's data it was in.
+    pub field: String,
+    /// The secret's backend.
+    pub backend: String,
+    /// The served version it belonged to.
+    pub version: u64,
+    /// The issuer's lease id, if any.
+    pub lease_id: Option<String>,
+    /// When the credential stops being valid (RFC 3339), if it expires.
+    pub valid_until: Option<String>,
+    /// Whether a newer version has replaced it.
+    pub replaced: bool,
+}
+
+/// `GET /v1/fingerprints` answer (an addition to PRODUCT.md): every fingerprint the caller's
+/// grants cover, so a scanner can match locally with one request per scan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FingerprintSet {
+    /// `(fingerprint, secret name)` pairs.
+    pub fingerprints: Vec<FingerprintOwner>,
+}
+
+/// A fingerprint and the secret it belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FingerprintOwner {
+    /// Lowercase hex HMAC-SHA256.
+    pub fingerprint: String,
+    /// The secret's name.
+    pub secret: String,
+}

@@ -36,6 +36,11 @@ pub enum EventKind {
     Rotate,
     /// A peer read a secret.
     Read,
+    /// A peer asked which fingerprints are the broker's (`count`: how many matched).
+    Match {
+        /// How many fingerprints it asked about.
+        asked: usize,
+    },
     /// A peer was refused.
     Refusal {
         /// Why, e.g. "no [[access]] rule grants uid 65534".

@@ -10,6 +10,7 @@
 //! | [`lease`]       | [`Lease`]: an issuer's promise of validity, and where it stands now |
 //! | [`config`]      | the agent's TOML, parsed and validated into [`Config`]; errors name file, key and reason |
 //! | [`crypto`]      | at-rest sealing (AES-256-GCM under an Argon2id key) and token hashes |
+//! | [`fingerprint`] | leak fingerprints: HMAC-SHA256 of secret-bearing fields, shared by agent and scanner |
 //! | [`audit`]       | [`AuditEvent`]: what the audit log records, with no field that could hold a value |
 //! | [`api`]         | JSON shapes of the agent's HTTP API, shared by server, client and scanner |
 //!
@@ -26,6 +27,7 @@ pub mod api;
 pub mod audit;
 pub mod config;
 pub mod crypto;
+pub mod fingerprint;
 pub mod lease;
 pub mod secret;
 

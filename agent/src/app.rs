@@ -10,12 +10,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use nix::sys::stat::{umask, Mode};
 use sidekey::config::Config;
+use sidekey::fingerprint::FingerprintKey;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::{AuditLog, Writer};
 use crate::backend::{self, Backend};
+use crate::fingerprints::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::scheduler::Task;
@@ -36,7 +38,17 @@ impl App {
     pub async fn build(config: Config, aws_token: Option<&str>) -> anyhow::Result<Self> {
         let metrics = Metrics::install()?;
         let (audit, audit_writer) = AuditLog::open(config.agent.audit_log.as_deref())?;
-        let store = Arc::new(Store::new(config.secrets.keys().cloned()));
+        let mut store = Store::new(config.secrets.keys().cloned());
+        if let Some(path) = &config.agent.fingerprint_key_file {
+            let key = FingerprintKey::load(path).map_err(|e| anyhow::anyhow!("agent.fingerprint_key_file: {e}"))?;
+            let backends = config
+                .secrets
+                .iter()
+                .map(|(name, spec)| (name.clone(), spec.backend.clone()))
+                .collect();
+            store = store.with_fingerprints(Arc::new(Registry::new(key, backends)));
+        }
+        let store = Arc::new(store);
         let policy = Policy::new(&config.access, nix::unistd::geteuid().as_raw())?;
         let tokens = Tokens::new(&config.agent.tokens, aws_token)?;
         let mut backends: BTreeMap<String, Arc<dyn Backend>> = BTreeMap::new();

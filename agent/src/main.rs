@@ -7,6 +7,7 @@ mod audit_log;
 mod backend;
 mod cli;
 mod cmd;
+mod fingerprints;
 mod metrics;
 mod policy;
 mod scheduler;

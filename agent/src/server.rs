@@ -5,6 +5,7 @@
 //! to [`crate::scheduler::DRAIN`]), and the caller removes the socket file.
 
 pub mod aws_compat;
+pub mod fingerprints;
 pub mod routes;
 pub mod token;
 

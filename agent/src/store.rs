@@ -13,6 +13,7 @@ use sidekey::{Lease, SecretData, SecretName, SecretString};
 use tokio::sync::watch;
 
 use crate::backend::Issued;
+use crate::fingerprints::Registry;
 
 /// One served value.
 #[derive(Debug)]
@@ -105,6 +106,8 @@ pub struct Failing {
 /// Every configured secret's slot.
 pub struct Store {
     slots: BTreeMap<SecretName, watch::Sender<Slot>>,
+    /// Fingerprints of every served version, when a fingerprint key is configured.
+    fingerprints: Option<Arc<Registry>>,
 }
 
 impl Store {
@@ -115,7 +118,19 @@ impl Store {
                 .into_iter()
                 .map(|n| (n, watch::Sender::new(Slot::default())))
                 .collect(),
+            fingerprints: None,
         }
+    }
+
+    /// The same store, recording each new version's fingerprints in `registry`.
+    pub fn with_fingerprints(mut self, registry: Arc<Registry>) -> Self {
+        self.fingerprints = Some(registry);
+        self
+    }
+
+    /// The fingerprint registry, if fingerprints are on.
+    pub fn fingerprints(&self) -> Option<&Registry> {
+        self.fingerprints.as_deref()
     }
 
     /// Names in order.
@@ -141,6 +156,11 @@ impl Store {
                 Some(old) => (old.version + 1, true),
                 None => (1, true),
             };
+            if changed {
+                if let Some(registry) = &self.fingerprints {
+                    registry.record(name, version, &data, lease.as_ref(), fetched_at);
+                }
+            }
             slot.served = Some(Arc::new(Served {
                 version,
                 data,
@@ -160,6 +180,9 @@ impl Store {
     pub fn renewed(&self, name: &SecretName, lease: Lease) {
         self.slot(name).send_if_modified(|slot| {
             if let Some(old) = &slot.served {
+                if let Some(registry) = &self.fingerprints {
+                    registry.renewed(name, old.version, &lease);
+                }
                 slot.served = Some(Arc::new(Served {
                     version: old.version,
                     data: old.data.clone(),

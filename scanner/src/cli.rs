@@ -91,6 +91,19 @@ pub struct ScanArgs {
     /// Deepest nesting of archives within archives.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_depth: usize,
+    /// Check which findings are live. With a fingerprint source (--agent-socket and
+    /// --fingerprint-key-file) every token-like string is fingerprinted and matched against the
+    /// broker's set, fetched once: a credential the broker issued is reported with
+    /// `owned_secret` and `verified = true` even when no rule recognises it. No value leaves
+    /// this process.
+    #[arg(long)]
+    pub verify: bool,
+    /// The sidekey-agent socket whose fingerprint set --verify matches against.
+    #[arg(long, value_name = "PATH", requires = "fingerprint_key_file")]
+    pub agent_socket: Option<PathBuf>,
+    /// The HMAC key the agent fingerprints with (its `fingerprint_key_file`).
+    #[arg(long, value_name = "FILE")]
+    pub fingerprint_key_file: Option<PathBuf>,
     /// No progress line on stderr (it is only shown when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,

@@ -9,6 +9,9 @@ use sidekey::SecretString;
 
 use crate::source::Commit;
 
+/// The rule id of findings made by fingerprint alone.
+pub const OWNED_RULE: &str = "sidekey-owned-secret";
+
 /// One leaked secret.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -30,6 +33,11 @@ pub struct Finding {
     pub fingerprint: String,
     /// The commit that introduced it (history scans).
     pub commit: Option<Arc<Commit>>,
+    /// `true` when proven live (the broker issued it), else `unknown` (`--verify` not asked,
+    /// or nothing could tell).
+    pub verified: &'static str,
+    /// The broker secret this is, when its fingerprint matched.
+    pub owned_secret: Option<String>,
 }
 
 impl Finding {
@@ -49,7 +57,29 @@ impl Finding {
             secret,
             fingerprint: hex::encode(hash.finalize()),
             commit: None,
+            verified: "unknown",
+            owned_secret: None,
         }
+    }
+
+    /// A credential the broker issued, found by its fingerprint alone (no rule matched it):
+    /// reported under the pseudo-rule `sidekey-owned-secret`.
+    pub fn owned(path: String, line: usize, column: usize, secret: SecretString, owner: &str) -> Self {
+        let rule = crate::rules::Rule::compile(
+            "built in",
+            crate::rules::RuleSyntax {
+                id: OWNED_RULE.to_owned(),
+                description: "A credential this broker issued (matched by its fingerprint)".to_owned(),
+                family: Some("broker".to_owned()),
+                regex: Some("x".to_owned()),
+                ..Default::default()
+            },
+        )
+        .expect("the pseudo-rule compiles");
+        let mut f = Finding::new(&rule, path, line, column, secret);
+        f.verified = "true";
+        f.owned_secret = Some(owner.to_owned());
+        f
     }
 
     /// The secret as shown: the first four characters, then `…`, unless `reveal`.
@@ -76,8 +106,8 @@ impl Finding {
             commit: self.commit.as_ref().map(|c| c.id.as_str()),
             author: self.commit.as_ref().map(|c| format!("{} <{}>", c.author, c.email)),
             date: self.commit.as_ref().map(|c| c.date.as_str()),
-            verified: "unknown",
-            owned_secret: None,
+            verified: self.verified,
+            owned_secret: self.owned_secret.as_deref(),
             revoked: false,
         }
     }

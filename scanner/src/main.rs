@@ -143,7 +143,10 @@ fn run(
     args: &cli::ScanArgs,
     feed: impl FnOnce(&Scan<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Outcome> {
-    let scan = Scan::new(engine, known);
+    let mut scan = Scan::new(engine, known);
+    if let Some(owned) = owned(args)? {
+        scan = scan.with_owned(owned);
+    }
     let show = !args.no_progress && std::io::stderr().is_terminal();
     let done = AtomicU64::new(0);
     std::thread::scope(|s| {
@@ -155,6 +158,26 @@ fn run(
         fed
     })?;
     Ok(scan.finish())
+}
+
+/// The broker's fingerprint set, when `--verify` has a source for it.
+fn owned(args: &cli::ScanArgs) -> anyhow::Result<Option<sidekey_scanner::owned::Owned>> {
+    if !args.verify {
+        if args.agent_socket.is_some() {
+            anyhow::bail!("--agent-socket is used by --verify; add --verify");
+        }
+        return Ok(None);
+    }
+    let Some(socket) = &args.agent_socket else {
+        return Ok(None);
+    };
+    let key_file = args
+        .fingerprint_key_file
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("--agent-socket needs --fingerprint-key-file"))?;
+    let key = sidekey::fingerprint::FingerprintKey::load(key_file)
+        .map_err(|e| anyhow::anyhow!("--fingerprint-key-file {e}"))?;
+    sidekey_scanner::owned::Owned::from_agent(socket, key).map(Some)
 }
 
 /// A progress line on stderr: bytes scanned and the rate, until `done`.

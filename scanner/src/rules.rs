@@ -61,7 +61,7 @@ pub struct ExtendSyntax {
 }
 
 /// One rule as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct RuleSyntax {
     /// Unique id, e.g. `github-pat`.
     pub id: String,

@@ -14,6 +14,7 @@ use sidekey::SecretString;
 use crate::allow;
 use crate::engine::{Engine, Match};
 use crate::finding::Finding;
+use crate::owned::Owned;
 use crate::source::{Commit, Encoding, Sink, Skipped};
 
 /// Bytes scanned at once; longer content is read in windows of this size.
@@ -31,6 +32,8 @@ const BASE64_DEPTH: usize = 2;
 pub struct Scan<'e> {
     engine: &'e Engine,
     known: HashSet<String>,
+    /// The broker's fingerprints (`--verify` with a fingerprint source).
+    owned: Option<Owned>,
     findings: Mutex<Vec<Finding>>,
     skipped: Mutex<Vec<Skipped>>,
     /// Bytes of text scanned so far (for progress).
@@ -43,10 +46,18 @@ impl<'e> Scan<'e> {
         Scan {
             engine,
             known,
+            owned: None,
             findings: Mutex::new(Vec::new()),
             skipped: Mutex::new(Vec::new()),
             scanned: AtomicU64::new(0),
         }
+    }
+
+    /// The same scan, also reporting every string the broker issued (by fingerprint) and
+    /// marking rule findings that are the broker's.
+    pub fn with_owned(mut self, owned: Owned) -> Self {
+        self.owned = Some(owned);
+        self
     }
 
     /// Findings in path, line, column order, and what was skipped.
@@ -68,6 +79,31 @@ impl<'e> Scan<'e> {
             }
             let secret = String::from_utf8_lossy(&bytes[m.secret.clone()]).into_owned();
             here.push(self.finding(&m, path, lines_before + m.line, m.column, secret, commit));
+        }
+        if let Some(owned) = &self.owned {
+            for f in &mut here {
+                if let Some(owner) = owned.owner(f.secret.expose().as_bytes()) {
+                    f.owned_secret = Some(owner.to_owned());
+                    f.verified = "true";
+                }
+            }
+            let mut cursor = Cursor::new(bytes);
+            for (range, owner) in owned.find(&bytes[..upto.min(bytes.len())]) {
+                let secret = String::from_utf8_lossy(&bytes[range.clone()]).into_owned();
+                if here.iter().any(|f| f.secret.expose() == secret) || allow::inline(bytes, range.start) {
+                    continue;
+                }
+                let (line, column) = cursor.position(range.start);
+                let mut f = Finding::owned(
+                    path.to_owned(),
+                    lines_before + line,
+                    column,
+                    SecretString::from(secret),
+                    owner,
+                );
+                f.commit = commit.cloned();
+                here.push(f);
+            }
         }
         let mut cursor = Cursor::new(bytes);
         for (run, _) in base64_runs(&bytes[..upto.min(bytes.len())]) {

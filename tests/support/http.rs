@@ -45,3 +45,15 @@ pub fn get(socket: &Path, path: &str) -> std::io::Result<Response> {
         format!("GET {path} HTTP/1.1\r\nHost: sidekey\r\nConnection: close\r\n\r\n").as_bytes(),
     )
 }
+
+/// `POST path` with a JSON body and `Connection: close`.
+pub fn post(socket: &Path, path: &str, json: &str) -> std::io::Result<Response> {
+    raw(
+        socket,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: sidekey\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        )
+        .as_bytes(),
+    )
+}

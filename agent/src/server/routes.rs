@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
@@ -13,7 +13,7 @@ use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
 use sidekey::audit::{format_time, EventKind};
 use sidekey::{AuditEvent, SecretName};
 
-use super::{aws_compat, token, Conn, Shared};
+use super::{aws_compat, fingerprints, token, Conn, Shared};
 use crate::policy::{Caller, Permit};
 use crate::store::{Served, Unavailable};
 
@@ -55,6 +55,8 @@ enum Route<'r> {
     Secret(&'r str),
     AwsGet,
     AwsCredentials(&'r str),
+    Fingerprints,
+    FingerprintsMatch,
 }
 
 impl Route<'_> {
@@ -66,6 +68,15 @@ impl Route<'_> {
             Route::Secret(_) => "/v1/secrets/{name}",
             Route::AwsGet => "/secretsmanager/get",
             Route::AwsCredentials(_) => "/v1/aws-credentials/{name}",
+            Route::Fingerprints => "/v1/fingerprints",
+            Route::FingerprintsMatch => "/v1/fingerprints/match",
+        }
+    }
+
+    fn method(&self) -> Method {
+        match self {
+            Route::FingerprintsMatch => Method::POST,
+            _ => Method::GET,
         }
     }
 }
@@ -73,6 +84,23 @@ impl Route<'_> {
 /// Answers one request on connection `conn`.
 pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    // Only POST routes carry a body; it is read up to MAX_BODY.
+    let body = if parts.method == Method::POST {
+        match Limited::new(body, MAX_BODY).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                let e = ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("bodies are limited to {MAX_BODY} bytes"),
+                );
+                return json(e.status, &sidekey::api::ErrorBody { error: e.message });
+            }
+        }
+    } else {
+        Bytes::new()
+    };
+    let req = Request::from_parts(parts, body);
     let (route, result) = route(shared, conn, &req).await;
     let response = result.unwrap_or_else(|e| json(e.status, &sidekey::api::ErrorBody { error: e.message }));
     crate::metrics::request(route, response.status(), started.elapsed());
@@ -81,13 +109,18 @@ pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Resp
 
 type Answer = Result<Response<Full<Bytes>>, ApiError>;
 
-async fn route(shared: &Shared, conn: Conn, req: &Request<Incoming>) -> (&'static str, Answer) {
+/// Largest request body read (a fingerprint list: 65 bytes a fingerprint).
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static str, Answer) {
     let path = req.uri().path();
     let route = match path {
         "/v1/secrets" => Route::List,
         "/v1/health" => Route::Health,
         "/metrics" => Route::Metrics,
         "/secretsmanager/get" => Route::AwsGet,
+        "/v1/fingerprints" => Route::Fingerprints,
+        "/v1/fingerprints/match" => Route::FingerprintsMatch,
         p if p.starts_with("/v1/secrets/") => Route::Secret(&p["/v1/secrets/".len()..]),
         p if p.starts_with("/v1/aws-credentials/") => Route::AwsCredentials(&p["/v1/aws-credentials/".len()..]),
         _ => {
@@ -98,12 +131,12 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Incoming>) -> (&'stati
         }
     };
     let label = route.label();
-    if req.method() != Method::GET {
+    if req.method() != route.method() {
         return (
             label,
             Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
-                format!("{label} answers GET only"),
+                format!("{label} answers {} only", route.method()),
             )),
         );
     }
@@ -152,6 +185,8 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Incoming>) -> (&'stati
             }
         }
         Route::AwsGet => aws_compat::get_secret_value(shared, &caller, &admitted, req.uri().query()).await,
+        Route::Fingerprints => fingerprints::all(shared, &caller, &admitted),
+        Route::FingerprintsMatch => fingerprints::matches(shared, &caller, &admitted, req.body()),
     };
     (label, result)
 }
@@ -162,7 +197,7 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Incoming>) -> (&'stati
 async fn identify(
     shared: &Shared,
     conn: Conn,
-    req: &Request<Incoming>,
+    req: &Request<Bytes>,
     route: &Route<'_>,
 ) -> Result<Caller, (StatusCode, String)> {
     let headers = req.headers();
