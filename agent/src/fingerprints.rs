@@ -163,10 +163,11 @@ mod tests {
 
         // Past expiry plus grace, the first version is dropped; the second (no lease, not
         // replaced) stays.
+        let unrelated = SecretData::from_json(r#"{"token":"unrelated-token-3"}"#).unwrap();
         registry.record(
             &SecretName::new("other"),
             1,
-            &one,
+            &unrelated,
             None,
             now + GRACE + Duration::from_secs(61),
         );
