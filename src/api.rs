@@ -131,3 +131,34 @@ pub struct FingerprintOwner {
     /// The secret's name.
     pub secret: String,
 }
+
+/// `POST /v1/revoke` request: exactly one of the three.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    /// Revoke what this secret serves now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Revoke the credential with this fingerprint (any version the registry still holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Revoke the credential with this value (fingerprinted on arrival, never stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// `POST /v1/revoke` answer: what was done (never a value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeAnswer {
+    /// The secret concerned.
+    pub secret: String,
+    /// `revoked_lease`, `regenerated`, `rotated`, `not_revocable` or `failed`.
+    pub action: String,
+    /// Whether the credential was made unusable at its source.
+    pub revoked: bool,
+    /// The lease revoked, if any.
+    pub lease_id: Option<String>,
+    /// The version served afterwards.
+    pub version: Option<u64>,
+    /// What happened, in words (for `not_revocable`: what to do instead).
+    pub detail: String,
+}

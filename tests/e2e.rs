@@ -13,6 +13,7 @@ mod agent_vault_database;
 mod agent_vault_kv;
 mod agent_vault_pki;
 mod bad_input;
+mod leak_loop;
 mod owned_secrets;
 mod scan_artifact;
 mod scan_corpus;

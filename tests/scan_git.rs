@@ -32,7 +32,7 @@ fn isolated(program: &str, dir: &Path) -> Command {
         .env("GIT_AUTHOR_EMAIL", "ada@example.test")
         .env("GIT_COMMITTER_NAME", "Ada Leak")
         .env("GIT_COMMITTER_EMAIL", "ada@example.test")
-        .env("SIDEKEY_SCAN", bin("sidekey-scan"));
+        .env_remove("SIDEKEY_SCAN");
     cmd
 }
 

@@ -12,6 +12,7 @@ use nix::sys::stat::{umask, Mode};
 use sidekey::config::Config;
 use sidekey::fingerprint::FingerprintKey;
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +21,7 @@ use crate::backend::{self, Backend};
 use crate::fingerprints::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::scheduler::Task;
+use crate::scheduler::{Command, Task};
 use crate::server::{self, token::Tokens, Listeners, Shared};
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ pub struct App {
     listeners: Listeners,
     shared: Arc<Shared>,
     audit_writer: Writer,
+    /// Each secret task's end of its command channel (revocations).
+    commands: BTreeMap<sidekey::SecretName, mpsc::Receiver<Command>>,
 }
 
 impl App {
@@ -75,6 +78,12 @@ impl App {
             }
         };
         let unix = bind_unix(&config.agent.socket, config.agent.socket_group.as_deref())?;
+        let (mut revokers, mut commands) = (BTreeMap::new(), BTreeMap::new());
+        for name in config.secrets.keys() {
+            let (tx, rx) = mpsc::channel(4);
+            revokers.insert(name.clone(), tx);
+            commands.insert(name.clone(), rx);
+        }
         let shared = Arc::new(Shared {
             store,
             policy,
@@ -83,12 +92,14 @@ impl App {
             metrics,
             specs: config.secrets.clone(),
             backends,
+            revokers,
         });
         Ok(App {
             config,
             listeners: Listeners { unix, tcp },
             shared,
             audit_writer,
+            commands,
         })
     }
 
@@ -99,6 +110,7 @@ impl App {
             listeners,
             shared,
             audit_writer,
+            mut commands,
         } = self;
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -110,6 +122,7 @@ impl App {
                     store: shared.store.clone(),
                     audit: shared.audit.clone(),
                     stop: stop.clone(),
+                    commands: commands.remove(&spec.name).expect("one channel per secret"),
                 }
                 .run(),
             );

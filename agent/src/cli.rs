@@ -52,6 +52,33 @@ pub enum Command {
         )]
         socket: PathBuf,
     },
+    /// Revoke a leaked credential through a running agent: at its issuer (the exact lease),
+    /// then a fresh one is served to every client. The caller needs an [[access]] rule with
+    /// `revoke = true`. A leaked value is read from stdin, never from the command line.
+    ///
+    /// Examples: sidekey-agent revoke --secret db
+    ///           pbpaste | sidekey-agent revoke --value-stdin
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["secret", "value_stdin", "fingerprint"])))]
+    Revoke {
+        /// Revoke what this secret serves now.
+        #[arg(long, value_name = "NAME")]
+        secret: Option<String>,
+        /// Read the leaked value from stdin (one trailing newline ignored).
+        #[arg(long)]
+        value_stdin: bool,
+        /// Revoke the credential with this fingerprint (HMAC-SHA256 hex, as sidekey-scan reports).
+        #[arg(long, value_name = "HEX")]
+        fingerprint: Option<String>,
+        /// The agent's socket.
+        #[arg(
+            long,
+            short,
+            value_name = "PATH",
+            env = "SIDEKEY_SOCKET",
+            default_value = "/run/sidekey/agent.sock"
+        )]
+        socket: PathBuf,
+    },
     /// Manage values in the embedded local store.
     Store {
         #[command(subcommand)]

@@ -3,6 +3,7 @@
 mod check;
 mod get;
 mod hash_token;
+mod revoke;
 mod run;
 mod store;
 
@@ -34,6 +35,12 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run { config } => run::run(load(config.as_deref())?),
         Command::Check { config } => check::check(load(config.as_deref())?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
+        Command::Revoke {
+            secret,
+            value_stdin,
+            fingerprint,
+            socket,
+        } => revoke::revoke(secret, value_stdin, fingerprint, &socket),
         Command::Store {
             command: StoreCommand::Set { config, name },
         } => store::set(&config, &name),

@@ -99,6 +99,11 @@ impl Registry {
         }
     }
 
+    /// The fingerprint of `value` under this registry's key.
+    pub fn fingerprint(&self, value: &[u8]) -> String {
+        self.key.fingerprint(value)
+    }
+
     /// The entries of `prints` that are the broker's.
     pub fn lookup<'p>(&self, prints: impl IntoIterator<Item = &'p str>) -> Vec<(String, Entry)> {
         let entries = self.entries.lock().expect("never poisoned");

@@ -25,6 +25,7 @@ struct Rule {
     gid: Option<u32>,
     token: Option<String>,
     secrets: GlobSet,
+    revoke: bool,
 }
 
 /// Who is asking: the kernel's word on a Unix socket, the address on TCP, and the verified
@@ -91,6 +92,7 @@ impl Policy {
                     gid: r.gid,
                     token: r.token.clone(),
                     secrets: set.build()?,
+                    revoke: r.revoke,
                 })
             })
             .collect::<anyhow::Result<_>>()?;
@@ -124,6 +126,19 @@ impl Admitted<'_> {
             .find(|r| r.secrets.is_match(secret))
             .map(|r| Permit { rule: r.index })
             .ok_or_else(|| Denied(format!("no [[access]] rule grants this caller secret {secret:?}")))
+    }
+
+    /// Permits revoking `secret` (a rule with `revoke = true` that lists it), or says no.
+    pub fn permit_revoke(&self, secret: &str) -> Result<Permit, Denied> {
+        self.rules
+            .iter()
+            .find(|r| r.revoke && r.secrets.is_match(secret))
+            .map(|r| Permit { rule: r.index })
+            .ok_or_else(|| {
+                Denied(format!(
+                    "no [[access]] rule with revoke = true grants this caller secret {secret:?}"
+                ))
+            })
     }
 }
 

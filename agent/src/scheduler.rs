@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sidekey::audit::EventKind;
-use sidekey::config::SecretSpec;
-use sidekey::{AuditEvent, Lease};
+use sidekey::config::{SecretSource, SecretSpec};
+use sidekey::{AuditEvent, Lease, LeaseId};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
@@ -34,11 +35,42 @@ pub struct Task {
     pub audit: AuditLog,
     /// Cancelled on shutdown.
     pub stop: CancellationToken,
+    /// Requests from responders (`POST /v1/revoke`).
+    pub commands: mpsc::Receiver<Command>,
+}
+
+/// A request to a secret's task.
+#[derive(Debug)]
+pub enum Command {
+    /// Revoke the credential with lease `lease` (the one served now when `None`) at its
+    /// issuer, and serve a fresh one; answers what was done.
+    Revoke {
+        /// The lease to revoke; `None`: the served one.
+        lease: Option<LeaseId>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Revoked>,
+    },
+}
+
+/// What a revocation did (no value in it).
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    /// `revoked_lease`, `regenerated`, `rotated`, `not_revocable` or `failed`.
+    pub action: &'static str,
+    /// Whether the credential was made unusable at its source.
+    pub revoked: bool,
+    /// The lease revoked, if any.
+    pub lease_id: Option<String>,
+    /// The version served afterwards.
+    pub version: Option<u64>,
+    /// What happened, in words.
+    pub detail: String,
 }
 
 impl Task {
     /// Runs until `stop` is cancelled. Answers the lease held at the end, if any.
-    pub async fn run(self) -> Option<Lease> {
+    pub async fn run(mut self) -> Option<Lease> {
+        let mut commands = std::mem::replace(&mut self.commands, mpsc::channel(1).1);
         let mut held: Option<Held> = None;
         let mut failures = 0u32;
         let mut retry: Option<(Action, SystemTime)> = None;
@@ -51,6 +83,16 @@ impl Task {
             tokio::select! {
                 _ = self.stop.cancelled() => return held.and_then(|h| h.lease),
                 _ = tokio::time::sleep(wait) => {}
+                Some(command) = commands.recv() => {
+                    match command {
+                        Command::Revoke { lease, reply } => {
+                            let answer = self.revoke(lease, &mut held).await;
+                            reply.send(answer).ok();
+                        }
+                    }
+                    failures = 0;
+                    continue; // plan again from what is held now
+                }
             }
             let result = match action {
                 Action::Fetch | Action::Refresh => self.fetch(action, &mut held).await,
@@ -140,6 +182,130 @@ impl Task {
             self.retire(old);
         }
         Ok(())
+    }
+
+    /// A responder's revocation: the lease at the issuer and a fresh credential at once for
+    /// leased kinds; a new value for `local.generated` and for `aws.secretsmanager` with
+    /// rotation; for the rest, a plain statement that sidekey cannot revoke it at its source.
+    async fn revoke(&self, lease: Option<LeaseId>, held: &mut Option<Held>) -> Revoked {
+        let current = held.as_ref().and_then(|h| h.lease.as_ref()).and_then(|l| l.id.clone());
+        let source = &self.spec.source;
+        let answer = match source {
+            SecretSource::VaultDatabase { .. } | SecretSource::VaultLease { .. } => {
+                let Some(id) = lease.clone().or(current.clone()) else {
+                    return self.not_revocable(held, "no lease is held for it");
+                };
+                if let Err(e) = self.backend.revoke(&id).await {
+                    metrics::failure("revoke", &self.spec.name);
+                    self.audit(
+                        EventKind::Failure {
+                            action: "revoke".into(),
+                            reason: e.to_string(),
+                        },
+                        None,
+                        None,
+                    );
+                    return Revoked {
+                        action: "failed",
+                        revoked: false,
+                        lease_id: Some(id.to_string()),
+                        version: self.version(),
+                        detail: format!("revoking lease {id} failed: {e}"),
+                    };
+                }
+                metrics::count("revocations", &self.spec.name);
+                self.audit.record(
+                    AuditEvent::new(EventKind::Revoke)
+                        .secret(&self.spec.name)
+                        .backend(&self.spec.backend)
+                        .lease(Some(&id)),
+                );
+                let mut detail = format!("lease {id} revoked at the issuer");
+                if current.as_ref() == Some(&id) {
+                    match self.backend.fetch(&self.spec).await {
+                        Ok(issued) => {
+                            let (version, _) = self.serve(issued, held);
+                            metrics::count("reissues", &self.spec.name);
+                            self.audit(EventKind::Reissue, lease_of(held), Some(version));
+                            detail.push_str(&format!("; version {version} issued and served"));
+                        }
+                        Err(e) => {
+                            self.store
+                                .fail(&self.spec.name, format!("re-issue after revocation failed: {e}"));
+                            detail.push_str(&format!("; re-issuing failed ({e}), retrying"));
+                        }
+                    }
+                } else {
+                    detail.push_str(" (an earlier version; the served one is not affected)");
+                }
+                Revoked {
+                    action: "revoked_lease",
+                    revoked: true,
+                    lease_id: Some(id.to_string()),
+                    version: self.version(),
+                    detail,
+                }
+            }
+            SecretSource::LocalGenerated { .. } => self.replace(held, "regenerated").await,
+            SecretSource::AwsSecretsManager {
+                rotate_every: Some(_), ..
+            } => self.replace(held, "rotated").await,
+            _ => self.not_revocable(
+                held,
+                &format!(
+                    "sidekey cannot revoke a {} secret at its source: rotate it there",
+                    source.kind_name()
+                ),
+            ),
+        };
+        tracing::warn!(secret = %self.spec.name, action = answer.action, revoked = answer.revoked, detail = %answer.detail, "revocation requested");
+        answer
+    }
+
+    /// A new value at the source (regenerate, RotateSecret), then served.
+    async fn replace(&self, held: &mut Option<Held>, action: &'static str) -> Revoked {
+        match self.rotate(held).await {
+            Ok(()) => Revoked {
+                action,
+                revoked: true,
+                lease_id: None,
+                version: self.version(),
+                detail: format!("{action} at the source; the new value is served"),
+            },
+            Err((_, e)) => Revoked {
+                action: "failed",
+                revoked: false,
+                lease_id: None,
+                version: self.version(),
+                detail: format!("{action} failed: {e}"),
+            },
+        }
+    }
+
+    fn not_revocable(&self, held: &Option<Held>, why: &str) -> Revoked {
+        metrics::failure("revoke", &self.spec.name);
+        self.audit(
+            EventKind::Failure {
+                action: "revoke".into(),
+                reason: format!("not revocable: {why}"),
+            },
+            lease_of(held),
+            None,
+        );
+        Revoked {
+            action: "not_revocable",
+            revoked: false,
+            lease_id: None,
+            version: self.version(),
+            detail: why.to_owned(),
+        }
+    }
+
+    fn version(&self) -> Option<u64> {
+        self.store
+            .read(self.spec.name.as_str(), SystemTime::now())
+            .ok()
+            .map(|s| s.version)
     }
 
     /// Revokes a replaced lease after a grace period, in the background.

@@ -6,6 +6,7 @@
 
 pub mod aws_compat;
 pub mod fingerprints;
+pub mod revoke;
 pub mod routes;
 pub mod token;
 
@@ -47,6 +48,8 @@ pub struct Shared {
     pub specs: BTreeMap<SecretName, SecretSpec>,
     /// Backends by name, for reads outside the schedule (`refreshNow`, other versions).
     pub backends: BTreeMap<String, Arc<dyn Backend>>,
+    /// Each secret's task, for revocations.
+    pub revokers: BTreeMap<SecretName, tokio::sync::mpsc::Sender<crate::scheduler::Command>>,
 }
 
 /// What the server knows of a connection before any request: the kernel's peer on the Unix

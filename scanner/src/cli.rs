@@ -39,6 +39,10 @@ pub enum Command {
         /// Replace a hook that sidekey did not write (it is kept as HOOK.sidekey-backup).
         #[arg(long)]
         force: bool,
+        /// More sidekey-scan options for the hook to pass, after `--`; e.g.
+        /// `-- --verify --revoke --agent-socket /run/sidekey/agent.sock --fingerprint-key-file /etc/sidekey/fp.key`.
+        #[arg(last = true, value_name = "OPTION")]
+        extra: Vec<String>,
     },
 }
 
@@ -98,6 +102,16 @@ pub struct ScanArgs {
     /// this process.
     #[arg(long)]
     pub verify: bool,
+    /// Revoke what --verify proved to be the broker's, through the agent (the exact lease at
+    /// its issuer; every client gets a fresh credential). `--revoke=dry-run` only says what it
+    /// would do. Each action is written as an incident (JSON line) to --incident-log or stderr.
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "on",
+          value_parser = ["on", "dry-run"], requires = "verify")]
+    pub revoke: Option<String>,
+    /// Append incident records (JSON lines: what, where found, what was done, when; never the
+    /// value) to FILE instead of stderr.
+    #[arg(long, value_name = "FILE")]
+    pub incident_log: Option<PathBuf>,
     /// The sidekey-agent socket whose fingerprint set --verify matches against.
     #[arg(long, value_name = "PATH", requires = "fingerprint_key_file")]
     pub agent_socket: Option<PathBuf>,

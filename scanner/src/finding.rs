@@ -38,6 +38,8 @@ pub struct Finding {
     pub verified: &'static str,
     /// The broker secret this is, when its fingerprint matched.
     pub owned_secret: Option<String>,
+    /// Whether `--revoke` made it unusable at its source.
+    pub revoked: bool,
 }
 
 impl Finding {
@@ -59,6 +61,7 @@ impl Finding {
             commit: None,
             verified: "unknown",
             owned_secret: None,
+            revoked: false,
         }
     }
 
@@ -108,7 +111,7 @@ impl Finding {
             date: self.commit.as_ref().map(|c| c.date.as_str()),
             verified: self.verified,
             owned_secret: self.owned_secret.as_deref(),
-            revoked: false,
+            revoked: self.revoked,
         }
     }
 }

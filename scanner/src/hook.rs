@@ -29,16 +29,21 @@ impl Hook {
         }
     }
 
-    /// The script, running `scanner` unless `SIDEKEY_SCAN` names another binary.
-    pub fn script(self, scanner: &Path) -> String {
-        let args = match self {
-            Hook::PreCommit => "--staged",
-            Hook::PrePush => "--pre-push \"$1\"",
+    /// The script, running `scanner` (unless `SIDEKEY_SCAN` names another binary) with
+    /// `extra` options.
+    pub fn script(self, scanner: &Path, extra: &[String]) -> String {
+        let mut args = match self {
+            Hook::PreCommit => "--staged".to_owned(),
+            Hook::PrePush => "--pre-push \"$1\"".to_owned(),
         };
+        for a in extra {
+            args.push_str(&format!(" '{}'", a.replace('\'', r"'\''")));
+        }
         let quoted = scanner.display().to_string().replace('\'', r"'\''");
         format!(
             "#!/bin/sh\n{MARK}\n# Refuses the {} when sidekey-scan finds a secret; to skip once: git {} --no-verify\n\
-             scanner=\"${{SIDEKEY_SCAN:-'{quoted}'}}\"\n\
+             default='{quoted}'\n\
+             scanner=\"${{SIDEKEY_SCAN:-$default}}\"\n\
              command -v \"$scanner\" >/dev/null 2>&1 || scanner=sidekey-scan\n\
              exec \"$scanner\" {args}\n",
             if self == Hook::PreCommit { "commit" } else { "push" },
@@ -50,7 +55,7 @@ impl Hook {
 /// Writes `hook` into `hooks_dir`, executable. An existing hook that sidekey did not write is
 /// kept, and installing fails, unless `force` (then it is renamed to `NAME.sidekey-backup`).
 /// Answers the path written.
-pub fn install(hooks_dir: &Path, hook: Hook, scanner: &Path, force: bool) -> anyhow::Result<PathBuf> {
+pub fn install(hooks_dir: &Path, hook: Hook, scanner: &Path, extra: &[String], force: bool) -> anyhow::Result<PathBuf> {
     let path = hooks_dir.join(hook.name());
     match std::fs::read_to_string(&path) {
         Ok(existing) if !existing.contains(MARK) => {
@@ -80,7 +85,7 @@ pub fn install(hooks_dir: &Path, hook: Hook, scanner: &Path, force: bool) -> any
         .mode(0o755)
         .open(&tmp)
         .with_context(|| format!("{}: cannot write", tmp.display()))?;
-    file.write_all(hook.script(scanner).as_bytes())
+    file.write_all(hook.script(scanner, extra).as_bytes())
         .with_context(|| format!("{}: cannot write", tmp.display()))?;
     drop(file);
     std::fs::rename(&tmp, &path).with_context(|| format!("{}: cannot write", path.display()))?;
@@ -95,23 +100,38 @@ mod tests {
     fn foreign_hooks_are_kept_unless_forced() {
         let dir = tempfile::tempdir().unwrap();
         let bin = Path::new("/opt/it's here/sidekey-scan");
-        let path = install(dir.path(), Hook::PreCommit, bin, false).unwrap();
+        let path = install(dir.path(), Hook::PreCommit, bin, &[], false).unwrap();
         let script = std::fs::read_to_string(&path).unwrap();
-        assert!(script.contains("--staged") && script.contains(r"'/opt/it'\''s here/sidekey-scan'"));
+        assert!(script.contains("--staged") && script.contains(r"default='/opt/it'\''s here/sidekey-scan'"));
+        // The script names the binary it was installed with: sh runs it, quotes and all.
+        let fake = dir.path().join("it's here");
+        std::fs::create_dir(&fake).unwrap();
+        let fake_bin = fake.join("sidekey-scan");
+        std::fs::write(&fake_bin, "#!/bin/sh\necho ran \"$@\"\n").unwrap();
+        std::fs::set_permissions(&fake_bin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(Hook::PreCommit.script(&fake_bin, &["--verify".into(), "a b".into()]))
+            .env_remove("SIDEKEY_SCAN")
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ran --staged --verify a b\n");
         // Our own hook is replaced freely.
-        install(dir.path(), Hook::PreCommit, bin, false).unwrap();
+        install(dir.path(), Hook::PreCommit, bin, &[], false).unwrap();
 
         std::fs::write(dir.path().join("pre-push"), "#!/bin/sh\nmake lint\n").unwrap();
-        let err = install(dir.path(), Hook::PrePush, bin, false).unwrap_err().to_string();
+        let err = install(dir.path(), Hook::PrePush, bin, &[], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pre-push hook already exists"), "{err}");
         assert_eq!(
             std::fs::read_to_string(dir.path().join("pre-push")).unwrap(),
             "#!/bin/sh\nmake lint\n"
         );
-        install(dir.path(), Hook::PrePush, bin, true).unwrap();
+        install(dir.path(), Hook::PrePush, bin, &["--verify".into()], true).unwrap();
         assert!(std::fs::read_to_string(dir.path().join("pre-push"))
             .unwrap()
-            .contains("--pre-push \"$1\""));
+            .contains("--pre-push \"$1\" '--verify'"));
         assert_eq!(
             std::fs::read_to_string(dir.path().join("pre-push.sidekey-backup")).unwrap(),
             "#!/bin/sh\nmake lint\n"

@@ -3,8 +3,8 @@
 //! [`source`] (files, git history and index, archives) → [`source::dispatch`] (sniff: text,
 //! UTF-16, archive, binary) → [`scan::Scan`] (windows, base64, [`allow`]) →
 //! [`engine::Engine::scan`] → [`finding::Finding`] → [`report`]. [`hook`] writes git hooks.
-//! [`owned`] tells the broker's own credentials by fingerprint (`--verify`). Revocation is
-//! not built yet. Rules are data (`config/rules.toml`,
+//! [`owned`] tells the broker's own credentials by fingerprint (`--verify`); [`response`]
+//! revokes them through the agent (`--revoke`). Rules are data (`config/rules.toml`,
 //! compiled into the binary) carrying their own positive and negative examples, which the
 //! test suite runs.
 #![forbid(unsafe_code)]
@@ -15,6 +15,7 @@ pub mod finding;
 pub mod hook;
 pub mod owned;
 pub mod report;
+pub mod response;
 pub mod rules;
 pub mod scan;
 pub mod source;

@@ -22,7 +22,9 @@ use sidekey_scanner::{allow, hook, report, rules};
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let outcome = match cli.command {
-        Some(cli::Command::InstallHook { pre_push, force }) => install_hook(pre_push, force).map(|()| false),
+        Some(cli::Command::InstallHook { pre_push, force, extra }) => {
+            install_hook(pre_push, force, &extra).map(|()| false)
+        }
         None => scan(&cli.scan),
     };
     match outcome {
@@ -37,11 +39,15 @@ fn main() -> ExitCode {
 
 /// Scans; answers whether anything was found.
 fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
+    if args.revoke.is_some() && (args.agent_socket.is_none() || args.fingerprint_key_file.is_none()) {
+        anyhow::bail!("--revoke needs the broker's fingerprints: --agent-socket and --fingerprint-key-file");
+    }
     let engine = Engine::new(load_rules(args.config.as_deref())?);
     let mut known = match &args.baseline {
         Some(path) => allow::baseline(path)?,
         None => HashSet::new(),
     };
+    let owned = owned(args)?;
     let limits = Limits {
         max_member: args.max_member_mib.saturating_mul(1024 * 1024),
         max_expanded: args.max_expanded_mib.saturating_mul(1024 * 1024),
@@ -52,7 +58,9 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
     let (findings, skipped) = if let Some(range) = &args.git {
         let repo = Repo::open(&cwd)?;
         let revs: Vec<String> = range.split_whitespace().map(str::to_owned).collect();
-        run(&engine, known, args, |scan| repo.history(&revs, scan, &limits))?
+        run(&engine, owned.as_ref(), known, args, |scan| {
+            repo.history(&revs, scan, &limits)
+        })?
     } else if let Some(remote) = &args.pre_push {
         let repo = Repo::open(&cwd)?;
         let mut lines = String::new();
@@ -63,7 +71,9 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
         if revs.is_empty() {
             return Ok(false);
         }
-        run(&engine, known, args, |scan| repo.history(&revs, scan, &limits))?
+        run(&engine, owned.as_ref(), known, args, |scan| {
+            repo.history(&revs, scan, &limits)
+        })?
     } else if args.staged {
         let repo = Repo::open(&cwd)?;
         let changes = repo.staged()?;
@@ -78,7 +88,7 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
             .zip(blobs)
             .collect::<std::collections::HashMap<_, _>>();
         // Secrets the file already held at HEAD are not this commit's doing.
-        let (before, _) = run(&engine, HashSet::new(), args, |scan| {
+        let (before, _) = run(&engine, None, HashSet::new(), args, |scan| {
             for c in &changes {
                 if let Some(old) = c.old.as_deref().and_then(|id| blobs.get(id)) {
                     blob(&c.path, old, scan, &limits);
@@ -87,7 +97,7 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
             Ok(())
         })?;
         known.extend(before.into_iter().map(|f| f.fingerprint));
-        run(&engine, known, args, |scan| {
+        run(&engine, owned.as_ref(), known, args, |scan| {
             for c in &changes {
                 if let Some(new) = blobs.remove(c.new.as_str()) {
                     blob(&c.path, &new, scan, &limits);
@@ -99,7 +109,7 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
         for path in &args.artifact {
             artifact_check(path)?;
         }
-        run(&engine, known, args, |scan| {
+        run(&engine, owned.as_ref(), known, args, |scan| {
             files::walk(&args.artifact, scan, &limits);
             Ok(())
         })?
@@ -112,12 +122,26 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
         for root in &roots {
             std::fs::metadata(root).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", root.display()))?;
         }
-        run(&engine, known, args, |scan| {
+        run(&engine, owned.as_ref(), known, args, |scan| {
             files::walk(&roots, scan, &limits);
             Ok(())
         })?
     };
 
+    let (mut findings, skipped) = (findings, skipped);
+    if let (Some(mode), Some(owned), Some(socket)) = (&args.revoke, &owned, &args.agent_socket) {
+        let mut log: Box<dyn std::io::Write> = match &args.incident_log {
+            Some(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| anyhow::anyhow!("{}: cannot write incidents: {e}", path.display()))?,
+            ),
+            None => Box::new(std::io::stderr().lock()),
+        };
+        sidekey_scanner::response::revoke_owned(&mut findings, owned, socket, mode == "dry-run", &mut log)?;
+    }
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(
             std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: cannot write report: {e}", path.display()))?,
@@ -137,14 +161,15 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
 type Outcome = (Vec<sidekey_scanner::finding::Finding>, Vec<source::Skipped>);
 
 /// Runs `feed` into a new scan (with a progress line on a terminal) and answers its results.
-fn run(
-    engine: &Engine,
+fn run<'e>(
+    engine: &'e Engine,
+    owned: Option<&'e sidekey_scanner::owned::Owned>,
     known: HashSet<String>,
     args: &cli::ScanArgs,
-    feed: impl FnOnce(&Scan<'_>) -> anyhow::Result<()>,
+    feed: impl FnOnce(&Scan<'e>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Outcome> {
     let mut scan = Scan::new(engine, known);
-    if let Some(owned) = owned(args)? {
+    if let Some(owned) = owned {
         scan = scan.with_owned(owned);
     }
     let show = !args.no_progress && std::io::stderr().is_terminal();
@@ -238,7 +263,7 @@ fn artifact_check(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes the pre-commit (or pre-push) hook into the current repository.
-fn install_hook(pre_push: bool, force: bool) -> anyhow::Result<()> {
+fn install_hook(pre_push: bool, force: bool, extra: &[String]) -> anyhow::Result<()> {
     let repo = Repo::open(Path::new("."))?;
     let kind = if pre_push {
         hook::Hook::PrePush
@@ -246,7 +271,7 @@ fn install_hook(pre_push: bool, force: bool) -> anyhow::Result<()> {
         hook::Hook::PreCommit
     };
     let me = std::env::current_exe().context("cannot tell where sidekey-scan is installed")?;
-    let path = hook::install(&repo.hooks_dir()?, kind, &me, force)?;
+    let path = hook::install(&repo.hooks_dir()?, kind, &me, extra, force)?;
     eprintln!("sidekey-scan: installed the {} hook at {}", kind.name(), path.display());
     Ok(())
 }

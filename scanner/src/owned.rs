@@ -61,6 +61,11 @@ impl Owned {
         }
     }
 
+    /// The fingerprint of `value` under the shared key.
+    pub fn fingerprint(&self, value: &[u8]) -> String {
+        self.key.fingerprint(value)
+    }
+
     /// How many fingerprints the broker has.
     pub fn len(&self) -> usize {
         self.prints.len()
@@ -170,14 +175,21 @@ fn kinds(s: &[u8]) -> usize {
     .count()
 }
 
-/// One `GET` on the agent's Unix socket (HTTP/1.1, `Connection: close`): status and body.
+/// One `GET` on the agent's Unix socket: status and body.
 fn get(socket: &Path, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+    request(socket, "GET", path, b"")
+}
+
+/// One request on the agent's Unix socket (HTTP/1.1, `Connection: close`): status and body.
+pub fn request(socket: &Path, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
     let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(90)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: sidekey\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: sidekey\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     )?;
+    stream.write_all(body)?;
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer)?;
     let split = answer

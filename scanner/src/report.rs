@@ -129,7 +129,7 @@ pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
 
 /// A result's `properties`: PRODUCT.md's fields, plus the commit for history findings.
 fn properties(f: &Finding) -> serde_json::Value {
-    let mut p = json!({"kind": f.family, "verified": f.verified, "owned_secret": f.owned_secret, "revoked": false});
+    let mut p = json!({"kind": f.family, "verified": f.verified, "owned_secret": f.owned_secret, "revoked": f.revoked});
     if let Some(c) = &f.commit {
         p["commit"] = json!(c.id);
         p["author"] = json!(format!("{} <{}>", c.author, c.email));

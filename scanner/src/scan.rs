@@ -33,7 +33,7 @@ pub struct Scan<'e> {
     engine: &'e Engine,
     known: HashSet<String>,
     /// The broker's fingerprints (`--verify` with a fingerprint source).
-    owned: Option<Owned>,
+    owned: Option<&'e Owned>,
     findings: Mutex<Vec<Finding>>,
     skipped: Mutex<Vec<Skipped>>,
     /// Bytes of text scanned so far (for progress).
@@ -55,7 +55,7 @@ impl<'e> Scan<'e> {
 
     /// The same scan, also reporting every string the broker issued (by fingerprint) and
     /// marking rule findings that are the broker's.
-    pub fn with_owned(mut self, owned: Owned) -> Self {
+    pub fn with_owned(mut self, owned: &'e Owned) -> Self {
         self.owned = Some(owned);
         self
     }
@@ -80,7 +80,7 @@ impl<'e> Scan<'e> {
             let secret = String::from_utf8_lossy(&bytes[m.secret.clone()]).into_owned();
             here.push(self.finding(&m, path, lines_before + m.line, m.column, secret, commit));
         }
-        if let Some(owned) = &self.owned {
+        if let Some(owned) = self.owned {
             for f in &mut here {
                 if let Some(owner) = owned.owner(f.secret.expose().as_bytes()) {
                     f.owned_secret = Some(owner.to_owned());

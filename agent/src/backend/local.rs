@@ -191,6 +191,18 @@ impl Backend for Local {
             ))),
         })
     }
+
+    /// `local.generated`: a new value now (a leak response), whatever its schedule.
+    async fn rotate(&self, spec: &SecretSpec) -> Result<(), Error> {
+        match &spec.source {
+            SecretSource::LocalGenerated { length, .. } => tokio::task::block_in_place(|| {
+                self.generated(spec.name.as_str(), Duration::ZERO, *length)
+                    .map(|_| ())
+                    .map_err(|e| Error::Permanent(e.to_string()))
+            }),
+            _ => Err(Error::Unsupported("rotation")),
+        }
+    }
 }
 
 /// `path` with `suffix` appended to its file name.

@@ -4,14 +4,14 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context as _;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
 
 pub fn get(name: &str, field: Option<&str>, socket: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, body) = runtime.block_on(request(socket, &format!("/v1/secrets/{}", encode(name))))?;
+    let (status, body) = runtime.block_on(request(socket, "GET", &format!("/v1/secrets/{}", encode(name)), None))?;
     if !status.is_success() {
         let message = serde_json::from_slice::<sidekey::api::ErrorBody>(&body)
             .map(|b| b.error)
@@ -41,16 +41,24 @@ pub fn get(name: &str, field: Option<&str>, socket: &Path) -> anyhow::Result<()>
     Ok(())
 }
 
-/// One GET over the Unix socket; answers status and body.
-async fn request(socket: &Path, path: &str) -> anyhow::Result<(hyper::StatusCode, Zeroizing<Vec<u8>>)> {
+/// One request over the Unix socket (`body`: JSON for a POST); answers status and body.
+pub async fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<Zeroizing<Vec<u8>>>,
+) -> anyhow::Result<(hyper::StatusCode, Zeroizing<Vec<u8>>)> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .with_context(|| format!("cannot connect to the agent at {}", socket.display()))?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let request = hyper::Request::get(path)
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header("host", "sidekey")
-        .body(Empty::<Bytes>::new())?;
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.map(|b| b.to_vec()).unwrap_or_default())))?;
     let response = sender
         .send_request(request)
         .await

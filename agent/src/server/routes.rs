@@ -13,7 +13,7 @@ use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
 use sidekey::audit::{format_time, EventKind};
 use sidekey::{AuditEvent, SecretName};
 
-use super::{aws_compat, fingerprints, token, Conn, Shared};
+use super::{aws_compat, fingerprints, revoke, token, Conn, Shared};
 use crate::policy::{Caller, Permit};
 use crate::store::{Served, Unavailable};
 
@@ -57,6 +57,7 @@ enum Route<'r> {
     AwsCredentials(&'r str),
     Fingerprints,
     FingerprintsMatch,
+    Revoke,
 }
 
 impl Route<'_> {
@@ -70,12 +71,13 @@ impl Route<'_> {
             Route::AwsCredentials(_) => "/v1/aws-credentials/{name}",
             Route::Fingerprints => "/v1/fingerprints",
             Route::FingerprintsMatch => "/v1/fingerprints/match",
+            Route::Revoke => "/v1/revoke",
         }
     }
 
     fn method(&self) -> Method {
         match self {
-            Route::FingerprintsMatch => Method::POST,
+            Route::FingerprintsMatch | Route::Revoke => Method::POST,
             _ => Method::GET,
         }
     }
@@ -121,6 +123,7 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
         "/secretsmanager/get" => Route::AwsGet,
         "/v1/fingerprints" => Route::Fingerprints,
         "/v1/fingerprints/match" => Route::FingerprintsMatch,
+        "/v1/revoke" => Route::Revoke,
         p if p.starts_with("/v1/secrets/") => Route::Secret(&p["/v1/secrets/".len()..]),
         p if p.starts_with("/v1/aws-credentials/") => Route::AwsCredentials(&p["/v1/aws-credentials/".len()..]),
         _ => {
@@ -187,6 +190,12 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
         Route::AwsGet => aws_compat::get_secret_value(shared, &caller, &admitted, req.uri().query()).await,
         Route::Fingerprints => fingerprints::all(shared, &caller, &admitted),
         Route::FingerprintsMatch => fingerprints::matches(shared, &caller, &admitted, req.body()),
+        Route::Revoke => {
+            let refuse = |secret: &str, reason: String| {
+                refuse(shared, &caller, label, Some(secret), StatusCode::FORBIDDEN, reason)
+            };
+            revoke::revoke(shared, &admitted, req.body(), refuse).await
+        }
     };
     (label, result)
 }

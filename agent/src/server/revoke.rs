@@ -1,0 +1,131 @@
+//! `POST /v1/revoke`: a responder (or the scanner) names a leaked credential — by secret name,
+//! fingerprint or value — and the secret's task revokes it at the issuer and serves a fresh
+//! one. Only callers with `revoke = true` for that secret; a value is fingerprinted on arrival
+//! and dropped, never logged.
+
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::{Response, StatusCode};
+use sidekey::api::{RevokeAnswer, RevokeRequest};
+use sidekey::{LeaseId, SecretName};
+use tokio::sync::oneshot;
+use zeroize::Zeroizing;
+
+use super::routes::{json, ApiError};
+use super::Shared;
+use crate::policy::Admitted;
+use crate::scheduler::Command;
+
+/// How long a revocation (revoke + re-issue at the issuer) may take before the caller is told.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What to revoke, once resolved.
+struct Target {
+    secret: SecretName,
+    lease: Option<LeaseId>,
+}
+
+/// `POST /v1/revoke`. `refuse` reports (and audits) a caller not allowed to.
+pub async fn revoke(
+    shared: &Shared,
+    admitted: &Admitted<'_>,
+    body: &Bytes,
+    refuse: impl Fn(&str, String) -> ApiError,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let request: RevokeRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the body must be {{\"secret\": NAME}}, {{\"fingerprint\": HEX}} or {{\"value\": \"...\"}}: {}",
+                e.to_string().split(" at line").next().unwrap_or_default()
+            ),
+        )
+    })?;
+    let target = resolve(shared, request)?;
+    if let Err(denied) = admitted.permit_revoke(target.secret.as_str()) {
+        return Err(refuse(target.secret.as_str(), denied.0));
+    }
+    let sender = shared
+        .revokers
+        .get(&target.secret)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", target.secret.as_str())))?;
+    let (reply, answer) = oneshot::channel();
+    sender
+        .send(Command::Revoke {
+            lease: target.lease,
+            reply,
+        })
+        .await
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping"))?;
+    let done = tokio::time::timeout(TIMEOUT, answer)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the revocation of {} takes longer than {TIMEOUT:?}; see the audit log",
+                    target.secret
+                ),
+            )
+        })?
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping"))?;
+    let status = match done.action {
+        "failed" => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::OK,
+    };
+    Ok(json(
+        status,
+        &RevokeAnswer {
+            secret: target.secret.to_string(),
+            action: done.action.to_owned(),
+            revoked: done.revoked,
+            lease_id: done.lease_id,
+            version: done.version,
+            detail: done.detail,
+        },
+    ))
+}
+
+/// The secret (and lease) a request names.
+fn resolve(shared: &Shared, request: RevokeRequest) -> Result<Target, ApiError> {
+    let value = request.value.map(Zeroizing::new);
+    let given = [request.secret.is_some(), request.fingerprint.is_some(), value.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name exactly one of \"secret\", \"fingerprint\" or \"value\"",
+        ));
+    }
+    if let Some(name) = request.secret {
+        if !shared.specs.contains_key(name.as_str()) {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no secret {name:?}")));
+        }
+        return Ok(Target {
+            secret: SecretName::new(name),
+            lease: None,
+        });
+    }
+    let registry = shared.store.fingerprints().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "revoking by fingerprint or value needs agent.fingerprint_key_file in the agent's config",
+        )
+    })?;
+    let print = match (request.fingerprint, &value) {
+        (Some(print), _) => print.to_ascii_lowercase(),
+        (None, Some(value)) => registry.fingerprint(value.as_bytes()),
+        (None, None) => unreachable!("one of the three is given"),
+    };
+    let (_, entry) = registry.lookup([print.as_str()]).into_iter().next().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not a credential this agent issued (or its record has expired)",
+        )
+    })?;
+    Ok(Target {
+        secret: entry.secret,
+        lease: entry.lease_id.map(LeaseId::new),
+    })
+}
