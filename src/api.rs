@@ -59,6 +59,22 @@ pub struct Health {
     /// Secrets not being served, with the reason (empty when ok).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failing: Vec<FailingSecret>,
+    /// `[[file]]` deliveries whose last render, write or `on_change` failed (the file holds
+    /// the previous content, or none yet); such failures alone make the status `degraded`
+    /// with 200.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FailingFile>,
+}
+
+/// A `[[file]]` delivery that failed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailingFile {
+    /// The file, as configured.
+    pub path: String,
+    /// The secret it renders.
+    pub secret: String,
+    /// Why (never a value), e.g. `template names unknown field "pasword" (the secret has: password, username)`.
+    pub reason: String,
 }
 
 /// A secret that cannot be served right now.

@@ -46,9 +46,15 @@ pub enum EventKind {
         /// Why, e.g. "no [[access]] rule grants uid 65534".
         reason: String,
     },
-    /// Fetching, renewing or revoking failed.
+    /// A `[[file]]` was written with the served version of the secret.
+    Render {
+        /// The file written.
+        path: String,
+    },
+    /// Fetching, renewing or revoking failed, or a `[[file]]` could not be written or its
+    /// `on_change` command failed.
     Failure {
-        /// The action that failed: issue, renew, reissue, revoke, auth.
+        /// The action that failed: issue, renew, reissue, revoke, auth, render, on_change.
         action: String,
         /// The error, which never contains a value.
         reason: String,

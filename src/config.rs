@@ -34,6 +34,22 @@ pub struct Config {
     pub access: Vec<AccessRule>,
     /// `[[file]]` deliveries in file order.
     pub files: Vec<FileSpec>,
+    /// `[registry]`: where fingerprints are published for scanners elsewhere.
+    pub registry: Option<RegistryConfig>,
+}
+
+/// `[registry]`: the agent publishes its fingerprint registry (fingerprints, names, lease ids;
+/// never values) to `MOUNT/data/PATH/NAME` of a Vault/OpenBao KV v2 engine.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The `vault` backend to write with.
+    pub backend: String,
+    /// The KV v2 mount.
+    pub mount: String,
+    /// The path under the mount; each agent writes `PATH/NAME`.
+    pub path: String,
+    /// This agent's entry (default: the host name).
+    pub name: String,
 }
 
 /// `[agent]`

@@ -166,7 +166,15 @@ fn a_committed_broker_password_is_refused_revoked_and_replaced_for_running_clien
     assert!(audit.contains("\"event\":\"revoke\""), "{audit}");
     assert!(!audit.contains(&password) && !audit.contains(&new_password));
 
-    // A responder revokes by value from stdin; the agent re-issues again.
+    // A responder revokes by value from stdin; the agent re-issues again, and a long-poll
+    // waiter has the new version within 100 ms of the re-issue (here: before the answer).
+    let socket = agent.socket.clone();
+    let fresh_version = fresh["version"].as_u64().unwrap();
+    let waiter = std::thread::spawn(move || {
+        let r = http::get(&socket, &format!("/v1/secrets/db?wait={fresh_version}&timeout=60s")).unwrap();
+        (Instant::now(), r.status)
+    });
+    std::thread::sleep(Duration::from_millis(100));
     let mut child = Command::new(bin("sidekey-agent"))
         .args(["revoke", "--value-stdin", "--socket"])
         .arg(&agent.socket)
@@ -183,7 +191,15 @@ fn a_committed_broker_password_is_refused_revoked_and_replaced_for_running_clien
         .write_all(format!("{new_password}\n").as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    let answered = Instant::now();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (woke, status) = waiter.join().unwrap();
+    assert_eq!(status, 200);
+    println!(
+        "leak loop: the long-poll waiter woke {:?} before `sidekey-agent revoke` had its answer",
+        answered.saturating_duration_since(woke)
+    );
+    assert!(woke <= answered + Duration::from_millis(100), "the waiter woke late");
     let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (said["secret"].as_str(), said["revoked"].as_bool()),
@@ -217,7 +233,7 @@ fn revoking_needs_a_grant_and_unrevocable_secrets_say_so() {
 
     // A local static value cannot be revoked at a source sidekey controls: it says so.
     let config = format!(
-        "{}\n[secrets.smtp]\nbackend = \"dev\"\nkind = \"local.static\"\n\n[[access]]\nuid = \"self\"\nsecrets = [\"*\"]\nrevoke = true\n",
+        "{}\n[secrets.smtp]\nbackend = \"dev\"\nkind = \"local.static\"\n\n[secrets.session]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n\n[[access]]\nuid = \"self\"\nsecrets = [\"*\"]\nrevoke = true\n",
         crate::support::LOCAL_DEV
     );
     let local = Agent::prepare(&config);
@@ -249,5 +265,107 @@ fn revoking_needs_a_grant_and_unrevocable_secrets_say_so() {
     assert!(
         answer["detail"].as_str().unwrap().contains("rotate it there"),
         "{answer}"
+    );
+
+    // A generated value is regenerated at once, long before its rotate_every.
+    let before = local.wait_served("session", Duration::from_secs(20));
+    let r = http::post(&local.socket, "/v1/revoke", "{\"secret\": \"session\"}").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["action"], "regenerated", "{}", r.body);
+    let after = local.get("session");
+    assert_ne!(after["data"]["value"], before["data"]["value"]);
+    assert!(after["version"].as_u64() > before["version"].as_u64());
+    let values = [&before, &after].map(|v| v["data"]["value"].as_str().unwrap().to_owned());
+    local.assert_never_leaked(&values);
+}
+
+#[test]
+fn a_revoked_certificate_goes_on_the_crl_and_a_new_one_is_served() {
+    let stack = Stack::get();
+    let mount = stack.pki_engine();
+    let config = format!(
+        r#"{VAULT_ROOT}
+[secrets.cert]
+backend = "vault"
+kind = "vault.pki"
+mount = "{mount}"
+role = "web"
+common_name = "app.internal"
+ttl = "1h"
+
+[[access]]
+uid = "self"
+secrets = ["cert"]
+revoke = true
+"#
+    );
+    let agent = Agent::start(&config);
+    let first = agent.wait_served("cert", Duration::from_secs(20));
+    let serial = first["data"]["serial_number"].as_str().unwrap().to_owned();
+    let r = http::post(&agent.socket, "/v1/revoke", "{\"secret\": \"cert\"}").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(
+        (answer["action"].as_str(), answer["revoked"].as_bool()),
+        (Some("revoked_certificate"), Some(true))
+    );
+    let cert = stack.vault_read(&format!("{mount}/cert/{serial}"));
+    assert!(cert["data"]["revocation_time"].as_i64().unwrap_or(0) > 0, "{cert}");
+    let second = agent.get("cert");
+    assert_ne!(second["data"]["serial_number"].as_str(), Some(serial.as_str()));
+    assert!(second["version"].as_u64() > first["version"].as_u64());
+}
+
+#[test]
+fn revoking_an_sts_secret_denies_the_roles_older_sessions_and_reassumes() {
+    use crate::support::aws::boto;
+    let stack = Stack::get();
+    let role = crate::support::unique("leaky-role");
+    let arn = boto(&format!(
+        "iam = boto3.client('iam', endpoint_url=ENDPOINT, region_name=REGION)\n\
+         doc = json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'AWS': '*'}}, 'Action': 'sts:AssumeRole'}}]}})\n\
+         print(iam.create_role(RoleName='{role}', AssumeRolePolicyDocument=doc)['Role']['Arn'])"
+    ));
+    let config = format!(
+        r#"[backends.aws]
+type = "aws"
+region = "us-east-1"
+endpoint_url = {:?}
+
+[secrets.deploy]
+backend = "aws"
+kind = "aws.sts"
+role_arn = "{arn}"
+duration = "1h"
+
+[[access]]
+uid = "self"
+secrets = ["deploy"]
+revoke = true
+"#,
+        stack.aws_endpoint
+    );
+    let agent = Agent::start(&config);
+    let first = agent.wait_served("deploy", Duration::from_secs(20));
+    let r = http::post(&agent.socket, "/v1/revoke", "{\"secret\": \"deploy\"}").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(
+        (answer["action"].as_str(), answer["revoked"].as_bool()),
+        (Some("revoked_sessions"), Some(true)),
+        "{answer}"
+    );
+    let policy = boto(&format!(
+        "iam = boto3.client('iam', endpoint_url=ENDPOINT, region_name=REGION)\n\
+         print(json.dumps(iam.get_role_policy(RoleName='{role}', PolicyName='AWSRevokeOlderSessions')['PolicyDocument']))"
+    ));
+    assert!(
+        policy.contains("aws:TokenIssueTime") && policy.contains("Deny"),
+        "{policy}"
+    );
+    let second = agent.get("deploy");
+    assert_ne!(
+        second["data"]["access_key_id"], first["data"]["access_key_id"],
+        "re-assumed"
     );
 }

@@ -1,6 +1,6 @@
 //! `Config` → [`App::build`] (bind the listeners, start backends) → [`App::run_until`] a
-//! shutdown signal (one scheduler task per secret, the server) → drain. Reads like the
-//! daemon's life.
+//! shutdown signal (one scheduler task per secret, one delivery task per `[[file]]`, the
+//! server) → drain. Reads like the daemon's life.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::{AuditLog, Writer};
 use crate::backend::{self, Backend};
+use crate::delivery;
 use crate::fingerprints::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::scheduler::{Command, Task};
+use crate::scheduler::{Command, Task, DRAIN};
 use crate::server::{self, token::Tokens, Listeners, Shared};
 use crate::store::Store;
 
@@ -93,6 +94,7 @@ impl App {
             specs: config.secrets.clone(),
             backends,
             revokers,
+            files: Arc::new(delivery::Status::default()),
         });
         Ok(App {
             config,
@@ -127,13 +129,38 @@ impl App {
                 .run(),
             );
         }
+        let mut files = JoinSet::new();
+        for spec in &config.files {
+            files.spawn(
+                delivery::Task {
+                    spec: spec.clone(),
+                    store: shared.store.clone(),
+                    audit: shared.audit.clone(),
+                    status: shared.files.clone(),
+                    stop: stop.clone(),
+                }
+                .run(),
+            );
+        }
+        if let (Some(cfg), Some(registry)) = (&config.registry, shared.store.fingerprint_registry()) {
+            let backend = shared.backends[&cfg.backend].clone();
+            tokio::spawn(crate::publish::run(registry, backend, cfg.clone(), stop.clone()));
+        }
         let tcp = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
         let server = tokio::spawn(server::serve(listeners, shared.clone(), stop.clone()));
-        tracing::info!(socket = %config.agent.socket.display(), tcp = ?tcp, secrets = config.secrets.len(), "sidekey-agent serving");
+        tracing::info!(socket = %config.agent.socket.display(), tcp = ?tcp, secrets = config.secrets.len(), files = config.files.len(), "sidekey-agent serving");
 
         signal.await;
         stop.cancel();
-        let _ = server.await;
+        // A file write or on_change command in progress finishes within the drain period;
+        // one still running after it is killed.
+        let drain_files = async {
+            let all = async { while files.join_next().await.is_some() {} };
+            if tokio::time::timeout(DRAIN, all).await.is_err() {
+                files.shutdown().await;
+            }
+        };
+        let _ = tokio::join!(server, drain_files);
         let _guard = SocketFile(config.agent.socket.clone());
         let mut leases = Vec::new();
         while let Some(result) = tasks.join_next().await {
@@ -169,10 +196,22 @@ fn bind_unix(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
         }
         std::fs::remove_file(path).with_context(|| format!("{}: cannot remove stale socket", path.display()))?;
     }
+    // Bound and listening under a temporary name, then renamed: the socket path only ever
+    // names a socket that accepts connections (a client that sees the file can connect).
+    let staging = path.with_file_name(format!(
+        ".{}.{}.binding",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::remove_file(&staging).ok();
     let previous = umask(Mode::from_bits_truncate(0o117));
-    let listener = UnixListener::bind(path);
+    let listener = UnixListener::bind(&staging);
     umask(previous);
     let listener = listener.with_context(|| format!("{}: cannot bind socket", path.display()))?;
+    if let Err(e) = std::fs::rename(&staging, path) {
+        std::fs::remove_file(&staging).ok();
+        return Err(e).with_context(|| format!("{}: cannot put the socket in place", path.display()));
+    }
     if let Some(group) = group {
         let gid = match group.parse::<u32>() {
             Ok(id) => nix::unistd::Gid::from_raw(id),

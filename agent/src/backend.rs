@@ -105,6 +105,20 @@ pub trait Backend: Send + Sync {
         Err(Error::Unsupported("revocation"))
     }
 
+    /// Revokes an issued credential that has no lease (a PKI certificate, by the serial number
+    /// in `data`); answers what was revoked, for the audit and the answer.
+    async fn revoke_issued(&self, spec: &SecretSpec, data: &sidekey::SecretData) -> Result<String, Error> {
+        let _ = (spec, data);
+        Err(Error::Unsupported("revocation"))
+    }
+
+    /// Writes `data` as the current version of KV v2 `mount/path` (the fingerprint registry's
+    /// publication); only the vault backend can.
+    async fn write_kv(&self, mount: &str, path: &str, data: serde_json::Value) -> Result<(), Error> {
+        let _ = (mount, path, data);
+        Err(Error::Unsupported("KV writes"))
+    }
+
     /// Stops background work (token renewal); called once on shutdown.
     fn shutdown(&self) {}
 }

@@ -50,6 +50,8 @@ pub struct Registry {
     key: FingerprintKey,
     backends: BTreeMap<SecretName, String>,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Woken on every change (the publisher waits on it).
+    pub changed: tokio::sync::Notify,
 }
 
 impl Registry {
@@ -59,6 +61,7 @@ impl Registry {
             key,
             backends,
             entries: Mutex::new(HashMap::new()),
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -87,6 +90,8 @@ impl Registry {
             );
         }
         entries.retain(|_, e| e.keep_until().is_none_or(|t| t > now));
+        drop(entries);
+        self.changed.notify_one();
     }
 
     /// A renewal of version `version` of `name`: its entries are valid until the new expiry.
@@ -97,6 +102,28 @@ impl Registry {
                 entry.valid_until = Some(lease.expires_at);
             }
         }
+    }
+
+    /// The registry as published for scanners elsewhere: fingerprint → secret, backend,
+    /// field, version, lease id, validity. No value.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let entries = self.entries.lock().expect("never poisoned");
+        let map: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(print, e)| {
+                let entry = serde_json::json!({
+                    "secret": e.secret.as_str(),
+                    "backend": e.backend,
+                    "field": e.field,
+                    "version": e.version,
+                    "lease_id": e.lease_id,
+                    "valid_until": e.valid_until.map(sidekey::audit::format_time),
+                    "replaced": e.replaced_at.is_some(),
+                });
+                (print.clone(), entry)
+            })
+            .collect();
+        serde_json::json!({ "fingerprints": map })
     }
 
     /// The fingerprint of `value` under this registry's key.

@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`) through the `metrics` facade. Labels are secret names,
-//! routes and actions only — never a value, a lease id or a raw request path.
+//! routes, actions and configured file paths only — never a value, a lease id or a raw
+//! request path.
 //!
 //! | metric | labels | meaning |
 //! |---|---|---|
@@ -15,6 +16,8 @@
 //! | `sidekey_secret_version` | secret | served version |
 //! | `sidekey_secret_expiry_seconds` | secret | seconds until the served credential expires |
 //! | `sidekey_secret_up` | secret | 1 when the secret can be served |
+//! | `sidekey_file_renders_total` | file, result | `[[file]]` renders: `written`, `unchanged` (the file already held that text), `error` |
+//! | `sidekey_file_commands_total` | file, result | `[[file]] on_change` runs: `ok`, `failed`, `timeout` |
 
 use std::time::{Duration, SystemTime};
 
@@ -106,4 +109,14 @@ pub fn count(event: &'static str, secret: &SecretName) {
 pub fn failure(action: &'static str, secret: &SecretName) {
     metrics::counter!("sidekey_failures_total", "secret" => secret.as_str().to_owned(), "action" => action)
         .increment(1);
+}
+
+/// Counts one `[[file]]` render (`written`, `unchanged`, `error`); `file` is the configured path.
+pub fn file_render(file: &str, result: &'static str) {
+    metrics::counter!("sidekey_file_renders_total", "file" => file.to_owned(), "result" => result).increment(1);
+}
+
+/// Counts one `[[file]] on_change` run (`ok`, `failed`, `timeout`).
+pub fn file_command(file: &str, result: &'static str) {
+    metrics::counter!("sidekey_file_commands_total", "file" => file.to_owned(), "result" => result).increment(1);
 }

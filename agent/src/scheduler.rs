@@ -246,6 +246,8 @@ impl Task {
                     detail,
                 }
             }
+            SecretSource::VaultPki { .. } => self.revoke_at_source(held, "revoked_certificate").await,
+            SecretSource::AwsSts { .. } => self.revoke_at_source(held, "revoked_sessions").await,
             SecretSource::LocalGenerated { .. } => self.replace(held, "regenerated").await,
             SecretSource::AwsSecretsManager {
                 rotate_every: Some(_), ..
@@ -260,6 +262,41 @@ impl Task {
         };
         tracing::warn!(secret = %self.spec.name, action = answer.action, revoked = answer.revoked, detail = %answer.detail, "revocation requested");
         answer
+    }
+
+    /// Kinds revoked by the backend without a lease id — `vault.pki` (the served certificate by
+    /// serial, onto the CRL), `aws.sts` (the role's older sessions) — then re-issued and served.
+    async fn revoke_at_source(&self, held: &mut Option<Held>, action: &'static str) -> Revoked {
+        let served = match self.store.read(self.spec.name.as_str(), SystemTime::now()) {
+            Ok(served) => served,
+            Err(e) => return self.not_revocable(held, &format!("nothing is served to revoke: {e}")),
+        };
+        let what = match self.backend.revoke_issued(&self.spec, &served.data).await {
+            Ok(what) => what,
+            Err(e) => {
+                metrics::failure("revoke", &self.spec.name);
+                return Revoked {
+                    action: "failed",
+                    revoked: false,
+                    lease_id: None,
+                    version: self.version(),
+                    detail: format!("revoking failed: {e}"),
+                };
+            }
+        };
+        metrics::count("revocations", &self.spec.name);
+        self.audit(EventKind::Revoke, None, Some(served.version));
+        let detail = match self.reissue(held).await {
+            Ok(()) => format!("{what}; a new one is served"),
+            Err((_, e)) => format!("{what}; issuing a new one failed ({e}), retrying"),
+        };
+        Revoked {
+            action,
+            revoked: true,
+            lease_id: None,
+            version: self.version(),
+            detail,
+        }
     }
 
     /// A new value at the source (regenerate, RotateSecret), then served.

@@ -50,6 +50,8 @@ pub struct Shared {
     pub backends: BTreeMap<String, Arc<dyn Backend>>,
     /// Each secret's task, for revocations.
     pub revokers: BTreeMap<SecretName, tokio::sync::mpsc::Sender<crate::scheduler::Command>>,
+    /// `[[file]]` deliveries that are failing, for `/v1/health`.
+    pub files: Arc<crate::delivery::Status>,
 }
 
 /// What the server knows of a connection before any request: the kernel's peer on the Unix

@@ -133,6 +133,11 @@ impl Store {
         self.fingerprints.as_deref()
     }
 
+    /// The same, shared (for the publisher).
+    pub fn fingerprint_registry(&self) -> Option<Arc<Registry>> {
+        self.fingerprints.clone()
+    }
+
     /// Names in order.
     pub fn names(&self) -> impl Iterator<Item = &SecretName> {
         self.slots.keys()

@@ -99,12 +99,16 @@ pub struct ScanArgs {
     /// --fingerprint-key-file) every token-like string is fingerprinted and matched against the
     /// broker's set, fetched once: a credential the broker issued is reported with
     /// `owned_secret` and `verified = true` even when no rule recognises it. No value leaves
-    /// this process.
+    /// this process. A leaked AWS access key id and secret access key in the same file are
+    /// tried with STS GetCallerIdentity (see --aws-endpoint-url); Vault tokens with lookup-self
+    /// at --vault-addr. Nothing is sent anywhere without --verify.
     #[arg(long)]
     pub verify: bool,
     /// Revoke what --verify proved to be the broker's, through the agent (the exact lease at
-    /// its issuer; every client gets a fresh credential). `--revoke=dry-run` only says what it
-    /// would do. Each action is written as an incident (JSON line) to --incident-log or stderr.
+    /// its issuer; every client gets a fresh credential), and what it proved live otherwise: an
+    /// AWS access key is deactivated through IAM (its user from GetAccessKeyLastUsed, with the
+    /// operator's credentials), a Vault token revokes itself. `--revoke=dry-run` only says what
+    /// it would do. Each action is written as an incident (JSON line) to --incident-log or stderr.
     #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "on",
           value_parser = ["on", "dry-run"], requires = "verify")]
     pub revoke: Option<String>,
@@ -115,9 +119,26 @@ pub struct ScanArgs {
     /// The sidekey-agent socket whose fingerprint set --verify matches against.
     #[arg(long, value_name = "PATH", requires = "fingerprint_key_file")]
     pub agent_socket: Option<PathBuf>,
+    /// Vault/OpenBao address: --verify reads the agents' published fingerprint registry there
+    /// (see --registry) and checks leaked Vault tokens; --revoke revokes owned leases there when
+    /// no agent socket is given. The token comes from --vault-token-file, else VAULT_TOKEN or
+    /// BAO_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub vault_addr: Option<String>,
+    /// A file holding the Vault token for --vault-addr.
+    #[arg(long, value_name = "FILE")]
+    pub vault_token_file: Option<PathBuf>,
+    /// Where agents publish their fingerprints: KV v2 MOUNT/PATH (each agent writes PATH/NAME).
+    #[arg(long, value_name = "MOUNT/PATH", default_value = "secret/sidekey/registry")]
+    pub registry: String,
     /// The HMAC key the agent fingerprints with (its `fingerprint_key_file`).
     #[arg(long, value_name = "FILE")]
     pub fingerprint_key_file: Option<PathBuf>,
+    /// AWS endpoint for --verify (STS GetCallerIdentity with a leaked key pair) and --revoke
+    /// (IAM, with the operator's credentials from the standard chain): an emulator or a VPC
+    /// endpoint instead of AWS.
+    #[arg(long, value_name = "URL", requires = "verify")]
+    pub aws_endpoint_url: Option<String>,
     /// No progress line on stderr (it is only shown when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,

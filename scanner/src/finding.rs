@@ -33,8 +33,8 @@ pub struct Finding {
     pub fingerprint: String,
     /// The commit that introduced it (history scans).
     pub commit: Option<Arc<Commit>>,
-    /// `true` when proven live (the broker issued it), else `unknown` (`--verify` not asked,
-    /// or nothing could tell).
+    /// `true` when proven live (the broker issued it, or its issuer accepted it), `false` when
+    /// its issuer refused it, else `unknown` (`--verify` not asked, or nothing could tell).
     pub verified: &'static str,
     /// The broker secret this is, when its fingerprint matched.
     pub owned_secret: Option<String>,
@@ -145,7 +145,7 @@ pub struct Record<'a> {
     /// That commit's author date.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<&'a str>,
-    /// `true`, `false` or `unknown` (verification is not built yet).
+    /// `true`, `false` or `unknown`.
     pub verified: &'a str,
     /// The broker secret this is, when a fingerprint matched.
     pub owned_secret: Option<&'a str>,

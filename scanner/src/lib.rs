@@ -4,9 +4,10 @@
 //! UTF-16, archive, binary) → [`scan::Scan`] (windows, base64, [`allow`]) →
 //! [`engine::Engine::scan`] → [`finding::Finding`] → [`report`]. [`hook`] writes git hooks.
 //! [`owned`] tells the broker's own credentials by fingerprint (`--verify`); [`response`]
-//! revokes them through the agent (`--revoke`). Rules are data (`config/rules.toml`,
-//! compiled into the binary) carrying their own positive and negative examples, which the
-//! test suite runs.
+//! revokes them through the agent (`--revoke`); [`verify`] asks AWS STS and Vault whether
+//! other leaked credentials still work, and [`response`] deactivates or revokes those too.
+//! Rules are data (`config/rules.toml`, compiled into the binary) carrying their own positive
+//! and negative examples, which the test suite runs.
 #![forbid(unsafe_code)]
 
 pub mod allow;
@@ -14,8 +15,10 @@ pub mod engine;
 pub mod finding;
 pub mod hook;
 pub mod owned;
+pub mod registry;
 pub mod report;
 pub mod response;
 pub mod rules;
 pub mod scan;
 pub mod source;
+pub mod verify;

@@ -39,9 +39,6 @@ fn main() -> ExitCode {
 
 /// Scans; answers whether anything was found.
 fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
-    if args.revoke.is_some() && (args.agent_socket.is_none() || args.fingerprint_key_file.is_none()) {
-        anyhow::bail!("--revoke needs the broker's fingerprints: --agent-socket and --fingerprint-key-file");
-    }
     let engine = Engine::new(load_rules(args.config.as_deref())?);
     let mut known = match &args.baseline {
         Some(path) => allow::baseline(path)?,
@@ -129,18 +126,34 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
     };
 
     let (mut findings, skipped) = (findings, skipped);
-    if let (Some(mode), Some(owned), Some(socket)) = (&args.revoke, &owned, &args.agent_socket) {
-        let mut log: Box<dyn std::io::Write> = match &args.incident_log {
-            Some(path) => Box::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| anyhow::anyhow!("{}: cannot write incidents: {e}", path.display()))?,
-            ),
-            None => Box::new(std::io::stderr().lock()),
-        };
-        sidekey_scanner::response::revoke_owned(&mut findings, owned, socket, mode == "dry-run", &mut log)?;
+    // Liveness at the issuers (AWS STS, Vault lookup-self): only when asked.
+    let issuers = sidekey_scanner::verify::Options {
+        aws_endpoint_url: args.aws_endpoint_url.clone(),
+        vault_addr: args.vault_addr.clone(),
+    };
+    let live = args
+        .verify
+        .then(|| sidekey_scanner::verify::check(&mut findings, &issuers));
+    // Owned credentials are revoked through the agent, else at Vault with the operator's token.
+    let vault = match (&args.revoke, &owned, &args.agent_socket, &args.vault_addr) {
+        (Some(_), Some(_), None, Some(addr)) => Some(sidekey_scanner::registry::Vault::new(
+            addr,
+            args.vault_token_file.as_deref(),
+        )?),
+        _ => None,
+    };
+    let via = match (&args.agent_socket, &vault) {
+        (Some(socket), _) => Some(sidekey_scanner::response::Via::Agent(socket)),
+        (None, Some(vault)) => Some(sidekey_scanner::response::Via::Vault(vault)),
+        (None, None) => None,
+    };
+    if let (Some(mode), Some(owned), Some(via)) = (&args.revoke, &owned, via) {
+        let mut log = incident_log(args.incident_log.as_deref())?;
+        sidekey_scanner::response::revoke_owned(&mut findings, owned, via, mode == "dry-run", &mut log)?;
+    }
+    if let (Some(mode), Some(live)) = (&args.revoke, &live) {
+        let mut log = incident_log(args.incident_log.as_deref())?;
+        sidekey_scanner::response::revoke_live(&mut findings, live, &issuers, mode == "dry-run", &mut log)?;
     }
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(
@@ -156,6 +169,20 @@ fn scan(args: &cli::ScanArgs) -> anyhow::Result<bool> {
         }
     }
     Ok(!findings.is_empty())
+}
+
+/// Where incident lines go: appended to `path`, else stderr.
+fn incident_log(path: Option<&Path>) -> anyhow::Result<Box<dyn std::io::Write>> {
+    Ok(match path {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot write incidents: {e}", path.display()))?,
+        ),
+        None => Box::new(std::io::stderr().lock()),
+    })
 }
 
 type Outcome = (Vec<sidekey_scanner::finding::Finding>, Vec<source::Skipped>);
@@ -193,16 +220,24 @@ fn owned(args: &cli::ScanArgs) -> anyhow::Result<Option<sidekey_scanner::owned::
         }
         return Ok(None);
     }
-    let Some(socket) = &args.agent_socket else {
-        return Ok(None);
+    let Some(key_file) = args.fingerprint_key_file.as_deref() else {
+        if args.agent_socket.is_some() {
+            anyhow::bail!("--agent-socket needs --fingerprint-key-file");
+        }
+        return Ok(None); // no fingerprint source: other checks only
     };
-    let key_file = args
-        .fingerprint_key_file
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("--agent-socket needs --fingerprint-key-file"))?;
     let key = sidekey::fingerprint::FingerprintKey::load(key_file)
         .map_err(|e| anyhow::anyhow!("--fingerprint-key-file {e}"))?;
-    sidekey_scanner::owned::Owned::from_agent(socket, key).map(Some)
+    match (&args.agent_socket, &args.vault_addr) {
+        (Some(socket), _) => sidekey_scanner::owned::Owned::from_agent(socket, key).map(Some),
+        (None, Some(addr)) => {
+            let vault = sidekey_scanner::registry::Vault::new(addr, args.vault_token_file.as_deref())?;
+            sidekey_scanner::owned::Owned::from_vault(&vault, &args.registry, key).map(Some)
+        }
+        (None, None) => anyhow::bail!(
+            "--fingerprint-key-file needs a fingerprint source: --agent-socket or --vault-addr (the published registry)"
+        ),
+    }
 }
 
 /// A progress line on stderr: bytes scanned and the rate, until `done`.

@@ -25,6 +25,8 @@ pub struct Owned {
     key: FingerprintKey,
     /// Fingerprint → secret name.
     prints: HashMap<String, String>,
+    /// Fingerprint → lease id, when the set came from the Vault registry.
+    leases: HashMap<String, String>,
 }
 
 impl Owned {
@@ -50,7 +52,30 @@ impl Owned {
                 .into_iter()
                 .map(|o| (o.fingerprint, o.secret))
                 .collect(),
+            leases: HashMap::new(),
         })
+    }
+
+    /// The set the agents published to the Vault registry (`--registry MOUNT/PATH`).
+    pub fn from_vault(vault: &crate::registry::Vault, registry: &str, key: FingerprintKey) -> anyhow::Result<Owned> {
+        let published = vault.published(registry)?;
+        let mut owned = Owned {
+            key,
+            prints: HashMap::new(),
+            leases: HashMap::new(),
+        };
+        for p in published {
+            if let Some(lease) = p.lease_id {
+                owned.leases.insert(p.fingerprint.clone(), lease);
+            }
+            owned.prints.insert(p.fingerprint, p.secret);
+        }
+        Ok(owned)
+    }
+
+    /// The lease of the broker credential `value`, when the registry named one.
+    pub fn lease_of(&self, value: &[u8]) -> Option<&str> {
+        self.leases.get(&self.key.fingerprint(value)).map(String::as_str)
     }
 
     /// A set from `(fingerprint, secret)` pairs (tests).
@@ -58,6 +83,7 @@ impl Owned {
         Owned {
             key,
             prints: prints.into_iter().collect(),
+            leases: HashMap::new(),
         }
     }
 

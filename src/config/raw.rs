@@ -40,13 +40,14 @@ pub struct RawAgent {
     pub revoke_on_exit: Option<bool>,
 }
 
-/// `[registry]`: parsed so the key is known; refused in validation until it is implemented.
-#[allow(dead_code)]
+/// `[registry]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistry {
     pub backend: String,
     pub path: Option<String>,
+    pub mount: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `address = "…"` or `address = ["…", "…"]`

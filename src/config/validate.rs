@@ -110,9 +110,6 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
             ));
         }
     }
-    if raw.registry.is_some() {
-        return Err(c.invalid("registry", "not supported by this version of sidekey-agent yet"));
-    }
     let fingerprint_key_file = match &agent.fingerprint_key_file {
         Some(f) => Some(c.existing_file("agent.fingerprint_key_file", f)?),
         None => None,
@@ -178,7 +175,19 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         .enumerate()
         .map(|(i, f)| file_spec(&c, i, f, &secrets))
         .collect::<Result<Vec<_>, _>>()?;
+    for (i, f) in files.iter().enumerate() {
+        if let Some(first) = files[..i].iter().position(|g| g.path == f.path) {
+            return Err(c.invalid(
+                format!("file[{i}].path"),
+                format!("{} is already written by file[{first}]", f.path.display()),
+            ));
+        }
+    }
 
+    let registry = raw
+        .registry
+        .map(|r| registry(&c, r, &backends, agent_settings.fingerprint_key_file.is_some()))
+        .transpose()?;
     Ok(Config {
         file: file.to_owned(),
         agent: agent_settings,
@@ -186,7 +195,68 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         secrets,
         access,
         files,
+        registry,
     })
+}
+
+/// `[registry]`: a `vault` backend to publish with, and the fingerprint key to have anything.
+fn registry(
+    c: &Checker,
+    r: super::raw::RawRegistry,
+    backends: &BTreeMap<String, BackendConfig>,
+    fingerprints: bool,
+) -> Result<RegistryConfig, Error> {
+    match backends.get(&r.backend) {
+        Some(BackendConfig::Vault(_)) => {}
+        Some(other) => {
+            return Err(c.invalid(
+                "registry.backend",
+                format!(
+                    "{:?} is a {} backend; the registry is published to a vault backend",
+                    r.backend,
+                    other.type_name()
+                ),
+            ))
+        }
+        None => {
+            let known: Vec<&str> = backends.keys().map(String::as_str).collect();
+            return Err(c.invalid(
+                "registry.backend",
+                format!("no backend {:?} (defined: {})", r.backend, known.join(", ")),
+            ));
+        }
+    }
+    if !fingerprints {
+        return Err(c.invalid(
+            "registry",
+            "needs agent.fingerprint_key_file: the registry publishes fingerprints",
+        ));
+    }
+    let path = r.path.unwrap_or_else(|| "sidekey/registry".to_owned());
+    let name = match r.name {
+        Some(n) => n,
+        None => hostname().unwrap_or_else(|| "sidekey-agent".to_owned()),
+    };
+    for (key, value) in [("registry.path", &path), ("registry.name", &name)] {
+        if value.is_empty() || value.starts_with('/') || value.split('/').any(|p| p.is_empty() || p == "..") {
+            return Err(c.invalid(key, format!("{value:?} is not a relative KV path")));
+        }
+    }
+    Ok(RegistryConfig {
+        backend: r.backend,
+        mount: r.mount.unwrap_or_else(|| "secret".to_owned()),
+        path,
+        name,
+    })
+}
+
+/// This machine's host name, from `/proc/sys/kernel/hostname` (Linux) or `$HOSTNAME`.
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
 
 fn backend(c: &Checker, name: &str, b: RawBackend) -> Result<BackendConfig, Error> {
@@ -515,6 +585,25 @@ fn file_spec(
     if !secrets.contains_key(&secret) {
         return Err(c.invalid(format!("{table}.secret"), format!("unknown secret {:?}", f.secret)));
     }
+    let path = PathBuf::from(&f.path);
+    if f.path.is_empty() {
+        return Err(c.invalid(format!("{table}.path"), "missing: the file to write"));
+    }
+    if path.is_dir() {
+        return Err(c.invalid(format!("{table}.path"), format!("{} is a directory", f.path)));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            return Err(c.invalid(
+                format!("{table}.path"),
+                format!("directory {} does not exist", parent.display()),
+            ));
+        }
+    }
+    if let Some(template) = &f.template {
+        crate::template::Template::parse(template)
+            .map_err(|e| c.invalid(format!("{table}.template"), e.to_string()))?;
+    }
     let mode = match &f.mode {
         None => 0o600,
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
@@ -527,10 +616,17 @@ fn file_spec(
                 )
             })?,
     };
+    let on_change_set = f.on_change.is_some();
     let on_change = f.on_change.unwrap_or_default();
+    if on_change_set && on_change.first().is_none_or(|program| program.is_empty()) {
+        return Err(c.invalid(
+            format!("{table}.on_change"),
+            "must name a program and its arguments, e.g. [\"kill\", \"-HUP\", \"1234\"]",
+        ));
+    }
     Ok(FileSpec {
         secret,
-        path: PathBuf::from(f.path),
+        path,
         template: f.template,
         mode,
         on_change,

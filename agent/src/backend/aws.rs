@@ -17,6 +17,7 @@ pub struct Aws {
     name: String,
     secrets_manager: aws_sdk_secretsmanager::Client,
     sts: aws_sdk_sts::Client,
+    iam: aws_sdk_iam::Client,
 }
 
 impl Aws {
@@ -34,6 +35,7 @@ impl Aws {
             name: name.to_owned(),
             secrets_manager: aws_sdk_secretsmanager::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
+            iam: aws_sdk_iam::Client::new(&sdk),
         }
     }
 }
@@ -58,6 +60,49 @@ impl Backend for Aws {
                 other.kind_name()
             ))),
         }
+    }
+
+    /// `aws.sts`: revokes every session of the role issued until now, the way AWS documents
+    /// it (IAM console "Revoke active sessions"): an inline policy `AWSRevokeOlderSessions`
+    /// denying everything to tokens with `aws:TokenIssueTime` before now. New sessions (the
+    /// agent re-assumes right after) are not affected.
+    async fn revoke_issued(&self, spec: &SecretSpec, data: &sidekey::SecretData) -> Result<String, Error> {
+        let _ = data;
+        let SecretSource::AwsSts { role_arn, .. } = &spec.source else {
+            return Err(Error::Unsupported("revocation"));
+        };
+        let role = role_arn
+            .rsplit_once(":role/")
+            .map(|(_, path)| path.rsplit('/').next().unwrap_or(path))
+            .ok_or_else(|| Error::Permanent(format!("{role_arn} is not a role ARN")))?;
+        let now = sidekey::audit::format_time(std::time::SystemTime::now());
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Deny",
+                "Action": ["*"],
+                "Resource": ["*"],
+                "Condition": {"DateLessThan": {"aws:TokenIssueTime": now}},
+            }],
+        });
+        self.iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name("AWSRevokeOlderSessions")
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                let code = e.code().unwrap_or("error").to_owned();
+                Error::Permanent(format!(
+                    "{}: IAM PutRolePolicy on {role}: {code}: {}",
+                    self.name,
+                    DisplayErrorContext(&e)
+                ))
+            })?;
+        Ok(format!(
+            "sessions of role {role} issued before {now} denied (inline policy AWSRevokeOlderSessions)"
+        ))
     }
 
     async fn fetch_version(

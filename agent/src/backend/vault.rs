@@ -67,6 +67,17 @@ impl Backend for Vault {
         leased::revoke(&self.session, lease).await
     }
 
+    async fn revoke_issued(&self, spec: &SecretSpec, data: &sidekey::SecretData) -> Result<String, Error> {
+        match &spec.source {
+            SecretSource::VaultPki { mount, .. } => leased::revoke_certificate(&self.session, mount, data).await,
+            _ => Err(Error::Unsupported("revocation")),
+        }
+    }
+
+    async fn write_kv(&self, mount: &str, path: &str, data: serde_json::Value) -> Result<(), Error> {
+        kv2::write(&self.session, mount, path, data).await
+    }
+
     fn shutdown(&self) {
         self.auth_task.abort();
     }

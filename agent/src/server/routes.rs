@@ -304,10 +304,11 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
             served: f.served,
         })
         .collect();
-    // 503 only when something is not served; a failing refresh behind a still-valid value is
-    // reported as degraded with 200.
+    // 503 only when something is not served; a failing refresh behind a still-valid value,
+    // or a [[file]] that could not be written, is reported as degraded with 200.
+    let files = shared.files.failing();
     let (status, word) = match () {
-        _ if failing.is_empty() => (StatusCode::OK, "ok"),
+        _ if failing.is_empty() && files.is_empty() => (StatusCode::OK, "ok"),
         _ if failing.iter().all(|f| f.served) => (StatusCode::OK, "degraded"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
     };
@@ -316,6 +317,7 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
         &Health {
             status: word.to_owned(),
             failing,
+            files,
         },
     )
 }

@@ -167,3 +167,35 @@ fn aws_kinds_take_their_keys() {
     ));
     assert_eq!(e.key(), Some("backends.aws.address"));
 }
+
+#[test]
+fn file_deliveries_are_checked_before_the_agent_starts() {
+    let file = |extra: &str| format!("{BASE}\n[[file]]\nsecret = \"session\"\npath = \"session.env\"\n{extra}");
+    let config = parse(Path::new("t.toml"), &file("template = \"V={{ value }}\\n\"")).unwrap();
+    assert_eq!(config.files[0].mode, 0o600, "private unless the config says otherwise");
+    assert_eq!(
+        parse(Path::new("t.toml"), &file("mode = \"0640\"")).unwrap().files[0].mode,
+        0o640
+    );
+
+    for (extra, key, says) in [
+        ("template = \"V={{value\"", "file[0].template", "not closed"),
+        ("template = \"V={{ }}\"", "file[0].template", "empty field name"),
+        ("mode = \"rw-------\"", "file[0].mode", "octal"),
+        ("on_change = []", "file[0].on_change", "must name a program"),
+        ("on_change = [\"\"]", "file[0].on_change", "must name a program"),
+    ] {
+        let e = err(&file(extra));
+        assert_eq!(e.key(), Some(key), "{extra}: {e}");
+        assert!(e.to_string().contains(says), "{extra}: {e}");
+    }
+    let e = err(&format!(
+        "{BASE}\n[[file]]\nsecret = \"session\"\npath = \"/nonexistent/dir/s.env\"\n"
+    ));
+    assert_eq!(e.key(), Some("file[0].path"));
+    assert!(e.to_string().contains("/nonexistent/dir"), "{e}");
+    let twice = format!("{}\n[[file]]\nsecret = \"session\"\npath = \"session.env\"\n", file(""));
+    let e = err(&twice);
+    assert_eq!(e.key(), Some("file[1].path"));
+    assert!(e.to_string().contains("file[0]"), "{e}");
+}

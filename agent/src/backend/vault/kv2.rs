@@ -26,3 +26,16 @@ pub(super) async fn read(session: &Session, mount: &str, path: &str) -> Result<I
         ))),
     }
 }
+
+/// Writes `data` as a new version of `mount/data/path`.
+/// <https://openbao.org/api-docs/secret/kv/kv-v2/#create-update-secret>
+pub(super) async fn write(session: &Session, mount: &str, path: &str, data: serde_json::Value) -> Result<(), Error> {
+    session
+        .call(
+            RequestMethod::POST,
+            &format!("{mount}/data/{path}"),
+            Some(serde_json::json!({ "data": data })),
+        )
+        .await
+        .map(|_| ())
+}

@@ -104,3 +104,24 @@ pub(super) async fn revoke(session: &Session, id: &LeaseId) -> Result<(), Error>
         .await
         .map(|_| ())
 }
+
+/// Revokes the certificate in `data` by its serial number (`MOUNT/revoke`): it goes on the CRL.
+/// <https://openbao.org/api-docs/secret/pki/#revoke-certificate>
+pub(super) async fn revoke_certificate(
+    session: &Session,
+    mount: &str,
+    data: &sidekey::SecretData,
+) -> Result<String, Error> {
+    let serial = data
+        .field("serial_number")
+        .ok_or_else(|| Error::Permanent("the served certificate has no serial_number".into()))?;
+    let serial = serial.expose().to_owned();
+    session
+        .call(
+            RequestMethod::POST,
+            &format!("{mount}/revoke"),
+            Some(json!({ "serial_number": serial })),
+        )
+        .await
+        .map(|_| format!("certificate {serial} revoked at {mount}"))
+}

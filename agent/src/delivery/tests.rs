@@ -1,0 +1,225 @@
+use std::time::Instant;
+
+use sidekey::SecretData;
+
+use super::*;
+use crate::backend::Issued;
+
+/// A fresh directory, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new() -> Dir {
+        let path = std::env::temp_dir().join(format!("sidekey-delivery-test-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir(&path).unwrap();
+        Dir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn files_get_exactly_the_configured_mode_whatever_the_umask() {
+    let dir = Dir::new();
+    let path = dir.path().join("db.env");
+    for mode in [0o600, 0o640, 0o666, 0o400] {
+        assert_eq!(write_atomically(&path, b"A=1\n", mode).unwrap(), Written::Replaced);
+        assert_eq!(mode_of(&path), mode, "{mode:o}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"A=1\n");
+    }
+    assert_eq!(entries(dir.path()), ["db.env"], "no temporary file is left");
+}
+
+#[test]
+fn identical_content_and_mode_is_not_rewritten() {
+    let dir = Dir::new();
+    let path = dir.path().join("db.env");
+    assert_eq!(write_atomically(&path, b"A=1\n", 0o600).unwrap(), Written::Replaced);
+    assert_eq!(write_atomically(&path, b"A=1\n", 0o600).unwrap(), Written::Unchanged);
+    assert_eq!(write_atomically(&path, b"A=1\n", 0o640).unwrap(), Written::Replaced);
+    assert_eq!(write_atomically(&path, b"A=2\n", 0o640).unwrap(), Written::Replaced);
+    assert_eq!(std::fs::read(&path).unwrap(), b"A=2\n");
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let dir = Dir::new();
+    // A non-empty directory where the file should be: the rename fails.
+    let path = dir.path().join("taken");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("keep"), "x").unwrap();
+    let err = write_atomically(&path, b"A=1\n", 0o600).unwrap_err();
+    assert!(err.is_retried());
+    assert!(err.to_string().contains("rename the temporary file to"), "{err}");
+    assert_eq!(entries(dir.path()), ["taken"]);
+
+    let err = write_atomically(&dir.path().join("missing/db.env"), b"A=1\n", 0o600).unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[tokio::test]
+async fn on_change_failures_and_timeouts_are_errors_not_panics() {
+    let env = [("SIDEKEY_VERSION", "7".to_owned())];
+    let sh = |script: &str| vec!["-c".to_owned(), script.to_owned()];
+    let dir = Dir::new();
+    let out = dir.path().join("out");
+    let script = format!("echo \"$SIDEKEY_VERSION\" > {}", out.display());
+    run_command("sh", &sh(&script), &env, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "7\n");
+
+    let err = run_command("sh", &sh("exit 3"), &env, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::OnChange { result: "failed", .. }), "{err}");
+    assert!(err.to_string().contains("exit status: 3"), "{err}");
+
+    let err = run_command("/nonexistent/reload", &[], &env, Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("could not start"), "{err}");
+
+    // The shell and its child are both killed at the timeout.
+    let started = Instant::now();
+    let err = run_command("sh", &sh("sleep 30; echo late > x"), &env, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::OnChange { result: "timeout", .. }), "{err}");
+    assert!(err.to_string().contains("300ms"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+fn publish(store: &Store, name: &SecretName, json: &str) {
+    let data = SecretData::from_json(json).unwrap();
+    store.publish(name, Issued::plain(data, None), SystemTime::now());
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn each_new_version_is_rendered_and_an_unknown_field_keeps_the_old_file() {
+    let dir = Dir::new();
+    let name = SecretName::new("db");
+    let store = Arc::new(Store::new([name.clone()]));
+    let (audit, writer) = AuditLog::open(Some(&dir.path().join("audit.jsonl"))).unwrap();
+    let status = Arc::new(Status::default());
+    let stop = CancellationToken::new();
+    let path = dir.path().join("db.env");
+    let log = dir.path().join("changes.log");
+    let task = Task {
+        spec: FileSpec {
+            secret: name.clone(),
+            path: path.clone(),
+            template: Some("U={{username}}\nP={{ password }}\n".into()),
+            mode: 0o640,
+            on_change: vec![
+                "sh".into(),
+                "-c".into(),
+                format!("echo \"$SIDEKEY_SECRET $SIDEKEY_VERSION\" >> {}", log.display()),
+            ],
+        },
+        store: store.clone(),
+        audit: audit.clone(),
+        status: status.clone(),
+        stop: stop.clone(),
+    };
+    let running = tokio::spawn(task.run());
+    let content = || std::fs::read_to_string(&path).unwrap_or_default();
+    let changes = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    publish(&store, &name, r#"{"username":"u1","password":"p1"}"#);
+    wait_for("version 1", || changes() == "db 1\n").await;
+    assert_eq!(content(), "U=u1\nP=p1\n");
+    assert_eq!(mode_of(&path), 0o640);
+
+    publish(&store, &name, r#"{"username":"u2","password":"p2"}"#);
+    wait_for("version 2", || changes() == "db 1\ndb 2\n").await;
+    assert_eq!(content(), "U=u2\nP=p2\n");
+
+    publish(&store, &name, r#"{"username":"u3","pass":"p3"}"#);
+    wait_for("the failure", || !status.failing().is_empty()).await;
+    let failing = status.failing();
+    assert_eq!(failing[0].path, path.display().to_string());
+    assert_eq!(failing[0].secret, "db");
+    assert!(failing[0].reason.contains("\"password\""), "{}", failing[0].reason);
+    assert!(!failing[0].reason.contains("p3"), "no value in the reason");
+    assert_eq!(content(), "U=u2\nP=p2\n", "the old file stays");
+    assert_eq!(changes(), "db 1\ndb 2\n", "on_change only after a write");
+
+    // The next good version clears the failure.
+    publish(&store, &name, r#"{"username":"u4","password":"p4"}"#);
+    wait_for("version 4", || changes() == "db 1\ndb 2\ndb 4\n").await;
+    assert_eq!(content(), "U=u4\nP=p4\n");
+    assert!(status.failing().is_empty());
+
+    stop.cancel();
+    running.await.unwrap();
+    drop(audit);
+    writer.finish();
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(audit.matches("\"event\":\"render\"").count(), 3, "{audit}");
+    assert!(audit.contains("\"action\":\"render\""), "{audit}");
+    for value in ["p1", "p2", "p3", "p4"] {
+        assert!(!audit.contains(value), "no value in the audit log");
+    }
+}
+
+#[tokio::test]
+async fn without_a_template_the_data_is_written_as_json() {
+    let dir = Dir::new();
+    let name = SecretName::new("api");
+    let store = Arc::new(Store::new([name.clone()]));
+    let (audit, _writer) = AuditLog::open(Some(&dir.path().join("audit.jsonl"))).unwrap();
+    let stop = CancellationToken::new();
+    let path = dir.path().join("api.json");
+    publish(&store, &name, r#"{"b":"2","a":"1"}"#);
+    let running = tokio::spawn(
+        Task {
+            spec: FileSpec {
+                secret: name,
+                path: path.clone(),
+                template: None,
+                mode: 0o600,
+                on_change: vec![],
+            },
+            store,
+            audit,
+            status: Arc::new(Status::default()),
+            stop: stop.clone(),
+        }
+        .run(),
+    );
+    wait_for("the file", || path.exists()).await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":\"1\",\"b\":\"2\"}\n");
+    assert_eq!(mode_of(&path), 0o600);
+    stop.cancel();
+    running.await.unwrap();
+}
