@@ -146,6 +146,9 @@ pub struct FingerprintOwner {
     pub fingerprint: String,
     /// The secret's name.
     pub secret: String,
+    /// The value's length in bytes: a scanner fingerprints only strings of these lengths.
+    #[serde(default)]
+    pub length: Option<usize>,
 }
 
 /// `POST /v1/revoke` request: exactly one of the three.

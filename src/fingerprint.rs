@@ -30,8 +30,9 @@ const PUBLIC_FIELDS: &[&str] = &[
 pub const MIN_LEN: usize = 8;
 
 /// The HMAC key, read from `fingerprint_key_file` (its bytes; a trailing newline ignored).
+/// Holds the keyed HMAC state, so each fingerprint costs only the value's own hashing.
 #[derive(Clone)]
-pub struct FingerprintKey(Zeroizing<Vec<u8>>);
+pub struct FingerprintKey(Hmac<Sha256>);
 
 impl std::fmt::Debug for FingerprintKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,24 +51,25 @@ impl FingerprintKey {
         if bytes.is_empty() {
             return Err(format!("{}: the fingerprint key file is empty", path.display()));
         }
-        Ok(FingerprintKey(bytes))
+        Ok(FingerprintKey::from_bytes(&bytes))
     }
 
     /// A key from bytes (tests, generated keys).
     pub fn from_bytes(bytes: &[u8]) -> FingerprintKey {
-        FingerprintKey(Zeroizing::new(bytes.to_vec()))
+        FingerprintKey(Hmac::<Sha256>::new_from_slice(bytes).expect("HMAC takes keys of any length"))
     }
 
     /// The fingerprint of `value`: lowercase hex of `HMAC-SHA256(key, value)`.
     pub fn fingerprint(&self, value: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        let mut mac = self.0.clone();
         mac.update(value);
         hex::encode(mac.finalize().into_bytes())
     }
 
     /// The fingerprints of `data`'s secret-bearing fields (every string field of at least
-    /// [`MIN_LEN`] characters but the public ones), with the field names.
-    pub fn fingerprints(&self, data: &SecretData) -> Vec<(String, String)> {
+    /// [`MIN_LEN`] characters but the public ones): field name, fingerprint, value length in
+    /// bytes (published too, so scanners HMAC only strings of those lengths).
+    pub fn fingerprints(&self, data: &SecretData) -> Vec<(String, String, usize)> {
         let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(data.expose_json()) {
             Ok(serde_json::Value::Object(map)) => map,
             _ => return Vec::new(),
@@ -80,7 +82,7 @@ impl FingerprintKey {
             if let serde_json::Value::String(s) = value {
                 let s = Zeroizing::new(s.clone());
                 if s.len() >= MIN_LEN {
-                    out.push((field.clone(), self.fingerprint(s.as_bytes())));
+                    out.push((field.clone(), self.fingerprint(s.as_bytes()), s.len()));
                 }
             }
         }
@@ -111,7 +113,7 @@ mod tests {
             r#"{"username":"v-app-123456","password":"A1b2C3d4E5f6G7h8","ttl":3600,"pin":"1234"}"#,
         )
         .unwrap();
-        let fields: Vec<String> = key.fingerprints(&data).into_iter().map(|(f, _)| f).collect();
+        let fields: Vec<String> = key.fingerprints(&data).into_iter().map(|(f, _, _)| f).collect();
         assert_eq!(fields, vec!["password"]);
         assert_eq!(format!("{key:?}"), "FingerprintKey(***)");
     }

@@ -31,6 +31,8 @@ pub struct Entry {
     pub valid_until: Option<SystemTime>,
     /// When a newer version replaced it.
     pub replaced_at: Option<SystemTime>,
+    /// The value's length in bytes.
+    pub length: usize,
 }
 
 impl Entry {
@@ -75,7 +77,7 @@ impl Registry {
                 entry.replaced_at = Some(now);
             }
         }
-        for (field, print) in prints {
+        for (field, print, length) in prints {
             entries.insert(
                 print,
                 Entry {
@@ -86,6 +88,7 @@ impl Registry {
                     lease_id: lease.and_then(|l| l.id.as_ref()).map(|id| id.to_string()),
                     valid_until: lease.map(|l| l.expires_at),
                     replaced_at: None,
+                    length,
                 },
             );
         }
@@ -119,6 +122,7 @@ impl Registry {
                     "lease_id": e.lease_id,
                     "valid_until": e.valid_until.map(sidekey::audit::format_time),
                     "replaced": e.replaced_at.is_some(),
+                    "length": e.length,
                 });
                 (print.clone(), entry)
             })
@@ -144,13 +148,14 @@ impl Registry {
             .collect()
     }
 
-    /// Every fingerprint with its secret's name, for the secrets `visible` admits.
-    pub fn all(&self, visible: impl Fn(&SecretName) -> bool) -> Vec<(String, SecretName)> {
+    /// Every fingerprint with its secret's name and value length, for the secrets `visible`
+    /// admits.
+    pub fn all(&self, visible: impl Fn(&SecretName) -> bool) -> Vec<(String, SecretName, usize)> {
         let entries = self.entries.lock().expect("never poisoned");
         let mut all: Vec<_> = entries
             .iter()
             .filter(|(_, e)| visible(&e.secret))
-            .map(|(p, e)| (p.clone(), e.secret.clone()))
+            .map(|(p, e)| (p.clone(), e.secret.clone(), e.length))
             .collect();
         all.sort();
         all

@@ -27,6 +27,9 @@ pub struct Owned {
     prints: HashMap<String, String>,
     /// Fingerprint → lease id, when the set came from the Vault registry.
     leases: HashMap<String, String>,
+    /// The lengths of the broker's values, when every entry gave one: only strings of these
+    /// lengths are fingerprinted.
+    lengths: Option<std::collections::HashSet<usize>>,
 }
 
 impl Owned {
@@ -45,6 +48,7 @@ impl Owned {
         }
         let set: FingerprintSet =
             serde_json::from_slice(&body).context("the agent's fingerprint set is not the expected JSON")?;
+        let lengths = lengths(set.fingerprints.iter().map(|o| o.length));
         Ok(Owned {
             key,
             prints: set
@@ -53,6 +57,7 @@ impl Owned {
                 .map(|o| (o.fingerprint, o.secret))
                 .collect(),
             leases: HashMap::new(),
+            lengths,
         })
     }
 
@@ -63,6 +68,7 @@ impl Owned {
             key,
             prints: HashMap::new(),
             leases: HashMap::new(),
+            lengths: lengths(published.iter().map(|p| p.length)),
         };
         for p in published {
             if let Some(lease) = p.lease_id {
@@ -84,6 +90,7 @@ impl Owned {
             key,
             prints: prints.into_iter().collect(),
             leases: HashMap::new(),
+            lengths: None,
         }
     }
 
@@ -118,6 +125,9 @@ impl Owned {
         }
         for run in token_runs(bytes) {
             for candidate in candidates(bytes, run) {
+                if self.lengths.as_ref().is_some_and(|l| !l.contains(&candidate.len())) {
+                    continue;
+                }
                 if let Some(owner) = self.owner(&bytes[candidate.clone()]) {
                     found.push((candidate, owner));
                     break;
@@ -126,6 +136,11 @@ impl Owned {
         }
         found
     }
+}
+
+/// The set of value lengths, when every entry gave one (else no length filter).
+fn lengths(given: impl Iterator<Item = Option<usize>>) -> Option<std::collections::HashSet<usize>> {
+    given.collect()
 }
 
 /// Bytes a credential is made of: letters, digits and the punctuation passwords and tokens use

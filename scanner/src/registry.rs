@@ -22,6 +22,8 @@ pub struct Published {
     pub secret: String,
     /// Its lease at the issuer, if any.
     pub lease_id: Option<String>,
+    /// The value's length in bytes, if published.
+    pub length: Option<usize>,
 }
 
 impl Vault {
@@ -111,6 +113,7 @@ impl Vault {
                     fingerprint: print.clone(),
                     secret: e["secret"].as_str().unwrap_or_default().to_owned(),
                     lease_id: e["lease_id"].as_str().map(str::to_owned),
+                    length: e["length"].as_u64().map(|n| n as usize),
                 });
             }
         }

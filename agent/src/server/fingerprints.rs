@@ -37,9 +37,10 @@ pub fn all(shared: &Shared, caller: &Caller, admitted: &Admitted<'_>) -> Result<
     audit(shared, caller, "/v1/fingerprints", 0, all.len());
     let fingerprints = all
         .into_iter()
-        .map(|(fingerprint, secret)| FingerprintOwner {
+        .map(|(fingerprint, secret, length)| FingerprintOwner {
             fingerprint,
             secret: secret.to_string(),
+            length: Some(length),
         })
         .collect();
     Ok(json(StatusCode::OK, &FingerprintSet { fingerprints }))
