@@ -109,7 +109,7 @@ pub struct ScanArgs {
     /// AWS access key is deactivated through IAM (its user from GetAccessKeyLastUsed, with the
     /// operator's credentials), a Vault token revokes itself. `--revoke=dry-run` only says what
     /// it would do. Each action is written as an incident (JSON line) to --incident-log or stderr.
-    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "on",
+    #[arg(long, value_name = "MODE", num_args = 0..=1, default_missing_value = "on", require_equals = true,
           value_parser = ["on", "dry-run"], requires = "verify")]
     pub revoke: Option<String>,
     /// Append incident records (JSON lines: what, where found, what was done, when; never the
