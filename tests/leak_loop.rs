@@ -10,28 +10,10 @@ use std::time::{Duration, Instant};
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::support::{bin, eventually, http, Agent, Stack, VAULT_ROOT};
+use crate::support::{bin, eventually, fingerprinted_db_agent, http, Agent, Stack, VAULT_ROOT};
 
 fn config(mount: &str, revoke: bool) -> String {
-    format!(
-        r#"[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-fingerprint_key_file = "@DIR@/fp.key"
-
-{VAULT_ROOT}
-[secrets.db]
-backend = "vault"
-kind = "vault.database"
-mount = "{mount}"
-role = "app"
-
-[[access]]
-uid = "self"
-secrets = ["db"]
-revoke = {revoke}
-"#
-    )
+    fingerprinted_db_agent(mount, revoke, "")
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> std::process::Output {

@@ -10,27 +10,10 @@ use std::time::Duration;
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::support::{bin, eventually, http, Agent, Stack, VAULT_ROOT};
+use crate::support::{bin, eventually, fingerprinted_db_agent, http, Agent, Stack};
 
 fn config(mount: &str) -> String {
-    format!(
-        r#"[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-fingerprint_key_file = "@DIR@/fp.key"
-
-{VAULT_ROOT}
-[secrets.db]
-backend = "vault"
-kind = "vault.database"
-mount = "{mount}"
-role = "app"
-
-[[access]]
-uid = "self"
-secrets = ["db"]
-"#
-    )
+    fingerprinted_db_agent(mount, false, "")
 }
 
 fn scan(dir: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {

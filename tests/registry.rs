@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::support::{bin, eventually, unique, Agent, Stack, VAULT_ROOT};
+use crate::support::{bin, eventually, fingerprinted_db_agent, unique, Agent, Stack};
 
 #[test]
 fn a_scanner_without_the_agent_revokes_through_the_published_registry() {
@@ -17,29 +17,8 @@ fn a_scanner_without_the_agent_revokes_through_the_published_registry() {
     let mount = stack.database_engine("6s", "1h");
     let key = Alphanumeric.sample_string(&mut rand::thread_rng(), 48);
     let name = unique("agent");
-    let config = format!(
-        r#"[agent]
-socket = "@DIR@/agent.sock"
-audit_log = "@DIR@/audit.jsonl"
-fingerprint_key_file = "@DIR@/fp.key"
-
-[registry]
-backend = "vault"
-path = "sidekey/registry"
-name = "{name}"
-
-{VAULT_ROOT}
-[secrets.db]
-backend = "vault"
-kind = "vault.database"
-mount = "{mount}"
-role = "app"
-
-[[access]]
-uid = "self"
-secrets = ["db"]
-"#
-    );
+    let registry = format!("[registry]\nbackend = \"vault\"\npath = \"sidekey/registry\"\nname = \"{name}\"\n");
+    let config = fingerprinted_db_agent(&mount, false, &registry);
     let agent = Agent::start_with_files(&config, &[("fp.key", &key)]);
     let served = agent.wait_served("db", Duration::from_secs(20));
     let (user, password) = (

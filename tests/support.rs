@@ -9,7 +9,7 @@ pub mod aws;
 pub mod http;
 pub mod stack;
 
-pub use agent::{bin, vault_approle, Agent, GRANT_SELF, LOCAL_DEV, VAULT_ROOT};
+pub use agent::{bin, fingerprinted_db_agent, vault_approle, Agent, GRANT_SELF, LOCAL_DEV, VAULT_ROOT};
 pub use stack::{unique, Stack};
 
 use std::time::{Duration, Instant};

@@ -34,6 +34,17 @@ pub fn vault_approle(mount: &str) -> String {
     format!("[backends.vault]\ntype = \"vault\"\naddress = \"@VAULT@\"\nauth = {{ method = \"approle\", mount = \"{mount}\", role_id_file = \"@DIR@/role-id\", secret_id_file = \"@DIR@/secret-id\" }}\n")
 }
 
+/// An agent with a fingerprint key (`@DIR@/fp.key`, written by the test) serving `db`, a
+/// dynamic PostgreSQL user from the database engine at `mount`, to its own uid; `extra` is more
+/// TOML (`[registry]`, `revoke = true` on the access rule when `revoke`).
+pub fn fingerprinted_db_agent(mount: &str, revoke: bool, extra: &str) -> String {
+    format!(
+        "[agent]\nsocket = \"@DIR@/agent.sock\"\naudit_log = \"@DIR@/audit.jsonl\"\nfingerprint_key_file = \"@DIR@/fp.key\"\n\n\
+         {extra}\n{VAULT_ROOT}\n[secrets.db]\nbackend = \"vault\"\nkind = \"vault.database\"\nmount = \"{mount}\"\nrole = \"app\"\n\n\
+         [[access]]\nuid = \"self\"\nsecrets = [\"db\"]\nrevoke = {revoke}\n"
+    )
+}
+
 /// A backend `dev` of type local in the agent's directory.
 pub const LOCAL_DEV: &str =
     "[backends.dev]\ntype = \"local\"\npath = \"@DIR@/dev.store\"\nkey_file = \"@DIR@/dev.key\"\n";
