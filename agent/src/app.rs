@@ -117,17 +117,16 @@ impl App {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for spec in config.secrets.values() {
-            tasks.spawn(
-                Task {
-                    spec: spec.clone(),
-                    backend: shared.backends[&spec.backend].clone(),
-                    store: shared.store.clone(),
-                    audit: shared.audit.clone(),
-                    stop: stop.clone(),
-                    commands: commands.remove(&spec.name).expect("one channel per secret"),
-                }
-                .run(),
-            );
+            let task = Task {
+                spec: spec.clone(),
+                backend: shared.backends[&spec.backend].clone(),
+                store: shared.store.clone(),
+                audit: shared.audit.clone(),
+                stop: stop.clone(),
+                commands: commands.remove(&spec.name).expect("one channel per secret"),
+            };
+            let (name, backend) = (spec.name.clone(), spec.backend.clone());
+            tasks.spawn(async move { (name, backend, task.run().await) });
         }
         let mut files = JoinSet::new();
         for spec in &config.files {
@@ -164,9 +163,12 @@ impl App {
         let _guard = SocketFile(config.agent.socket.clone());
         let mut leases = Vec::new();
         while let Some(result) = tasks.join_next().await {
-            if let Ok(Some(lease)) = result {
-                leases.push(lease);
+            if let Ok((name, backend, Some(lease))) = result {
+                leases.push((name, backend, lease));
             }
+        }
+        if config.agent.revoke_on_exit {
+            revoke_on_exit(&shared, &leases).await;
         }
         for b in shared.backends.values() {
             b.shutdown();
@@ -184,6 +186,37 @@ struct SocketFile(PathBuf);
 impl Drop for SocketFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `revoke_on_exit = true`: the leases held at a graceful stop are revoked at their issuers
+/// (each within the drain period), so nothing this agent issued outlives it.
+async fn revoke_on_exit(shared: &Shared, leases: &[(sidekey::SecretName, String, sidekey::Lease)]) {
+    for (name, backend_name, lease) in leases {
+        let Some(id) = &lease.id else { continue };
+        let Some(backend) = shared.backends.get(backend_name) else {
+            continue;
+        };
+        let kind = match tokio::time::timeout(DRAIN, backend.revoke(id)).await {
+            Ok(Ok(())) => {
+                tracing::info!(secret = %name, lease = %id, "revoked on exit");
+                sidekey::audit::EventKind::Revoke
+            }
+            Ok(Err(e)) => sidekey::audit::EventKind::Failure {
+                action: "revoke".into(),
+                reason: format!("on exit: {e}"),
+            },
+            Err(_) => sidekey::audit::EventKind::Failure {
+                action: "revoke".into(),
+                reason: format!("on exit: no answer within {DRAIN:?}"),
+            },
+        };
+        shared.audit.record(
+            sidekey::AuditEvent::new(kind)
+                .secret(name)
+                .backend(backend_name)
+                .lease(Some(id)),
+        );
     }
 }
 

@@ -8,7 +8,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::App;
 
+/// No core dumps and no ptrace by other processes of the same user: a dump or an attached
+/// debugger would hold every served value.
+fn harden() -> anyhow::Result<()> {
+    use nix::sys::resource::{setrlimit, Resource};
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).context("cannot disable core dumps (RLIMIT_CORE)")?;
+    nix::sys::prctl::set_dumpable(false).context("cannot mark the process non-dumpable")?;
+    Ok(())
+}
+
 pub fn run(config: sidekey::Config) -> anyhow::Result<()> {
+    harden()?;
     // Our own logs at info; the HTTP client crates only when something is wrong.
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,vaultrs=warn,rustify=error,hyper=warn,reqwest=warn,aws_config=warn,aws_smithy_runtime=warn,aws_runtime=warn"));
@@ -43,4 +53,15 @@ async fn shutdown_signal() {
         signal = which,
         "stopping: no new connections; finishing requests in flight"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hardening_leaves_no_core_and_no_dumpable_process() {
+        super::harden().unwrap();
+        assert!(!nix::sys::prctl::get_dumpable().unwrap());
+        let (soft, hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_CORE).unwrap();
+        assert_eq!((soft, hard), (0, 0));
+    }
 }
