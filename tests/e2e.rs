@@ -9,6 +9,7 @@ mod agent_aws;
 mod agent_config;
 mod agent_dev;
 mod agent_exit;
+mod agent_outage;
 mod agent_vault_auth;
 mod agent_vault_database;
 mod agent_vault_kv;

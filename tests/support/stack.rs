@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 /// The running test services.
+#[derive(Clone)]
 pub struct Stack {
     pub vault_addr: String,
     pub vault_token: String,
@@ -107,7 +108,13 @@ impl Stack {
     /// `app` (the given TTLs). Answers the mount.
     pub fn database_engine(&self, default_ttl: &str, max_ttl: &str) -> String {
         let mount = unique("database");
-        self.mount(&mount, "database", json!({}));
+        self.database_engine_at(&mount, default_ttl, max_ttl);
+        mount
+    }
+
+    /// The same at a given mount.
+    pub fn database_engine_at(&self, mount: &str, default_ttl: &str, max_ttl: &str) {
+        self.mount(mount, "database", json!({}));
         self.vault_write(
             &format!("{mount}/config/pg"),
             json!({
@@ -131,7 +138,6 @@ impl Stack {
                 "max_ttl": max_ttl,
             }),
         );
-        mount
     }
 
     /// A KV v2 engine at a fresh mount. Answers the mount.

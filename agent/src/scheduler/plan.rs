@@ -81,12 +81,14 @@ pub fn is_capped(renewed: &Lease) -> bool {
     granted.as_secs_f64() < renewed.ttl.as_secs_f64() * 0.9
 }
 
-/// Delay before retry number `attempt` (0-based): 1 s doubling to a 30 s cap, scaled by
-/// 50–100 % with `jitter`.
+/// The longest wait between retries.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// Delay before retry number `attempt` (0-based): 1 s doubling to an 8 s cap, scaled by
+/// 50–100 % with `jitter` — so a backend that comes back is used again within 8 s.
 pub fn backoff(attempt: u32, jitter: f64) -> Duration {
     let base = Duration::from_secs(1).saturating_mul(1u32 << attempt.min(5));
-    base.min(Duration::from_secs(30))
-        .mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+    base.min(MAX_BACKOFF).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
 /// Retry delay while a credential is still served: never sleep past a third of what is left,
@@ -232,8 +234,8 @@ mod tests {
     fn backoff_doubles_to_a_cap() {
         assert_eq!(backoff(0, 1.0), Duration::from_secs(1));
         assert_eq!(backoff(3, 1.0), Duration::from_secs(8));
-        assert_eq!(backoff(30, 1.0), Duration::from_secs(30));
-        assert_eq!(backoff(30, 0.0), Duration::from_secs(15));
+        assert_eq!(backoff(30, 1.0), Duration::from_secs(8));
+        assert_eq!(backoff(30, 0.0), Duration::from_secs(4));
     }
 
     #[test]

@@ -1,0 +1,122 @@
+//! A Vault outage (issue 6, item 2), against a private OpenBao dev server this test stops and
+//! starts: while it is down the credential still valid keeps being served and health says
+//! degraded with the reason; when it is back, the agent has a working credential again within
+//! 10 s; a credential that expires during an outage is answered 503, never served expired.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{aws::free_port, eventually, Agent, Stack};
+
+/// A throw-away `bao server -dev` on `port` with root token `root`.
+struct Bao {
+    child: Child,
+}
+
+impl Bao {
+    fn start(port: u16, token: &str) -> Bao {
+        let bin = std::env::var("SIDEKEY_TEST_BAO_BIN").expect("tests/run.sh sets SIDEKEY_TEST_BAO_BIN");
+        let child = Command::new(bin)
+            .args(["server", "-dev", "-dev-no-store-token"])
+            .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+            .arg(format!("-dev-root-token-id={token}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}/v1/sys/health");
+        eventually(Duration::from_secs(20), "the private OpenBao up", || {
+            ureq::get(&url).call().ok().filter(|r| r.status() == 200).map(|_| ())
+        });
+        Bao { child }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for Bao {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+#[test]
+fn an_outage_keeps_valid_credentials_served_and_never_expired_ones() {
+    let port = free_port();
+    let token = format!("root-{}", crate::support::unique("t"));
+    let shared = Stack::get();
+    let private = Stack {
+        vault_addr: format!("http://127.0.0.1:{port}"),
+        vault_token: token.clone(),
+        ..shared.clone()
+    };
+    let mount = "db-outage";
+    let bao = Bao::start(port, &token);
+    private.database_engine_at(mount, "9s", "1h");
+    let config = format!(
+        "[backends.vault]\ntype = \"vault\"\naddress = \"http://127.0.0.1:{port}\"\nauth = {{ method = \"token\", token_file = \"@DIR@/private-token\" }}\n\n\
+         [secrets.db]\nbackend = \"vault\"\nkind = \"vault.database\"\nmount = \"{mount}\"\nrole = \"app\"\n\n\
+         [[access]]\nuid = \"self\"\nsecrets = [\"db\"]\n"
+    );
+    let agent = Agent::start_with_files(&config, &[("private-token", &token)]);
+    let first = agent.wait_served("db", Duration::from_secs(20));
+
+    // Down: the same credential is served; health turns degraded once a renewal fails.
+    bao.kill();
+    let health = eventually(Duration::from_secs(12), "health degraded", || {
+        let r = agent.http("/v1/health");
+        (r.json()["status"] == "degraded").then_some(r)
+    });
+    assert_eq!(health.status, 200, "still served: {}", health.body);
+    let failing = &health.json()["failing"][0];
+    assert_eq!(
+        (failing["name"].as_str(), failing["served"].as_bool()),
+        (Some("db"), Some(true))
+    );
+    assert!(failing["reason"].as_str().unwrap().contains("renew"), "{failing}");
+    assert_eq!(
+        agent.get("db")["version"],
+        first["version"],
+        "the valid credential is still served"
+    );
+
+    // Back before it expires (a dev server starts empty: the engine is set up again, the old
+    // lease is unknown there): within 10 s a working credential is served again.
+    let bao = Bao::start(port, &token);
+    let back = Instant::now();
+    private.database_engine_at(mount, "9s", "1h");
+    let fresh = eventually(
+        Duration::from_secs(10),
+        "a credential from the returned OpenBao",
+        || {
+            let r = agent.http("/v1/secrets/db");
+            (r.status == 200 && r.json()["version"] != first["version"]).then(|| r.json())
+        },
+    );
+    println!(
+        "outage: a new credential served {:?} after OpenBao returned",
+        back.elapsed()
+    );
+    let (user, password) = (
+        fresh["data"]["username"].as_str().unwrap(),
+        fresh["data"]["password"].as_str().unwrap(),
+    );
+    shared.pg_login(user, password).expect("the new credential logs in");
+    eventually(Duration::from_secs(10), "health ok again", || {
+        (agent.http("/v1/health").json()["status"] == "ok").then_some(())
+    });
+
+    // Down for longer than the credential lives: never served expired.
+    bao.kill();
+    let expires = humantime::parse_rfc3339(fresh["lease"]["expires_at"].as_str().unwrap()).unwrap();
+    std::thread::sleep(
+        expires.duration_since(std::time::SystemTime::now()).unwrap_or_default() + Duration::from_millis(1500),
+    ); // expires_at is whole seconds
+    let r = agent.http("/v1/secrets/db");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(agent.http("/v1/health").status, 503);
+}
