@@ -56,3 +56,25 @@ fn the_agent_cannot_dump_core() {
     // Not dumpable: /proc/PID/status reports it through the process's own view only, so the
     // agent's code asks the kernel (prctl(PR_GET_DUMPABLE)) in its unit test; here, no core.
 }
+
+#[test]
+#[should_panic(expected = "a secret value appeared")]
+fn the_leak_search_every_test_ends_with_catches_a_value_in_the_audit_log() {
+    // Every `Agent` searches its stderr, audit log and /metrics for the values it served when
+    // it is dropped; this plants one to show the search can fail.
+    let agent = Agent::start(&format!(
+        "{}\n[secrets.s]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n\n{}",
+        crate::support::LOCAL_DEV,
+        crate::support::GRANT_SELF
+    ));
+    let value = agent.wait_served("s", Duration::from_secs(20))["data"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut audit = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(agent.path("audit.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut audit, format!("{{\"planted\":\"{value}\"}}\n").as_bytes()).unwrap();
+}

@@ -52,12 +52,28 @@ pub const LOCAL_DEV: &str =
 /// Grants every secret to the agent's own uid (the tests run as that uid).
 pub const GRANT_SELF: &str = "[[access]]\nuid = \"self\"\nsecrets = [\"*\"]\n";
 
-/// A running agent.
+/// A running agent. Every secret value it serves through `http`/`get`/`wait_served` is
+/// remembered, and when the agent is dropped (the test passed) its stderr, audit log and
+/// `/metrics` are searched for each: the whole end-to-end suite is a leak search.
 pub struct Agent {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    served: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
+
+/// Data fields that are not secret (the same ones the agent does not fingerprint).
+const PUBLIC_FIELDS: &[&str] = &[
+    "username",
+    "user",
+    "certificate",
+    "issuing_ca",
+    "ca_chain",
+    "serial_number",
+    "private_key_type",
+    "expiration",
+    "access_key_id",
+];
 
 impl Agent {
     /// Writes `config` (TOML; `@DIR@` is replaced by the agent's directory, `@VAULT@` by the
@@ -108,6 +124,7 @@ impl Agent {
             dir,
             socket,
             child: None,
+            served: Default::default(),
         }
     }
 
@@ -148,7 +165,27 @@ impl Agent {
 
     /// `GET path` on the agent's socket.
     pub fn http(&self, path: &str) -> Response {
-        http::get(&self.socket, path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.stderr()))
+        let r = http::get(&self.socket, path).unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.stderr()));
+        if r.status == 200 && path.starts_with("/v1/secrets/") {
+            if let Ok(answer) = serde_json::from_str::<serde_json::Value>(&r.body) {
+                self.remember(&answer["data"]);
+            }
+        }
+        r
+    }
+
+    /// Remembers the secret string values in `data` (for the leak search at drop).
+    fn remember(&self, data: &serde_json::Value) {
+        let Some(map) = data.as_object() else { return };
+        let mut served = self.served.lock().unwrap();
+        for (field, value) in map {
+            if let Some(v) = value
+                .as_str()
+                .filter(|v| v.len() >= 8 && !PUBLIC_FIELDS.contains(&field.as_str()))
+            {
+                served.insert(v.to_owned());
+            }
+        }
     }
 
     /// `GET /v1/secrets/{name}`, expecting 200; answers the JSON.
@@ -236,6 +273,21 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let values: Vec<String> = self.served.lock().unwrap().iter().cloned().collect();
+            if self.child.is_some() {
+                self.assert_never_leaked(&values);
+            } else {
+                let audit = fs::read_to_string(self.path("audit.jsonl")).unwrap_or_default();
+                let stderr = self.stderr();
+                for value in &values {
+                    assert!(
+                        !audit.contains(value.as_str()) && !stderr.contains(value.as_str()),
+                        "a secret value appeared in the stopped agent's audit log or stderr"
+                    );
+                }
+            }
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
