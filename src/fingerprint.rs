@@ -13,7 +13,7 @@ use crate::SecretData;
 
 /// Fields that identify or describe a credential but are not secret: not fingerprinted (a
 /// leaked user name or certificate is not a leaked credential).
-const PUBLIC_FIELDS: &[&str] = &[
+pub const PUBLIC_FIELDS: &[&str] = &[
     "username",
     "user",
     "certificate",

@@ -62,19 +62,6 @@ pub struct Agent {
     served: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
-/// Data fields that are not secret (the same ones the agent does not fingerprint).
-const PUBLIC_FIELDS: &[&str] = &[
-    "username",
-    "user",
-    "certificate",
-    "issuing_ca",
-    "ca_chain",
-    "serial_number",
-    "private_key_type",
-    "expiration",
-    "access_key_id",
-];
-
 impl Agent {
     /// Writes `config` (TOML; `@DIR@` is replaced by the agent's directory, `@VAULT@` by the
     /// OpenBao address, `@TOKEN_FILE@` by a file holding the root token) and starts the agent
@@ -181,7 +168,7 @@ impl Agent {
         for (field, value) in map {
             if let Some(v) = value
                 .as_str()
-                .filter(|v| v.len() >= 8 && !PUBLIC_FIELDS.contains(&field.as_str()))
+                .filter(|v| v.len() >= 8 && !sidekey::fingerprint::PUBLIC_FIELDS.contains(&field.as_str()))
             {
                 served.insert(v.to_owned());
             }
