@@ -69,6 +69,8 @@ pub struct AgentSettings {
     pub fingerprint_key_file: Option<PathBuf>,
     /// Revoke this agent's leases on a graceful stop.
     pub revoke_on_exit: bool,
+    /// The encrypted cache file and its key file (`cache`, `cache_key_file`).
+    pub cache: Option<(PathBuf, PathBuf)>,
 }
 
 /// One configured backend.

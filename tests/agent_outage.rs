@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use crate::support::{aws::free_port, eventually, Agent, Stack};
 
 /// A throw-away `bao server -dev` on `port` with root token `root`.
-struct Bao {
+pub(crate) struct Bao {
     child: Child,
 }
 
 impl Bao {
-    fn start(port: u16, token: &str) -> Bao {
+    pub(crate) fn start(port: u16, token: &str) -> Bao {
         let bin = std::env::var("SIDEKEY_TEST_BAO_BIN").expect("tests/run.sh sets SIDEKEY_TEST_BAO_BIN");
         let child = Command::new(bin)
             .args(["server", "-dev", "-dev-no-store-token"])
@@ -31,7 +31,7 @@ impl Bao {
         Bao { child }
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
     }

@@ -34,6 +34,9 @@ pub struct App {
     audit_writer: Writer,
     /// Each secret task's end of its command channel (revocations).
     commands: BTreeMap<sidekey::SecretName, mpsc::Receiver<Command>>,
+    /// The encrypted cache, and what it restored (served already; their tasks renew them).
+    cache: Option<crate::cache::Cache>,
+    restored: BTreeMap<sidekey::SecretName, crate::scheduler::plan::Held>,
 }
 
 impl App {
@@ -53,6 +56,36 @@ impl App {
             store = store.with_fingerprints(Arc::new(Registry::new(key, backends)));
         }
         let store = Arc::new(store);
+        let (cache, restored) = match &config.agent.cache {
+            None => (None, BTreeMap::new()),
+            Some((path, key_file)) => {
+                let (cache, entries, warning) =
+                    crate::cache::Cache::open(path, key_file, std::time::SystemTime::now())?;
+                if let Some(warning) = warning {
+                    tracing::warn!("agent.cache: {warning}");
+                }
+                let mut held = BTreeMap::new();
+                for (name, r) in entries
+                    .into_iter()
+                    .filter(|(n, _)| config.secrets.contains_key(n.as_str()))
+                {
+                    let lease = r.issued.lease.clone();
+                    store.restore(&name, r.version, r.issued, r.fetched_at);
+                    tracing::info!(secret = %name, version = r.version, "serving from the encrypted cache");
+                    held.insert(
+                        name,
+                        crate::scheduler::plan::Held {
+                            lease,
+                            fetched_at: r.fetched_at,
+                            refresh_at: None,
+                            rotate_at: None,
+                            last_rotation: None,
+                        },
+                    );
+                }
+                (Some(cache), held)
+            }
+        };
         let policy = Policy::new(&config.access, nix::unistd::geteuid().as_raw())?;
         let tokens = Tokens::new(&config.agent.tokens, aws_token)?;
         let mut backends: BTreeMap<String, Arc<dyn Backend>> = BTreeMap::new();
@@ -102,6 +135,8 @@ impl App {
             shared,
             audit_writer,
             commands,
+            cache,
+            restored,
         })
     }
 
@@ -113,6 +148,8 @@ impl App {
             shared,
             audit_writer,
             mut commands,
+            cache,
+            mut restored,
         } = self;
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
@@ -124,6 +161,7 @@ impl App {
                 audit: shared.audit.clone(),
                 stop: stop.clone(),
                 commands: commands.remove(&spec.name).expect("one channel per secret"),
+                held: restored.remove(&spec.name),
             };
             let (name, backend) = (spec.name.clone(), spec.backend.clone());
             tasks.spawn(async move { (name, backend, task.run().await) });
@@ -141,6 +179,7 @@ impl App {
                 .run(),
             );
         }
+        let cache_writer = cache.map(|c| tokio::spawn(crate::cache::run(c, shared.store.clone(), stop.clone())));
         if let (Some(cfg), Some(registry)) = (&config.registry, shared.store.fingerprint_registry()) {
             let backend = shared.backends[&cfg.backend].clone();
             tokio::spawn(crate::publish::run(registry, backend, cfg.clone(), stop.clone()));
@@ -169,6 +208,9 @@ impl App {
         }
         if config.agent.revoke_on_exit {
             revoke_on_exit(&shared, &leases).await;
+        }
+        if let Some(writer) = cache_writer {
+            writer.await.ok();
         }
         for b in shared.backends.values() {
             b.shutdown();

@@ -5,6 +5,7 @@
 mod app;
 mod audit_log;
 mod backend;
+mod cache;
 mod cli;
 mod cmd;
 mod delivery;

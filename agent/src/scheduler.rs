@@ -37,6 +37,8 @@ pub struct Task {
     pub stop: CancellationToken,
     /// Requests from responders (`POST /v1/revoke`).
     pub commands: mpsc::Receiver<Command>,
+    /// What is already served (restored from the encrypted cache), to renew rather than fetch.
+    pub held: Option<Held>,
 }
 
 /// A request to a secret's task.
@@ -71,7 +73,7 @@ impl Task {
     /// Runs until `stop` is cancelled. Answers the lease held at the end, if any.
     pub async fn run(mut self) -> Option<Lease> {
         let mut commands = std::mem::replace(&mut self.commands, mpsc::channel(1).1);
-        let mut held: Option<Held> = None;
+        let mut held: Option<Held> = self.held.take();
         let mut failures = 0u32;
         let mut retry: Option<(Action, SystemTime)> = None;
         loop {

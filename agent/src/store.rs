@@ -108,6 +108,8 @@ pub struct Store {
     slots: BTreeMap<SecretName, watch::Sender<Slot>>,
     /// Fingerprints of every served version, when a fingerprint key is configured.
     fingerprints: Option<Arc<Registry>>,
+    /// Woken on every publish and renewal (the encrypted cache writer waits on it).
+    pub changed: tokio::sync::Notify,
 }
 
 impl Store {
@@ -119,6 +121,7 @@ impl Store {
                 .map(|n| (n, watch::Sender::new(Slot::default())))
                 .collect(),
             fingerprints: None,
+            changed: tokio::sync::Notify::new(),
         }
     }
 
@@ -178,7 +181,41 @@ impl Store {
             slot.failure = None;
             result = (version, changed);
         });
+        self.changed.notify_one();
         result
+    }
+
+    /// Serves a value restored from the encrypted cache, with the version it had.
+    pub fn restore(&self, name: &SecretName, version: u64, issued: Issued, fetched_at: SystemTime) {
+        let Issued {
+            data,
+            lease,
+            revision,
+            native,
+            ..
+        } = issued;
+        if let Some(registry) = &self.fingerprints {
+            registry.record(name, version, &data, lease.as_ref(), fetched_at);
+        }
+        self.slot(name).send_modify(|slot| {
+            slot.served = Some(Arc::new(Served {
+                version,
+                data,
+                lease,
+                fetched_at,
+                revision,
+                native,
+                body: BodyCache::default(),
+            }));
+        });
+    }
+
+    /// Every served value, by name (for the encrypted cache).
+    pub fn snapshot(&self) -> Vec<(SecretName, Arc<Served>)> {
+        self.slots
+            .iter()
+            .filter_map(|(name, slot)| slot.borrow().served.clone().map(|s| (name.clone(), s)))
+            .collect()
     }
 
     /// Records a renewal: same value and version, new lease.
@@ -201,6 +238,7 @@ impl Store {
             slot.failure = None;
             false // same version: long-polls need not wake
         });
+        self.changed.notify_one();
     }
 
     /// Records a failure; the last good value stays served while it is valid.

@@ -99,17 +99,12 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
     let c = Checker { file };
 
     let agent = raw.agent;
-    for (key, set) in [
-        ("cache", agent.cache.is_some()),
-        ("cache_key_file", agent.cache_key_file.is_some()),
-    ] {
-        if set {
-            return Err(c.invalid(
-                format!("agent.{key}"),
-                "not supported by this version of sidekey-agent yet",
-            ));
-        }
-    }
+    let cache = match (&agent.cache, &agent.cache_key_file) {
+        (None, None) => None,
+        (Some(path), Some(key)) => Some((PathBuf::from(path), c.existing_file("agent.cache_key_file", key)?)),
+        (Some(_), None) => return Err(c.invalid("agent.cache_key_file", "missing: the cache needs a key file")),
+        (None, Some(_)) => return Err(c.invalid("agent.cache", "missing: cache_key_file is set but no cache file")),
+    };
     let fingerprint_key_file = match &agent.fingerprint_key_file {
         Some(f) => Some(c.existing_file("agent.fingerprint_key_file", f)?),
         None => None,
@@ -138,6 +133,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         audit_log: agent.audit_log.map(PathBuf::from),
         fingerprint_key_file,
         revoke_on_exit: agent.revoke_on_exit.unwrap_or(false),
+        cache,
     };
     let dirs_needed = [
         ("agent.socket", Some(&agent_settings.socket)),
