@@ -150,34 +150,14 @@ impl Store {
     /// from what is served, else the same version with the new lease and fetch time. Answers
     /// the version and whether it changed.
     pub fn publish(&self, name: &SecretName, issued: Issued, fetched_at: SystemTime) -> (u64, bool) {
-        let Issued {
-            data,
-            lease,
-            revision,
-            native,
-            ..
-        } = issued;
         let mut result = (0, false);
         self.slot(name).send_modify(|slot| {
             let (version, changed) = match &slot.served {
-                Some(old) if old.data == data && old.revision == revision => (old.version, false),
+                Some(old) if old.data == issued.data && old.revision == issued.revision => (old.version, false),
                 Some(old) => (old.version + 1, true),
                 None => (1, true),
             };
-            if changed {
-                if let Some(registry) = &self.fingerprints {
-                    registry.record(name, version, &data, lease.as_ref(), fetched_at);
-                }
-            }
-            slot.served = Some(Arc::new(Served {
-                version,
-                data,
-                lease,
-                fetched_at,
-                revision,
-                native,
-                body: BodyCache::default(),
-            }));
+            slot.served = Some(self.served(name, version, changed, issued, fetched_at));
             slot.failure = None;
             result = (version, changed);
         });
@@ -187,6 +167,19 @@ impl Store {
 
     /// Serves a value restored from the encrypted cache, with the version it had.
     pub fn restore(&self, name: &SecretName, version: u64, issued: Issued, fetched_at: SystemTime) {
+        self.slot(name)
+            .send_modify(|slot| slot.served = Some(self.served(name, version, true, issued, fetched_at)));
+    }
+
+    /// Version `version` of `name` as served; a new version's fingerprints are recorded.
+    fn served(
+        &self,
+        name: &SecretName,
+        version: u64,
+        new: bool,
+        issued: Issued,
+        fetched_at: SystemTime,
+    ) -> Arc<Served> {
         let Issued {
             data,
             lease,
@@ -194,20 +187,18 @@ impl Store {
             native,
             ..
         } = issued;
-        if let Some(registry) = &self.fingerprints {
+        if let (true, Some(registry)) = (new, &self.fingerprints) {
             registry.record(name, version, &data, lease.as_ref(), fetched_at);
         }
-        self.slot(name).send_modify(|slot| {
-            slot.served = Some(Arc::new(Served {
-                version,
-                data,
-                lease,
-                fetched_at,
-                revision,
-                native,
-                body: BodyCache::default(),
-            }));
-        });
+        Arc::new(Served {
+            version,
+            data,
+            lease,
+            fetched_at,
+            revision,
+            native,
+            body: BodyCache::default(),
+        })
     }
 
     /// Every served value, by name (for the encrypted cache).
