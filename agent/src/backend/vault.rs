@@ -5,6 +5,11 @@
 //! token can no longer be renewed or a call is refused with 403. Secret kinds live in
 //! [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
 //! [`Error`]s that never include a response body (it may hold a credential).
+//!
+//! With several `address`es (an HA cluster) the session follows the active node: before each
+//! login, and whenever a node cannot be reached or answers 503, it asks every node's
+//! `sys/leader` and moves its client, with the same token, to the one that says `is_self`
+//! (or, while an election is under way, to any node that answers: standbys forward).
 
 mod kv2;
 mod leased;
@@ -43,6 +48,7 @@ impl Vault {
             client: RwLock::new(None),
             last_error: Mutex::new(Some("logging in".to_owned())),
             reauth: Notify::new(),
+            moved: Notify::new(),
             ready: Notify::new(),
         });
         let auth_task = tokio::spawn(session.clone().keep_logged_in());
@@ -134,7 +140,10 @@ pub struct Session {
     address: AtomicUsize,
     client: RwLock<Option<Arc<VaultClient>>>,
     last_error: Mutex<Option<String>>,
+    /// Log in again (our token was refused).
     reauth: Notify,
+    /// The node in use failed: find the active one and move there.
+    moved: Notify,
     ready: Notify,
 }
 
@@ -214,12 +223,17 @@ impl Session {
                     {
                         Error::LeaseGone(msg)
                     }
+                    503 => {
+                        // Sealed, or a standby that lost its leader: look for the active node.
+                        self.node_failed();
+                        Error::Transient(msg)
+                    }
                     429 | 500..=599 => Error::Transient(msg),
                     _ => Error::Permanent(msg),
                 }
             }
             E::RequestError { source, .. } => {
-                self.next_address();
+                self.node_failed();
                 Error::Transient(format!(
                     "{}: cannot reach Vault: {}",
                     self.backend,
@@ -255,17 +269,69 @@ impl Session {
         &self.config.addresses[i]
     }
 
-    fn next_address(&self) {
+    /// The node in use could not be reached or could not answer.
+    fn node_failed(&self) {
         if self.config.addresses.len() > 1 {
-            self.address.fetch_add(1, Ordering::Relaxed);
-            self.reauth.notify_one();
+            self.moved.notify_one();
         }
     }
 
+    /// Points [`Self::address`] at the active node: the one whose `sys/leader` says
+    /// `is_self`; failing that (an election under way) the next node that answers at all, as
+    /// a standby forwards to the active node once there is one; failing that, the next node.
+    async fn follow_active(&self) {
+        let n = self.config.addresses.len();
+        if n < 2 {
+            return;
+        }
+        let current = self.address.load(Ordering::Relaxed) % n;
+        let mut probes = tokio::task::JoinSet::new();
+        for (i, address) in self.config.addresses.iter().enumerate() {
+            let client = self.new_client_at(address, None);
+            probes.spawn(async move { (i, probe_leader(client.ok()).await) });
+        }
+        let mut answered = vec![false; n];
+        let mut active = None;
+        let deadline = tokio::time::sleep(PROBE_TIMEOUT);
+        tokio::pin!(deadline);
+        while active.is_none() {
+            tokio::select! {
+                probe = probes.join_next() => match probe {
+                    Some(Ok((i, Some(is_self)))) => {
+                        answered[i] = true;
+                        if is_self {
+                            active = Some(i);
+                        }
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                _ = &mut deadline => break,
+            }
+        }
+        probes.abort_all();
+        let chosen = active
+            .or_else(|| (1..=n).map(|k| (current + k) % n).find(|&i| answered[i]))
+            .unwrap_or((current + 1) % n);
+        if chosen != current {
+            tracing::info!(
+                backend = %self.backend,
+                address = %self.config.addresses[chosen],
+                active = active.is_some(),
+                "using another Vault node"
+            );
+        }
+        self.address.store(chosen, Ordering::Relaxed);
+    }
+
     fn new_client(&self, token: Option<&SecretString>) -> Result<VaultClient, Error> {
+        self.new_client_at(self.address(), token)
+    }
+
+    fn new_client_at(&self, address: &str, token: Option<&SecretString>) -> Result<VaultClient, Error> {
         let mut settings = VaultClientSettingsBuilder::default();
         settings
-            .address(self.address())
+            .address(address)
             .token(token.map(|t| t.expose().to_owned()).unwrap_or_default())
             .timeout(Some(Duration::from_secs(10)))
             .namespace(self.config.namespace.clone());
@@ -304,6 +370,7 @@ impl Session {
     }
 
     async fn login(&self) -> Result<Token, Error> {
+        self.follow_active().await;
         let token = match &self.config.auth {
             VaultAuth::Token { token_file } => {
                 let bytes = std::fs::read(token_file).map_err(|e| {
@@ -368,19 +435,24 @@ impl Session {
         Ok(token)
     }
 
-    /// Renews the token at ~2/3 of its TTL; returns when it must log in again.
+    /// Renews the token at ~2/3 of its TTL, and moves it to the active node when the node in
+    /// use fails; returns when it must log in again.
     async fn keep_renewed(&self, token: Token) {
         let mut ttl = token.ttl;
+        let mut renew_at = tokio::time::Instant::now() + plan::renew_in(ttl, rand::random());
         loop {
-            if ttl.is_zero() {
-                // A token without TTL (e.g. root): only a refusal makes us log in again.
-                self.reauth.notified().await;
-                return;
-            }
-            let wait = plan::renew_in(ttl, rand::random());
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                // A token without TTL (e.g. root): only a refusal makes us log in again.
+                _ = tokio::time::sleep_until(renew_at), if !ttl.is_zero() => {}
                 _ = self.reauth.notified() => return,
+                _ = self.moved.notified() => {
+                    self.follow_active().await;
+                    match self.new_client(Some(&token.value)) {
+                        Ok(client) => *self.client.write().expect("never poisoned") = Some(Arc::new(client)),
+                        Err(_) => return,
+                    }
+                    continue;
+                }
             }
             if !token.renewable {
                 return;
@@ -392,6 +464,7 @@ impl Session {
             {
                 Ok(Envelope { auth: Some(auth), .. }) if auth.lease_duration * 10 >= token.ttl.as_secs() * 9 => {
                     ttl = Duration::from_secs(auth.lease_duration);
+                    renew_at = tokio::time::Instant::now() + plan::renew_in(ttl, rand::random());
                     tracing::debug!(backend = %self.backend, ttl_s = auth.lease_duration, "renewed Vault token");
                 }
                 Ok(_) => return, // capped by the token's max TTL: log in afresh
@@ -402,6 +475,22 @@ impl Session {
             }
         }
     }
+}
+
+/// How long [`Session::follow_active`] waits for the nodes' answers.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Asks one node `sys/leader` (no token needed): `Some(is_self)` if it answered.
+async fn probe_leader(client: Option<VaultClient>) -> Option<bool> {
+    let client = client?;
+    let call = Call {
+        method: RequestMethod::GET,
+        path: "sys/leader".to_owned(),
+        body: None,
+    };
+    let answer = call.with_middleware(client.middle()).exec(client.http()).await.ok()?;
+    let leader: serde_json::Value = serde_json::from_slice(&answer.raw()).ok()?;
+    Some(leader.get("is_self").and_then(|v| v.as_bool()).unwrap_or(false))
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
