@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod atomic;
 pub mod audit;
 pub mod config;
 pub mod crypto;

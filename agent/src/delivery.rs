@@ -23,21 +23,18 @@
 //!   retried (1 s doubling to 30 s); a template error waits for the next version.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, Permissions};
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sidekey::api::FailingFile;
+use sidekey::atomic::{write_atomically, WriteError, Written};
 use sidekey::audit::EventKind;
 use sidekey::config::FileSpec;
 use sidekey::template::{self, Template};
 use sidekey::{AuditEvent, SecretName, SecretString};
 use tokio_util::sync::CancellationToken;
-use zeroize::Zeroizing;
 
 use crate::audit_log::AuditLog;
 use crate::metrics;
@@ -56,14 +53,8 @@ pub enum Error {
     #[error(transparent)]
     Render(#[from] template::RenderError),
     /// Creating, writing or renaming the file failed.
-    #[error("{what}: {source}")]
-    Write {
-        /// The step that failed, with its path.
-        what: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
     /// `on_change` failed.
     #[error("on_change {program:?} {how}")]
     OnChange {
@@ -80,7 +71,7 @@ impl Error {
     /// Write failures may pass (a full disk, a directory being mounted); the others need a
     /// new version or a config change.
     fn is_retried(&self) -> bool {
-        matches!(self, Error::Write { .. })
+        matches!(self, Error::Write(_))
     }
 
     fn action(&self) -> &'static str {
@@ -147,13 +138,6 @@ pub struct Task {
     pub status: Arc<Status>,
     /// Cancelled on shutdown; a write or `on_change` in progress is finished first.
     pub stop: CancellationToken,
-}
-
-/// What a write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Written {
-    Replaced,
-    Unchanged,
 }
 
 impl Task {
@@ -263,6 +247,7 @@ impl Task {
         tokio::task::spawn_blocking(move || write_atomically(&path, text.expose().as_bytes(), mode))
             .await
             .expect("writing a file does not panic")
+            .map_err(Error::Write)
     }
 
     /// Reports a failure (log, audit, health) and hands it back.
@@ -285,70 +270,6 @@ impl Task {
         self.status.fail(&self.spec, &e);
         e
     }
-}
-
-/// Replaces `path` with `contents` and exactly `mode`, atomically (temporary file in the same
-/// directory, fsync, rename, directory fsync); answers `Unchanged` without writing when the
-/// file already holds exactly that. On failure the old file is untouched and no temporary
-/// file is left behind.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<Written, Error> {
-    if holds(path, contents, mode) {
-        return Ok(Written::Unchanged);
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::Write {
-        what: format!("{} does not name a file", path.display()),
-        source: std::io::ErrorKind::InvalidInput.into(),
-    })?;
-    let temp = dir.join(format!(
-        ".{}.{:016x}.sidekey-tmp",
-        name.to_string_lossy(),
-        rand::random::<u64>()
-    ));
-    let step = |what: &str, source: std::io::Error| Error::Write {
-        what: format!("cannot {what}"),
-        source,
-    };
-    let result = (|| {
-        // Created private; the configured mode is set on the descriptor (fchmod), so the
-        // umask does not change it and the file appears under its name already with it.
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(|e| step(&format!("create a temporary file in {}", dir.display()), e))?;
-        file.set_permissions(Permissions::from_mode(mode))
-            .map_err(|e| step("set the file mode", e))?;
-        file.write_all(contents)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| step(&format!("write {}", temp.display()), e))?;
-        std::fs::rename(&temp, path).map_err(|e| step(&format!("rename the temporary file to {}", path.display()), e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result?;
-    // Makes the rename itself durable. Some filesystems refuse to fsync a directory; the
-    // file is in place either way, so that is not a failure.
-    let _ = File::open(dir).and_then(|d| d.sync_all());
-    Ok(Written::Replaced)
-}
-
-/// Whether `path` is a regular file with exactly `contents` and `mode`.
-fn holds(path: &Path, contents: &[u8], mode: u32) -> bool {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() || meta.permissions().mode() & 0o7777 != mode || meta.len() != contents.len() as u64 {
-        return false;
-    }
-    std::fs::read(path)
-        .map(Zeroizing::new)
-        .is_ok_and(|old| old.as_slice() == contents)
 }
 
 /// Runs `program args` without a shell, in its own process group, with `env` added and no

@@ -215,19 +215,9 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// Writes `bytes` to `path` via a temp file in the same directory and a rename, so readers see
 /// the old or the new file, never half of one. The file is created with `mode`.
 pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::bail!("{}: cannot write: {e}", path.display());
-    }
-    Ok(())
+    sidekey::atomic::write_atomically(path, bytes, mode)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))
 }
 
 /// Reads a key file, or creates it (32 random bytes as hex, mode 0600) when missing.

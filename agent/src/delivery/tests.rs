@@ -1,3 +1,4 @@
+use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
 use sidekey::SecretData;
@@ -28,54 +29,6 @@ impl Drop for Dir {
 
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-#[test]
-fn files_get_exactly_the_configured_mode_whatever_the_umask() {
-    let dir = Dir::new();
-    let path = dir.path().join("db.env");
-    for mode in [0o600, 0o640, 0o666, 0o400] {
-        assert_eq!(write_atomically(&path, b"A=1\n", mode).unwrap(), Written::Replaced);
-        assert_eq!(mode_of(&path), mode, "{mode:o}");
-        assert_eq!(std::fs::read(&path).unwrap(), b"A=1\n");
-    }
-    assert_eq!(entries(dir.path()), ["db.env"], "no temporary file is left");
-}
-
-#[test]
-fn identical_content_and_mode_is_not_rewritten() {
-    let dir = Dir::new();
-    let path = dir.path().join("db.env");
-    assert_eq!(write_atomically(&path, b"A=1\n", 0o600).unwrap(), Written::Replaced);
-    assert_eq!(write_atomically(&path, b"A=1\n", 0o600).unwrap(), Written::Unchanged);
-    assert_eq!(write_atomically(&path, b"A=1\n", 0o640).unwrap(), Written::Replaced);
-    assert_eq!(write_atomically(&path, b"A=2\n", 0o640).unwrap(), Written::Replaced);
-    assert_eq!(std::fs::read(&path).unwrap(), b"A=2\n");
-}
-
-#[test]
-fn a_failed_write_leaves_nothing_behind() {
-    let dir = Dir::new();
-    // A non-empty directory where the file should be: the rename fails.
-    let path = dir.path().join("taken");
-    std::fs::create_dir(&path).unwrap();
-    std::fs::write(path.join("keep"), "x").unwrap();
-    let err = write_atomically(&path, b"A=1\n", 0o600).unwrap_err();
-    assert!(err.is_retried());
-    assert!(err.to_string().contains("rename the temporary file to"), "{err}");
-    assert_eq!(entries(dir.path()), ["taken"]);
-
-    let err = write_atomically(&dir.path().join("missing/db.env"), b"A=1\n", 0o600).unwrap_err();
-    assert!(err.to_string().contains("missing"), "{err}");
 }
 
 #[tokio::test]
