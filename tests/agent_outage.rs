@@ -2,11 +2,14 @@
 //! starts: while it is down the credential still valid keeps being served and health says
 //! degraded with the reason; when it is back, the agent has a working credential again within
 //! 10 s; a credential that expires during an outage is answered 503, never served expired.
+//! The same for AWS, against a moto of the test's own: a Secrets Manager value and an STS
+//! session.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{aws::free_port, eventually, Agent, Stack};
+use crate::support::aws::{free_port, Moto};
+use crate::support::{eventually, Agent, Stack};
 
 /// A throw-away `bao server -dev` on `port` with root token `root`.
 pub(crate) struct Bao {
@@ -119,4 +122,81 @@ fn an_outage_keeps_valid_credentials_served_and_never_expired_ones() {
     let r = agent.http("/v1/secrets/db");
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(agent.http("/v1/health").status, 503);
+}
+
+#[test]
+fn an_aws_outage_keeps_valid_credentials_served_and_never_expired_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut moto = Moto::start(dir.path());
+    let create = |moto: &Moto, value: &str| {
+        moto.boto(
+            &format!(
+                "sm = boto3.client('secretsmanager', endpoint_url=ENDPOINT, region_name=REGION)\n\
+                 sm.create_secret(Name='app/db', SecretString=json.dumps({{'password': {value:?}}}))"
+            ),
+            &[],
+        )
+    };
+    create(&moto, &crate::support::unique("pw"));
+    let config = format!(
+        "[backends.aws]\ntype = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = {:?}\n\n\
+         [secrets.db]\nbackend = \"aws\"\nkind = \"aws.secretsmanager\"\nsecret_id = \"app/db\"\nrefresh = \"1s\"\n\n\
+         [secrets.deploy]\nbackend = \"aws\"\nkind = \"aws.sts\"\nrole_arn = \"arn:aws:iam::123456789012:role/deploy\"\nduration = \"12s\"\n\n\
+         [[access]]\nuid = \"self\"\nsecrets = [\"db\", \"deploy\"]\n",
+        moto.endpoint
+    );
+    let agent = Agent::start(&config);
+    let db = agent.wait_served("db", Duration::from_secs(20));
+    let deploy = agent.wait_served("deploy", Duration::from_secs(20));
+
+    // Down: both are still served; health names the secret whose refresh fails.
+    moto.stop();
+    let health = eventually(Duration::from_secs(10), "health degraded", || {
+        let r = agent.http("/v1/health");
+        (r.json()["status"] == "degraded").then_some(r)
+    });
+    assert_eq!(health.status, 200, "still served: {}", health.body);
+    let failing = &health.json()["failing"][0];
+    assert_eq!(
+        (failing["name"].as_str(), failing["served"].as_bool()),
+        (Some("db"), Some(true)),
+        "{}",
+        health.body
+    );
+    assert_eq!(agent.get("db")["data"], db["data"]);
+
+    // The STS session ends during the outage: answered 503, never served expired, while the
+    // Secrets Manager value (it has no end) is still served.
+    let current = agent.get("deploy");
+    assert_eq!(
+        current["version"], deploy["version"],
+        "no new session while AWS is down"
+    );
+    let expires = humantime::parse_rfc3339(current["lease"]["expires_at"].as_str().unwrap()).unwrap();
+    std::thread::sleep(
+        expires.duration_since(std::time::SystemTime::now()).unwrap_or_default() + Duration::from_millis(1500),
+    );
+    let r = agent.http("/v1/secrets/deploy");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(agent.http("/v1/secrets/db").status, 200);
+
+    // Back (moto starts empty: the secret is created again, with a new value): within 10 s
+    // both are served fresh.
+    let moto = Moto::start_on(dir.path(), moto.port());
+    let back = Instant::now();
+    let new_password = crate::support::unique("pw");
+    create(&moto, &new_password);
+    eventually(Duration::from_secs(10), "fresh values after AWS returned", || {
+        let db = agent.http("/v1/secrets/db");
+        let deploy = agent.http("/v1/secrets/deploy");
+        (db.status == 200 && db.json()["data"]["password"] == new_password.as_str() && deploy.status == 200)
+            .then_some(())
+    });
+    println!(
+        "aws outage: fresh values served {:?} after moto returned",
+        back.elapsed()
+    );
+    eventually(Duration::from_secs(10), "health ok again", || {
+        (agent.http("/v1/health").json()["status"] == "ok").then_some(())
+    });
 }

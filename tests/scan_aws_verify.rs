@@ -13,78 +13,14 @@
 //! holds no key-shaped literal.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::support::aws::{free_port, python};
-use crate::support::{bin, eventually, Stack};
-
-/// A moto server of this test's own, stopped (by its pid) when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Moto {
-    fn start(dir: &Path) -> Moto {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("moto.log")).unwrap();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("moto_server from tests/run.sh's venv on PATH");
-        let moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        eventually(Duration::from_secs(30), "moto answering", || {
-            ureq::get(&format!("{}/moto-api/", moto.endpoint)).call().ok()
-        });
-        moto
-    }
-
-    /// A boto3 snippet against this moto, with `creds` as the caller's (else the stack's fake
-    /// operator credentials); answers its stdout.
-    fn boto(&self, script: &str, creds: Option<&Key>) -> String {
-        let script = format!("ENDPOINT = {:?}\n{script}", self.endpoint);
-        let env: Vec<(&str, Option<&str>)> = match creds {
-            Some(k) => vec![
-                ("AWS_ACCESS_KEY_ID", Some(k.id.as_str())),
-                ("AWS_SECRET_ACCESS_KEY", Some(k.secret.as_str())),
-            ],
-            None => vec![],
-        };
-        let out = python(&script, &env);
-        assert!(
-            out.status.success(),
-            "boto3 script failed:\n{script}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    }
-
-    /// From now on every request must be signed by an IAM user's key (and allowed by its policy).
-    fn require_auth(&self) {
-        let r = ureq::post(&format!("{}/moto-api/reset-auth", self.endpoint))
-            .send_string("0")
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::support::aws::Moto;
+use crate::support::{bin, Stack};
 
 /// An access key pair.
 struct Key {
@@ -93,6 +29,14 @@ struct Key {
 }
 
 impl Key {
+    /// The key as the caller's credentials, for [`Moto::boto`].
+    fn env(&self) -> [(&'static str, Option<&str>); 2] {
+        [
+            ("AWS_ACCESS_KEY_ID", Some(self.id.as_str())),
+            ("AWS_SECRET_ACCESS_KEY", Some(self.secret.as_str())),
+        ]
+    }
+
     fn from_json(v: &Value) -> Key {
         Key {
             id: v["AccessKeyId"].as_str().unwrap().to_owned(),
@@ -176,7 +120,7 @@ fn a_leaked_aws_key_pair_is_verified_at_sts_and_deactivated_through_iam() {
              print(json.dumps({{'leak': leak, 'ops': ops}}, default=str))",
             policy.to_string()
         ),
-        None,
+        &[],
     ))
     .unwrap();
     let leak = Key::from_json(&created["leak"]);
@@ -198,7 +142,7 @@ fn a_leaked_aws_key_pair_is_verified_at_sts_and_deactivated_through_iam() {
         moto.boto(
             "iam = boto3.client('iam', endpoint_url=ENDPOINT, region_name=REGION)\n\
              print(iam.list_access_keys(UserName='leaky')['AccessKeyMetadata'][0]['Status'])",
-            Some(&ops),
+            &ops.env(),
         )
     };
     let last_used = || {
@@ -208,7 +152,7 @@ fn a_leaked_aws_key_pair_is_verified_at_sts_and_deactivated_through_iam() {
                  print(iam.get_access_key_last_used(AccessKeyId={:?})['AccessKeyLastUsed'].get('LastUsedDate'))",
                 leak.id
             ),
-            Some(&ops),
+            &ops.env(),
         )
     };
     assert_eq!(last_used(), "None");
