@@ -70,22 +70,21 @@ impl FingerprintKey {
     /// [`MIN_LEN`] characters but the public ones): field name, fingerprint, value length in
     /// bytes (published too, so scanners HMAC only strings of those lengths).
     pub fn fingerprints(&self, data: &SecretData) -> Vec<(String, String, usize)> {
-        let map: serde_json::Map<String, serde_json::Value> = match serde_json::from_str(data.expose_json()) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => return Vec::new(),
+        let Ok(mut parsed) = serde_json::from_str::<serde_json::Value>(data.expose_json()) else {
+            return Vec::new();
         };
         let mut out = Vec::new();
-        for (field, value) in &map {
+        for (field, value) in parsed.as_object().into_iter().flatten() {
             if PUBLIC_FIELDS.contains(&field.as_str()) {
                 continue;
             }
             if let serde_json::Value::String(s) = value {
-                let s = Zeroizing::new(s.clone());
                 if s.len() >= MIN_LEN {
                     out.push((field.clone(), self.fingerprint(s.as_bytes()), s.len()));
                 }
             }
         }
+        crate::secret::scrub(&mut parsed);
         out
     }
 }

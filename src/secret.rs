@@ -3,13 +3,14 @@
 //! A value enters the agent from a backend as a [`SecretData`] and leaves it only through
 //! [`SecretString::expose`] / [`SecretData::expose_json`]: the HTTP response writer, the
 //! file renderer, the fingerprint HMAC and backend calls. `grep expose(` lists every exit.
-//! Both types zero their memory on drop, print as `***` in `Debug`, and implement neither
+//! Both types zero their memory on drop (and the JSON maps they are built from or parsed into
+//! are [`scrub`]bed after use), print as `***` in `Debug`, and implement neither
 //! `Display` nor `Serialize`.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// A secret string: zeroed on drop, redacted in `Debug`, no `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -67,9 +68,11 @@ pub enum DataError {
 }
 
 impl SecretData {
-    /// Builds the data from a JSON object. The map is consumed; non-object JSON is refused.
+    /// Builds the data from a JSON object. The map is consumed and its strings zeroed.
     pub fn from_map(map: serde_json::Map<String, serde_json::Value>) -> Self {
-        let text = serde_json::Value::Object(map).to_string();
+        let mut value = serde_json::Value::Object(map);
+        let text = value.to_string();
+        scrub(&mut value);
         SecretData(SecretString::from(text))
     }
 
@@ -95,24 +98,41 @@ impl SecretData {
 
     /// One field: strings as they are, other JSON values as their JSON text.
     pub fn field(&self, name: &str) -> Option<SecretString> {
-        let map = self.parse();
-        map.get(name).map(|value| match value {
+        let mut map = self.parse();
+        let field = map.get(name).map(|value| match value {
             serde_json::Value::String(s) => SecretString::from(s.as_str()),
             other => SecretString::from(other.to_string()),
-        })
+        });
+        scrub(&mut map);
+        field
     }
 
     /// The field names, in order; safe to log.
     pub fn field_names(&self) -> Vec<String> {
-        self.parse().keys().cloned().collect()
+        let mut map = self.parse();
+        let names = map.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        scrub(&mut map);
+        names
     }
 
-    fn parse(&self) -> serde_json::Map<String, serde_json::Value> {
+    /// The parsed object; callers [`scrub`] it when done.
+    fn parse(&self) -> serde_json::Value {
         match serde_json::from_str(self.0.expose()) {
-            Ok(serde_json::Value::Object(map)) => map,
+            Ok(value @ serde_json::Value::Object(_)) => value,
             // Built only from objects, so this cannot happen; answer empty rather than panic.
-            _ => serde_json::Map::new(),
+            _ => serde_json::Value::Object(serde_json::Map::new()),
         }
+    }
+}
+
+/// Zeroes every string inside `value`. Object keys (field names) and numbers (held inline,
+/// not on the heap) are left as they are.
+pub fn scrub(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => s.zeroize(),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub),
+        serde_json::Value::Object(map) => map.values_mut().for_each(scrub),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) | serde_json::Value::Null => {}
     }
 }
 
@@ -169,5 +189,12 @@ mod tests {
         let b = SecretData::from_json(r#"{"a":"x","b":1}"#).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.field("b").unwrap().expose(), "1");
+    }
+
+    #[test]
+    fn scrub_empties_every_string_and_keeps_the_shape() {
+        let mut v = serde_json::json!({"a": "xyz", "b": ["pq", {"c": "r"}], "n": 5, "t": true});
+        scrub(&mut v);
+        assert_eq!(v, serde_json::json!({"a": "", "b": ["", {"c": ""}], "n": 5, "t": true}));
     }
 }

@@ -46,6 +46,12 @@ struct Entry {
     generated_at: Option<u64>,
 }
 
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.data.values_mut().for_each(sidekey::secret::scrub);
+    }
+}
+
 impl Local {
     /// Opens the store described by `config`, creating its key file when missing.
     pub fn open(config: &LocalBackend) -> anyhow::Result<Self> {
