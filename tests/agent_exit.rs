@@ -78,3 +78,21 @@ fn the_leak_search_every_test_ends_with_catches_a_value_in_the_audit_log() {
         .unwrap();
     std::io::Write::write_all(&mut audit, format!("{{\"planted\":\"{value}\"}}\n").as_bytes()).unwrap();
 }
+
+#[test]
+#[should_panic(expected = "a secret value appeared in the agent's rendered errors")]
+fn the_leak_search_also_reads_the_errors_the_agent_rendered() {
+    // An error answer that echoes what was asked: asking for a secret *named* like a served
+    // value puts that value in the 404's message, which the search must find.
+    let agent = Agent::start(&format!(
+        "{}\n[secrets.s]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n\n{}",
+        crate::support::LOCAL_DEV,
+        crate::support::GRANT_SELF
+    ));
+    let value = agent.wait_served("s", Duration::from_secs(20))["data"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = agent.http(&format!("/v1/secrets/{value}"));
+    assert!(r.status >= 400 && r.body.contains(&value), "{} {}", r.status, r.body);
+}

@@ -53,13 +53,15 @@ pub const LOCAL_DEV: &str =
 pub const GRANT_SELF: &str = "[[access]]\nuid = \"self\"\nsecrets = [\"*\"]\n";
 
 /// A running agent. Every secret value it serves through `http`/`get`/`wait_served` is
-/// remembered, and when the agent is dropped (the test passed) its stderr, audit log and
-/// `/metrics` are searched for each: the whole end-to-end suite is a leak search.
+/// remembered, and so is every error it renders (an error answer's body, a client command's
+/// stderr); when the agent is dropped (the test passed) its stderr, audit log, `/metrics` and
+/// those errors are searched for each value: the whole end-to-end suite is a leak search.
 pub struct Agent {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
     served: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    errors: std::sync::Mutex<String>,
 }
 
 impl Agent {
@@ -112,6 +114,7 @@ impl Agent {
             socket,
             child: None,
             served: Default::default(),
+            errors: Default::default(),
         }
     }
 
@@ -157,8 +160,17 @@ impl Agent {
             if let Ok(answer) = serde_json::from_str::<serde_json::Value>(&r.body) {
                 self.remember(&answer["data"]);
             }
+        } else if r.status >= 400 {
+            self.rendered(&r.body);
         }
         r
+    }
+
+    /// Remembers an error message the agent rendered (for the leak search at drop).
+    fn rendered(&self, text: &str) {
+        let mut errors = self.errors.lock().unwrap();
+        errors.push_str(text);
+        errors.push('\n');
     }
 
     /// Remembers the secret string values in `data` (for the leak search at drop).
@@ -192,13 +204,15 @@ impl Agent {
 
     /// Runs `sidekey-agent ARGS` (a client command) against this agent's socket.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(bin("sidekey-agent"))
+        let out = Command::new(bin("sidekey-agent"))
             .args(args)
             .env("SIDEKEY_SOCKET", &self.socket)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .output()
-            .unwrap()
+            .unwrap();
+        self.rendered(&String::from_utf8_lossy(&out.stderr));
+        out
     }
 
     /// What the agent wrote to stderr so far.
@@ -215,15 +229,22 @@ impl Agent {
             .collect()
     }
 
-    /// Asserts that no value in `values` appears in stderr, the audit log or `/metrics`.
+    /// Asserts that no value in `values` appears in stderr, the audit log, `/metrics` or an
+    /// error the agent rendered.
     pub fn assert_never_leaked(&self, values: &[String]) {
         // The audit writer flushes within 200 ms.
         std::thread::sleep(Duration::from_millis(300));
         let metrics = self.http("/metrics").body;
         let audit = fs::read_to_string(self.path("audit.jsonl")).unwrap_or_default();
         let stderr = self.stderr();
+        let errors = self.errors.lock().unwrap().clone();
         for value in values.iter().filter(|v| v.len() >= 8) {
-            for (what, text) in [("stderr", &stderr), ("audit log", &audit), ("/metrics", &metrics)] {
+            for (what, text) in [
+                ("stderr", &stderr),
+                ("audit log", &audit),
+                ("/metrics", &metrics),
+                ("rendered errors", &errors),
+            ] {
                 assert!(
                     !text.contains(value.as_str()),
                     "a secret value appeared in the agent's {what}"
@@ -267,10 +288,13 @@ impl Drop for Agent {
             } else {
                 let audit = fs::read_to_string(self.path("audit.jsonl")).unwrap_or_default();
                 let stderr = self.stderr();
+                let errors = self.errors.lock().unwrap().clone();
                 for value in &values {
                     assert!(
-                        !audit.contains(value.as_str()) && !stderr.contains(value.as_str()),
-                        "a secret value appeared in the stopped agent's audit log or stderr"
+                        !audit.contains(value.as_str())
+                            && !stderr.contains(value.as_str())
+                            && !errors.contains(value.as_str()),
+                        "a secret value appeared in the stopped agent's audit log, stderr or rendered errors"
                     );
                 }
             }
