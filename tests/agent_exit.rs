@@ -57,11 +57,8 @@ fn the_agent_cannot_dump_core() {
     // agent's code asks the kernel (prctl(PR_GET_DUMPABLE)) in its unit test; here, no core.
 }
 
-#[test]
-#[should_panic(expected = "a secret value appeared")]
-fn the_leak_search_every_test_ends_with_catches_a_value_in_the_audit_log() {
-    // Every `Agent` searches its stderr, audit log and /metrics for the values it served when
-    // it is dropped; this plants one to show the search can fail.
+/// An agent serving one `local.generated` secret `s`, and the value it served.
+fn generated_secret_agent() -> (Agent, String) {
     let agent = Agent::start(&format!(
         "{}\n[secrets.s]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n\n{}",
         crate::support::LOCAL_DEV,
@@ -71,6 +68,15 @@ fn the_leak_search_every_test_ends_with_catches_a_value_in_the_audit_log() {
         .as_str()
         .unwrap()
         .to_owned();
+    (agent, value)
+}
+
+#[test]
+#[should_panic(expected = "a secret value appeared")]
+fn the_leak_search_every_test_ends_with_catches_a_value_in_the_audit_log() {
+    // Every `Agent` searches its stderr, audit log and /metrics for the values it served when
+    // it is dropped; this plants one to show the search can fail.
+    let (agent, value) = generated_secret_agent();
     let mut audit = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -84,15 +90,7 @@ fn the_leak_search_every_test_ends_with_catches_a_value_in_the_audit_log() {
 fn the_leak_search_also_reads_the_errors_the_agent_rendered() {
     // An error answer that echoes what was asked: asking for a secret *named* like a served
     // value puts that value in the 404's message, which the search must find.
-    let agent = Agent::start(&format!(
-        "{}\n[secrets.s]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n\n{}",
-        crate::support::LOCAL_DEV,
-        crate::support::GRANT_SELF
-    ));
-    let value = agent.wait_served("s", Duration::from_secs(20))["data"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (agent, value) = generated_secret_agent();
     let r = agent.http(&format!("/v1/secrets/{value}"));
     assert!(r.status >= 400 && r.body.contains(&value), "{} {}", r.status, r.body);
 }

@@ -47,6 +47,24 @@ impl Drop for Bao {
     }
 }
 
+/// Waits until health says degraded, and checks it is because of `name`, still served (200).
+/// Answers the failing entry.
+fn degraded_but_served(agent: &Agent, name: &str, within: Duration) -> serde_json::Value {
+    let health = eventually(within, "health degraded", || {
+        let r = agent.http("/v1/health");
+        (r.json()["status"] == "degraded").then_some(r)
+    });
+    assert_eq!(health.status, 200, "still served: {}", health.body);
+    let failing = health.json()["failing"][0].clone();
+    assert_eq!(
+        (failing["name"].as_str(), failing["served"].as_bool()),
+        (Some(name), Some(true)),
+        "{}",
+        health.body
+    );
+    failing
+}
+
 #[test]
 fn an_outage_keeps_valid_credentials_served_and_never_expired_ones() {
     let port = free_port();
@@ -70,16 +88,7 @@ fn an_outage_keeps_valid_credentials_served_and_never_expired_ones() {
 
     // Down: the same credential is served; health turns degraded once a renewal fails.
     bao.kill();
-    let health = eventually(Duration::from_secs(12), "health degraded", || {
-        let r = agent.http("/v1/health");
-        (r.json()["status"] == "degraded").then_some(r)
-    });
-    assert_eq!(health.status, 200, "still served: {}", health.body);
-    let failing = &health.json()["failing"][0];
-    assert_eq!(
-        (failing["name"].as_str(), failing["served"].as_bool()),
-        (Some("db"), Some(true))
-    );
+    let failing = degraded_but_served(&agent, "db", Duration::from_secs(12));
     assert!(failing["reason"].as_str().unwrap().contains("renew"), "{failing}");
     assert_eq!(
         agent.get("db")["version"],
@@ -151,18 +160,7 @@ fn an_aws_outage_keeps_valid_credentials_served_and_never_expired_ones() {
 
     // Down: both are still served; health names the secret whose refresh fails.
     moto.stop();
-    let health = eventually(Duration::from_secs(10), "health degraded", || {
-        let r = agent.http("/v1/health");
-        (r.json()["status"] == "degraded").then_some(r)
-    });
-    assert_eq!(health.status, 200, "still served: {}", health.body);
-    let failing = &health.json()["failing"][0];
-    assert_eq!(
-        (failing["name"].as_str(), failing["served"].as_bool()),
-        (Some("db"), Some(true)),
-        "{}",
-        health.body
-    );
+    degraded_but_served(&agent, "db", Duration::from_secs(10));
     assert_eq!(agent.get("db")["data"], db["data"]);
 
     // The STS session ends during the outage: answered 503, never served expired, while the
