@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sidekey::crypto::{self, SealingKey};
 use sidekey::{Lease, LeaseId, SecretData, SecretName};
 use tokio_util::sync::CancellationToken;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::backend::Issued;
 use crate::store::Store;
@@ -32,6 +32,12 @@ struct Entry {
     lease: Option<CachedLease>,
 }
 
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.data.zeroize();
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct CachedLease {
     id: Option<String>,
@@ -46,8 +52,20 @@ fn secs(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
 }
 
-fn time(s: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs_f64(s.max(0.0))
+/// Seconds from the epoch to year 10000: later times cannot be written in RFC 3339 (the API's
+/// `expires_at`), and a cache this agent wrote never holds one.
+const MAX_SECS: f64 = 253_402_300_800.0;
+
+/// A duration in seconds as the cache holds it; `None` past [`MAX_SECS`] (the plaintext is
+/// authenticated, yet `Duration::from_secs_f64` would panic on 1e300).
+fn seconds(s: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(s.max(0.0))
+        .ok()
+        .filter(|d| d.as_secs_f64() < MAX_SECS)
+}
+
+fn time(s: f64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(seconds(s)?)
 }
 
 /// A value restored from the cache.
@@ -85,37 +103,27 @@ impl Cache {
         };
         let mut warning = None;
         let mut restored = BTreeMap::new();
-        let key = match blob.as_deref().map(|b| (b, crypto::salt_of(b))) {
-            Some((blob, Ok(salt))) => {
-                let key = SealingKey::derive(&passphrase, salt)?;
-                match key.open(blob) {
-                    Ok(plain) => match serde_json::from_slice::<BTreeMap<String, Entry>>(&plain) {
-                        Ok(entries) => restored = usable(entries, now),
-                        Err(e) => {
-                            warning = Some(format!(
-                                "{}: not a cache this agent wrote ({e}); ignored",
-                                path.display()
-                            ))
+        let key = match blob.as_deref() {
+            None => SealingKey::derive_new(&passphrase)?,
+            Some(blob) => match crypto::salt_of(blob) {
+                Ok(salt) => {
+                    let key = SealingKey::derive(&passphrase, salt)?;
+                    match decode(&key, blob, now) {
+                        Ok(entries) => {
+                            restored = entries;
+                            key
                         }
-                    },
-                    Err(e) => {
-                        warning = Some(format!(
-                        "{}: fails authentication ({e}: tampered, or another key); ignored, fetching fresh credentials",
-                        path.display()
-                    ))
+                        Err(e) => {
+                            warning = Some(format!("{}: {e}", path.display()));
+                            SealingKey::derive_new(&passphrase)?
+                        }
                     }
                 }
-                if warning.is_some() {
+                Err(e) => {
+                    warning = Some(format!("{}: not a sealed cache ({e}); ignored", path.display()));
                     SealingKey::derive_new(&passphrase)?
-                } else {
-                    key
                 }
-            }
-            Some((_, Err(e))) => {
-                warning = Some(format!("{}: not a sealed cache ({e}); ignored", path.display()));
-                SealingKey::derive_new(&passphrase)?
-            }
-            None => SealingKey::derive_new(&passphrase)?,
+            },
         };
         Ok((
             Cache {
@@ -157,34 +165,63 @@ impl Cache {
     }
 }
 
+/// Why a cache file's content was not restored (reported, then ignored).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The blob does not open with the key: modified, or sealed under another key file.
+    #[error("fails authentication ({0}: tampered, or another key); ignored, fetching fresh credentials")]
+    Authentication(#[source] crypto::Error),
+    /// It opens, but is not the JSON this agent writes.
+    #[error("not a cache this agent wrote ({0}); ignored")]
+    Content(#[source] serde_json::Error),
+}
+
+/// Opens the sealed cache `blob` with `key` (derived for the blob's salt) and answers the
+/// entries still valid at `now`.
+pub fn decode(key: &SealingKey, blob: &[u8], now: SystemTime) -> Result<BTreeMap<SecretName, Restored>, Error> {
+    let plain = key.open(blob).map_err(Error::Authentication)?;
+    decode_plain(&plain, now)
+}
+
+/// The entries of an opened cache still valid at `now`. Pure, so it is fuzzed
+/// (`fuzz/fuzz_targets/cache_decoder.rs`), though only this agent's key can seal its input.
+pub fn decode_plain(plain: &[u8], now: SystemTime) -> Result<BTreeMap<SecretName, Restored>, Error> {
+    let entries = serde_json::from_slice::<BTreeMap<String, Entry>>(plain).map_err(Error::Content)?;
+    Ok(usable(entries, now))
+}
+
 /// The entries still valid at `now` (a leased one with at least a second left).
 fn usable(entries: BTreeMap<String, Entry>, now: SystemTime) -> BTreeMap<SecretName, Restored> {
     entries
         .into_iter()
-        .filter_map(|(name, e)| {
-            let lease = e.lease.map(|l| Lease {
-                id: l.id.map(LeaseId::new),
-                issued_at: time(l.issued_at),
-                renewed_at: time(l.renewed_at),
-                expires_at: time(l.expires_at),
-                ttl: Duration::from_secs_f64(l.ttl.max(0.0)),
-                renewable: l.renewable,
-            });
+        .filter_map(|(name, mut e)| {
+            // An entry with a time out of range is dropped, as one whose value does not parse.
+            let lease = match e.lease.take() {
+                Some(l) => Some(Lease {
+                    id: l.id.map(LeaseId::new),
+                    issued_at: time(l.issued_at)?,
+                    renewed_at: time(l.renewed_at)?,
+                    expires_at: time(l.expires_at)?,
+                    ttl: seconds(l.ttl)?,
+                    renewable: l.renewable,
+                }),
+                None => None,
+            };
             if lease
                 .as_ref()
                 .is_some_and(|l| l.expires_at < now + Duration::from_secs(1))
             {
                 return None;
             }
-            let data = SecretData::from_json(&Zeroizing::new(e.data)).ok()?;
+            let data = SecretData::from_json(&e.data).ok()?;
             let mut issued = Issued::plain(data, lease);
-            issued.revision = e.revision;
+            issued.revision = e.revision.take();
             Some((
                 SecretName::new(name),
                 Restored {
                     version: e.version,
                     issued,
-                    fetched_at: time(e.fetched_at),
+                    fetched_at: time(e.fetched_at)?,
                 },
             ))
         })
@@ -205,5 +242,47 @@ pub async fn run(cache: Cache, store: Arc<Store>, stop: CancellationToken) {
     }
     if let Err(e) = cache.save(&store) {
         tracing::warn!(error = %e, "writing the encrypted cache at the stop failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(fetched_at: &str, expires_at: &str, ttl: &str) -> Vec<u8> {
+        format!(
+            r#"{{"db":{{"version":2,"data":"{{\"user\":\"app\"}}","revision":null,"fetched_at":{fetched_at},
+            "lease":{{"id":"l-1","issued_at":1000,"renewed_at":1000,"expires_at":{expires_at},"ttl":{ttl},"renewable":true}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn valid_entries_are_restored_and_expired_ones_dropped() {
+        let now = UNIX_EPOCH + Duration::from_secs(2000);
+        let restored = decode_plain(&entry("1000.5", "5000", "4000"), now).unwrap();
+        assert_eq!(restored[&SecretName::new("db")].version, 2);
+        assert!(decode_plain(&entry("1000.5", "2000.5", "4000"), now)
+            .unwrap()
+            .is_empty());
+        assert!(matches!(decode_plain(b"[]", now), Err(Error::Content(_))));
+    }
+
+    /// Found by `fuzz/fuzz_targets/cache_decoder.rs` (issue 6): a time or TTL too large for a
+    /// `Duration` or `SystemTime` panicked instead of dropping the entry.
+    #[test]
+    fn issue_6_times_out_of_range_drop_the_entry_instead_of_panicking() {
+        let now = UNIX_EPOCH + Duration::from_secs(2000);
+        for (fetched_at, expires_at, ttl) in [
+            ("1e300", "5000", "4000"),
+            ("1000", "1e19", "4000"),
+            ("1000", "5000", "1.8e19"),
+            ("1000", "253402300800", "4000"),
+        ] {
+            let restored = decode_plain(&entry(fetched_at, expires_at, ttl), now).unwrap();
+            assert!(restored.is_empty(), "{fetched_at} {expires_at} {ttl}");
+        }
+        // Negative times read as the epoch, as before.
+        assert_eq!(decode_plain(&entry("-5", "5000", "-1"), now).unwrap().len(), 1);
     }
 }

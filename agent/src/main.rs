@@ -2,24 +2,10 @@
 //! result into an exit code (0 ok, 1 refused or failed, 2 bad usage or config) in one place.
 #![forbid(unsafe_code)]
 
-mod app;
-mod audit_log;
-mod backend;
-mod cache;
-mod cli;
-mod cmd;
-mod delivery;
-mod fingerprints;
-mod metrics;
-mod policy;
-mod publish;
-mod scheduler;
-mod server;
-mod store;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use sidekey_agent::{cli, cmd};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -45,8 +45,25 @@ pub struct Engine {
     /// are needed even in small blobs), and whether another rule does.
     keyword_reach: Vec<(bool, bool)>,
     /// Rules with neither keywords nor a literal every match must contain: one regex set pass
-    /// over each blob tells which of them can match.
-    unanchored: Option<(RegexSet, Vec<usize>)>,
+    /// over each blob tells which of them can match (one set per rule when together they
+    /// exceed the regex size limit).
+    unanchored: Vec<(RegexSet, Vec<usize>)>,
+}
+
+/// The regex sets over the `unanchored` rules: one set for all when it fits the size limit,
+/// else one per rule (each regex compiled on its own, so a set of one does too).
+fn unanchored_sets(rules: &[Rule], unanchored: Vec<usize>) -> Vec<(RegexSet, Vec<usize>)> {
+    if unanchored.is_empty() {
+        return Vec::new();
+    }
+    let set = |indexes: &[usize]| RegexSet::new(indexes.iter().map(|i| rules[*i].regex.as_str()));
+    match set(&unanchored) {
+        Ok(all) => vec![(all, unanchored)],
+        Err(_) => unanchored
+            .into_iter()
+            .filter_map(|i| Some((set(&[i]).ok()?, vec![i])))
+            .collect(),
+    }
 }
 
 impl Engine {
@@ -95,11 +112,7 @@ impl Engine {
                 )
             })
             .collect();
-        let unanchored = (!unanchored.is_empty()).then(|| {
-            let set = RegexSet::new(unanchored.iter().map(|i| rules[*i].regex.as_str()))
-                .expect("each pattern compiled on its own");
-            (set, unanchored)
-        });
+        let unanchored = unanchored_sets(&rules, unanchored);
         Engine {
             rules,
             keywords,
@@ -166,7 +179,7 @@ impl Engine {
                     .map(|r| (*r as u32, *at)),
             );
         }
-        if let Some((set, rules)) = &self.unanchored {
+        for (set, rules) in &self.unanchored {
             todo.extend(set.matches(bytes).iter().map(|i| (rules[i] as u32, usize::MAX)));
         }
         todo.sort_unstable();
@@ -358,6 +371,25 @@ mod tests {
         assert_eq!(required_literals(r"(?:ABC|xyz)_[0-9]{4}"), vec!["abc_", "xyz_"]);
         assert_eq!(required_literals(r"[a-f0-9]{40}"), Vec::<String>::new());
         assert_eq!(required_literals(r"[0-9]{6}-secret"), vec!["-secret"]);
+    }
+
+    #[test]
+    fn keywordless_rules_too_big_for_one_set_get_a_set_each() {
+        // Each compiles alone; together they pass the regex size limit (noticed while fuzzing the
+        // rule loader: this used to panic).
+        let rules_file: String = (1..=12)
+            .map(|i| format!("[[rules]]\nid = \"r{i}\"\nregex = '''\\w{{90}}[0-9]{{{i}}}\\b'''\n"))
+            .collect();
+        let (_, rules) = crate::rules::parse("t.toml", &rules_file).unwrap();
+        let engine = Engine::new(rules);
+        assert!(engine.unanchored.len() > 1, "one set per rule");
+        let text = format!("x {}1234 y\n", "a".repeat(90));
+        let found: Vec<&str> = engine
+            .scan(text.as_bytes(), None)
+            .iter()
+            .map(|m| engine.rules()[m.rule].id.as_str())
+            .collect();
+        assert!(found.contains(&"r4"), "{found:?}");
     }
 
     #[test]

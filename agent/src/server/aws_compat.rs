@@ -27,14 +27,20 @@ const ROUTE: &str = "/secretsmanager/get";
 
 /// The query of `/secretsmanager/get`.
 #[derive(Debug, Default, PartialEq)]
-struct Query {
-    secret_id: String,
-    version_id: Option<String>,
-    version_stage: Option<String>,
-    refresh_now: bool,
+pub struct Query {
+    /// `secretId`: a configured `secret_id` or secret name; never empty.
+    pub secret_id: String,
+    /// `versionId`
+    pub version_id: Option<String>,
+    /// `versionStage`
+    pub version_stage: Option<String>,
+    /// `refreshNow=true`
+    pub refresh_now: bool,
 }
 
-fn parse(query: Option<&str>) -> Result<Query, ApiError> {
+/// Parses the query of `/secretsmanager/get`; unknown parameters, a `refreshNow` other than
+/// `true`/`false` and a missing `secretId` answer 400.
+pub fn parse(query: Option<&str>) -> Result<Query, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     let mut q = Query::default();
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {

@@ -18,7 +18,7 @@ use crate::policy::{Caller, Permit};
 use crate::store::{Served, Unavailable};
 
 /// Longest `?timeout=` a long-poll may ask for.
-const MAX_WAIT: Duration = Duration::from_secs(300);
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 
 /// An error answer.
@@ -48,20 +48,54 @@ impl From<Unavailable> for ApiError {
 }
 
 /// The routes, as labelled in metrics and audit.
-enum Route<'r> {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route<'r> {
+    /// `GET /v1/secrets`
     List,
+    /// `GET /v1/health`
     Health,
+    /// `GET /metrics`
     Metrics,
+    /// `GET /v1/secrets/{name}`, the name still percent-encoded.
     Secret(&'r str),
+    /// `GET /secretsmanager/get`
     AwsGet,
+    /// `GET /v1/aws-credentials/{name}`, the name still percent-encoded.
     AwsCredentials(&'r str),
+    /// `GET /v1/fingerprints`
     Fingerprints,
+    /// `POST /v1/fingerprints/match`
     FingerprintsMatch,
+    /// `POST /v1/revoke`
     Revoke,
 }
 
-impl Route<'_> {
-    fn label(&self) -> &'static str {
+impl<'r> Route<'r> {
+    /// The route a request path names; `None` answers 404. Pure, so it is fuzzed
+    /// (`fuzz/fuzz_targets/http_routes.rs`).
+    pub fn parse(path: &'r str) -> Option<Route<'r>> {
+        Some(match path {
+            "/v1/secrets" => Route::List,
+            "/v1/health" => Route::Health,
+            "/metrics" => Route::Metrics,
+            "/secretsmanager/get" => Route::AwsGet,
+            "/v1/fingerprints" => Route::Fingerprints,
+            "/v1/fingerprints/match" => Route::FingerprintsMatch,
+            "/v1/revoke" => Route::Revoke,
+            p => {
+                if let Some(raw) = p.strip_prefix("/v1/secrets/") {
+                    Route::Secret(raw)
+                } else if let Some(raw) = p.strip_prefix("/v1/aws-credentials/") {
+                    Route::AwsCredentials(raw)
+                } else {
+                    return None;
+                }
+            }
+        })
+    }
+
+    /// The route's label in metrics and audit events.
+    pub fn label(&self) -> &'static str {
         match self {
             Route::List => "/v1/secrets",
             Route::Health => "/v1/health",
@@ -75,7 +109,8 @@ impl Route<'_> {
         }
     }
 
-    fn method(&self) -> Method {
+    /// The one method the route answers.
+    pub fn method(&self) -> Method {
         match self {
             Route::FingerprintsMatch | Route::Revoke => Method::POST,
             _ => Method::GET,
@@ -116,22 +151,11 @@ const MAX_BODY: usize = 8 * 1024 * 1024;
 
 async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static str, Answer) {
     let path = req.uri().path();
-    let route = match path {
-        "/v1/secrets" => Route::List,
-        "/v1/health" => Route::Health,
-        "/metrics" => Route::Metrics,
-        "/secretsmanager/get" => Route::AwsGet,
-        "/v1/fingerprints" => Route::Fingerprints,
-        "/v1/fingerprints/match" => Route::FingerprintsMatch,
-        "/v1/revoke" => Route::Revoke,
-        p if p.starts_with("/v1/secrets/") => Route::Secret(&p["/v1/secrets/".len()..]),
-        p if p.starts_with("/v1/aws-credentials/") => Route::AwsCredentials(&p["/v1/aws-credentials/".len()..]),
-        _ => {
-            return (
-                "other",
-                Err(ApiError::new(StatusCode::NOT_FOUND, format!("no route {path}"))),
-            )
-        }
+    let Some(route) = Route::parse(path) else {
+        return (
+            "other",
+            Err(ApiError::new(StatusCode::NOT_FOUND, format!("no route {path}"))),
+        );
     };
     let label = route.label();
     if req.method() != route.method() {
@@ -166,7 +190,7 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
         Route::Health => Ok(health(shared)),
         Route::Metrics => Ok(text(StatusCode::OK, shared.metrics.render(&shared.store))),
         Route::Secret(raw) | Route::AwsCredentials(raw) => {
-            let Some(name) = percent_decode(raw).filter(|n| !n.is_empty() && !n.contains('/')) else {
+            let Some(name) = secret_name(raw) else {
                 return (
                     label,
                     Err(ApiError::new(StatusCode::BAD_REQUEST, "bad secret name in path")),
@@ -379,7 +403,9 @@ pub(super) fn audit_read(
     });
 }
 
-fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> {
+/// The query of `GET /v1/secrets/{name}`: the version to wait past (`wait=V`) and for how
+/// long (`timeout=D`, default 30 s, at most [`MAX_WAIT`]). Anything else answers 400.
+pub fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> {
     let mut wait = None;
     let mut timeout = DEFAULT_WAIT;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
@@ -483,6 +509,12 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
         .expect("static headers are valid")
 }
 
+/// The secret name in a route's path segment: percent-decoded, not empty, no `/`; `None`
+/// answers 400.
+pub fn secret_name(raw: &str) -> Option<String> {
+    percent_decode(raw).filter(|n| !n.is_empty() && !n.contains('/'))
+}
+
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
 fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
@@ -490,7 +522,10 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
+            // Two hex digits, nothing else: `from_str_radix` alone also takes a sign ("%+1").
+            let hex = s
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -525,9 +560,34 @@ mod tests {
     }
 
     #[test]
+    fn paths_name_their_route() {
+        assert_eq!(Route::parse("/v1/secrets"), Some(Route::List));
+        assert_eq!(Route::parse("/v1/secrets/db"), Some(Route::Secret("db")));
+        assert_eq!(
+            Route::parse("/v1/aws-credentials/a%2Fb"),
+            Some(Route::AwsCredentials("a%2Fb"))
+        );
+        assert_eq!(Route::parse("/v1/revoke").map(|r| r.method()), Some(Method::POST));
+        assert_eq!(Route::parse("/v1/secret"), None);
+        assert_eq!(Route::parse(""), None);
+        assert_eq!(secret_name("a%2Fb"), None);
+        assert_eq!(secret_name(""), None);
+    }
+
+    #[test]
     fn percent_escapes_decode_or_fail() {
         assert_eq!(percent_decode("a%2Db").as_deref(), Some("a-b"));
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    /// Found by `fuzz/fuzz_targets/http_routes.rs` (issue 6): `%+6` decoded to byte 6.
+    #[test]
+    fn issue_6_percent_escapes_with_a_sign_are_malformed() {
+        assert_eq!(percent_decode("role%+6"), None);
+        assert_eq!(percent_decode("%-1"), None);
+        assert_eq!(percent_decode("%+f"), None);
+        assert_eq!(secret_name("role%+6x"), None);
+        assert_eq!(percent_decode("%2b6").as_deref(), Some("+6"));
     }
 }

@@ -1,0 +1,23 @@
+//! sidekey-agent's library: everything the `sidekey-agent` binary runs, so that `main.rs`
+//! stays a thin dispatcher and the fuzz targets (`fuzz/`) can reach the request routing and
+//! the cache decoder without a socket.
+//!
+//! [`cmd`] runs one subcommand parsed by [`cli`]; `run` builds the `app`: backends feed the
+//! `scheduler`, which publishes into the `store`; the [`server`] answers from it, the
+//! [`cache`] keeps it across restarts, and `delivery` writes `[[file]]`s.
+#![forbid(unsafe_code)]
+
+mod app;
+mod audit_log;
+mod backend;
+pub mod cache;
+pub mod cli;
+pub mod cmd;
+mod delivery;
+mod fingerprints;
+mod metrics;
+mod policy;
+mod publish;
+mod scheduler;
+pub mod server;
+mod store;
