@@ -82,6 +82,7 @@ wait_until() { # NAME CMD...: retry CMD for up to 60 s while process NAME is ali
 }
 
 # ------------------------------------------------------------ 1. tools (installed only when missing)
+for t in curl jq flock; do command -v "$t" >/dev/null || die "$t is needed (Debian package: ${t/flock/util-linux})"; done
 mkdir -p "$TOOLS"
 if [[ ! -x $TOOLS/bin/oha ]]; then say "installing oha"; cargo install -q --locked oha --root "$TOOLS"; fi
 OHA=$TOOLS/bin/oha
