@@ -123,12 +123,7 @@ fn a_committed_broker_password_is_refused_revoked_and_replaced_for_running_clien
     // The report and the incident say what happened, without the value.
     let report_text = std::fs::read_to_string(&report).unwrap();
     let report: serde_json::Value = serde_json::from_str(&report_text).unwrap();
-    let owned: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["owned_secret"] == "db")
-        .collect();
+    let owned = crate::support::owned_findings(&report, "db");
     assert_eq!(owned.len(), 1, "{report:#}");
     assert_eq!(
         (owned[0]["revoked"].as_bool(), owned[0]["verified"].as_str()),

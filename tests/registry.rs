@@ -65,12 +65,7 @@ fn a_scanner_without_the_agent_revokes_through_the_published_registry() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let owned: Vec<&serde_json::Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["owned_secret"] == "db")
-        .collect();
+    let owned = crate::support::owned_findings(&report, "db");
     assert_eq!(owned.len(), 1, "{report:#}");
     assert_eq!(owned[0]["revoked"], true, "{report:#}");
     let incidents = std::fs::read_to_string(ci.path().join("incidents.jsonl")).unwrap();

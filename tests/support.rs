@@ -27,3 +27,11 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The findings of a `sidekey-scan` JSON report that matched the broker's secret `name`.
+pub fn owned_findings<'r>(report: &'r serde_json::Value, name: &str) -> Vec<&'r serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .map(|all| all.iter().filter(|f| f["owned_secret"] == name).collect())
+        .unwrap_or_default()
+}
