@@ -5,26 +5,18 @@
 //! /v1/fingerprints/match` answers with the lease; a caller granted nothing is refused and
 //! audited; no value reaches the audit log.
 
-use std::process::Command;
 use std::time::Duration;
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use crate::support::{bin, eventually, fingerprinted_db_agent, http, Agent, Stack};
+use crate::support::{eventually, fingerprinted_db_agent, http, Agent, Stack};
 
 fn config(mount: &str) -> String {
     fingerprinted_db_agent(mount, false, "")
 }
 
 fn scan(dir: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value, String) {
-    let out = Command::new(bin("sidekey-scan"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    (out.status.code().unwrap_or(-1), report, stderr)
+    crate::support::scan_json(dir, args, &[])
 }
 
 #[test]

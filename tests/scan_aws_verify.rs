@@ -13,14 +13,13 @@
 //! holds no key-shaped literal.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::support::aws::Moto;
-use crate::support::{bin, Stack};
+use crate::support::Stack;
 
 /// An access key pair.
 struct Key {
@@ -65,16 +64,12 @@ impl Key {
 
 /// Runs sidekey-scan in `dir` with `env`; answers the exit code, the JSON report and stderr.
 fn scan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let out: Output = Command::new(bin("sidekey-scan"))
-        .args(args)
-        .args(["--format", "json", "--no-progress"])
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    (out.status.code().unwrap_or(-1), report, stderr)
+    let args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--format", "json", "--no-progress"])
+        .collect();
+    crate::support::scan_json(dir, &args, env)
 }
 
 /// The findings of `path` as (ruleId, verified, revoked), sorted.

@@ -35,3 +35,17 @@ pub fn owned_findings<'r>(report: &'r serde_json::Value, name: &str) -> Vec<&'r 
         .map(|all| all.iter().filter(|f| f["owned_secret"] == name).collect())
         .unwrap_or_default()
 }
+
+/// Runs `sidekey-scan ARGS` in `dir` with `env` added; answers the exit code, the report read
+/// from stdout as JSON (so ARGS ask for `--format json`) and stderr.
+pub fn scan_json(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let out = std::process::Command::new(bin("sidekey-scan"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
