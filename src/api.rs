@@ -151,18 +151,142 @@ pub struct FingerprintOwner {
     pub length: Option<usize>,
 }
 
-/// `POST /v1/revoke` request: exactly one of the three.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RevokeRequest {
+/// `POST /v1/revoke` request: exactly one of `{"secret": NAME}`, `{"fingerprint": HEX}` or
+/// `{"value": "..."}`. A body naming none or several is refused with
+/// [`RevokeRequest::EXACTLY_ONE`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RevokeFields", into = "RevokeFields")]
+pub enum RevokeRequest {
     /// Revoke what this secret serves now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
+    Secret(String),
     /// Revoke the credential with this fingerprint (any version the registry still holds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
+    Fingerprint(String),
     /// Revoke the credential with this value (fingerprinted on arrival, never stored).
+    Value(zeroize::Zeroizing<String>),
+}
+
+impl RevokeRequest {
+    /// The refusal of a body that names none or several of the three.
+    pub const EXACTLY_ONE: &'static str = "name exactly one of \"secret\", \"fingerprint\" or \"value\"";
+}
+
+impl std::fmt::Debug for RevokeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RevokeRequest::Secret(s) => f.debug_tuple("Secret").field(s).finish(),
+            RevokeRequest::Fingerprint(p) => f.debug_tuple("Fingerprint").field(p).finish(),
+            RevokeRequest::Value(_) => f.write_str("Value(***)"),
+        }
+    }
+}
+
+/// The wire form of [`RevokeRequest`]: three optional keys.
+#[derive(Default, Serialize, Deserialize)]
+struct RevokeFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<zeroize::Zeroizing<String>>,
+}
+
+impl TryFrom<RevokeFields> for RevokeRequest {
+    type Error = &'static str;
+
+    fn try_from(fields: RevokeFields) -> Result<Self, Self::Error> {
+        match (fields.secret, fields.fingerprint, fields.value) {
+            (Some(name), None, None) => Ok(RevokeRequest::Secret(name)),
+            (None, Some(print), None) => Ok(RevokeRequest::Fingerprint(print)),
+            (None, None, Some(value)) => Ok(RevokeRequest::Value(value)),
+            _ => Err(RevokeRequest::EXACTLY_ONE),
+        }
+    }
+}
+
+impl From<RevokeRequest> for RevokeFields {
+    fn from(request: RevokeRequest) -> Self {
+        match request {
+            RevokeRequest::Secret(name) => RevokeFields {
+                secret: Some(name),
+                ..Default::default()
+            },
+            RevokeRequest::Fingerprint(print) => RevokeFields {
+                fingerprint: Some(print),
+                ..Default::default()
+            },
+            RevokeRequest::Value(value) => RevokeFields {
+                value: Some(value),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// What a revocation came to: the `action` of [`RevokeAnswer`] and of the scanner's incident
+/// records, serialised in snake case (`"revoked_lease"`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeAction {
+    /// A Vault lease (`vault.database`, `vault.lease`) revoked at the issuer; a fresh one served.
+    RevokedLease,
+    /// A `vault.pki` certificate revoked by serial (it goes on the CRL); a new one served.
+    RevokedCertificate,
+    /// The role's older `aws.sts` sessions denied (an inline policy on `aws:TokenIssueTime`);
+    /// the role assumed again.
+    RevokedSessions,
+    /// A `local.generated` value generated anew.
+    Regenerated,
+    /// An `aws.secretsmanager` secret rotated at its source (RotateSecret).
+    Rotated,
+    /// A live AWS access key deactivated through IAM (`sidekey-scan --revoke`).
+    DeactivatedAccessKey,
+    /// A live Vault token revoked (revoke-self; `sidekey-scan --revoke`).
+    RevokedToken,
+    /// Nothing sidekey can revoke at the source: `detail` says what to do instead.
+    NotRevocable,
+    /// The attempt failed: `detail` says why.
+    Failed,
+    /// `sidekey-scan --revoke=dry-run`: what would be done, nothing done.
+    DryRun,
+}
+
+impl RevokeAction {
+    /// Every action, in the order the docs list them.
+    pub const ALL: [RevokeAction; 10] = [
+        RevokeAction::RevokedLease,
+        RevokeAction::RevokedCertificate,
+        RevokeAction::RevokedSessions,
+        RevokeAction::Regenerated,
+        RevokeAction::Rotated,
+        RevokeAction::DeactivatedAccessKey,
+        RevokeAction::RevokedToken,
+        RevokeAction::NotRevocable,
+        RevokeAction::Failed,
+        RevokeAction::DryRun,
+    ];
+
+    /// The wire name, e.g. `revoked_lease` (also used in logs and metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeAction::RevokedLease => "revoked_lease",
+            RevokeAction::RevokedCertificate => "revoked_certificate",
+            RevokeAction::RevokedSessions => "revoked_sessions",
+            RevokeAction::Regenerated => "regenerated",
+            RevokeAction::Rotated => "rotated",
+            RevokeAction::DeactivatedAccessKey => "deactivated_access_key",
+            RevokeAction::RevokedToken => "revoked_token",
+            RevokeAction::NotRevocable => "not_revocable",
+            RevokeAction::Failed => "failed",
+            RevokeAction::DryRun => "dry_run",
+        }
+    }
+}
+
+impl std::fmt::Display for RevokeAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `POST /v1/revoke` answer: what was done (never a value).
@@ -170,8 +294,8 @@ pub struct RevokeRequest {
 pub struct RevokeAnswer {
     /// The secret concerned.
     pub secret: String,
-    /// `revoked_lease`, `regenerated`, `rotated`, `not_revocable` or `failed`.
-    pub action: String,
+    /// What was done.
+    pub action: RevokeAction,
     /// Whether the credential was made unusable at its source.
     pub revoked: bool,
     /// The lease revoked, if any.
@@ -180,4 +304,98 @@ pub struct RevokeAnswer {
     pub version: Option<u64>,
     /// What happened, in words (for `not_revocable`: what to do instead).
     pub detail: String,
+}
+
+/// The fingerprint registry as an agent publishes it (`[registry]`, the KV v2 entry
+/// `MOUNT/data/PATH/NAME`) and a scanner reads it back (`sidekey-scan --verify --vault-addr`).
+/// Fingerprints, names, lease ids and validity; never a value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistrySnapshot {
+    /// The publishing agent's `[registry] name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// When it was published (RFC 3339 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<String>,
+    /// Fingerprint (lowercase hex HMAC-SHA256) → what it belongs to.
+    #[serde(default)]
+    pub fingerprints: std::collections::BTreeMap<String, RegistryEntry>,
+}
+
+/// One fingerprint of a [`RegistrySnapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegistryEntry {
+    /// The secret's name.
+    pub secret: String,
+    /// Its backend (`[backends.NAME]`).
+    #[serde(default)]
+    pub backend: String,
+    /// The field of the secret's data the value was in.
+    #[serde(default)]
+    pub field: String,
+    /// The served version it belonged to.
+    #[serde(default)]
+    pub version: u64,
+    /// The issuer's lease id, if any.
+    #[serde(default)]
+    pub lease_id: Option<String>,
+    /// When the credential stops being valid (RFC 3339), if it expires.
+    #[serde(default)]
+    pub valid_until: Option<String>,
+    /// Whether a newer version has replaced it.
+    #[serde(default)]
+    pub replaced: bool,
+    /// The value's length in bytes.
+    #[serde(default)]
+    pub length: Option<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoke_request_is_exactly_one_of_three_on_the_wire() {
+        let secret: RevokeRequest = serde_json::from_str(r#"{"secret":"db"}"#).unwrap();
+        assert_eq!(secret, RevokeRequest::Secret("db".into()));
+        assert_eq!(serde_json::to_string(&secret).unwrap(), r#"{"secret":"db"}"#);
+        let print = RevokeRequest::Fingerprint("ab12".into());
+        assert_eq!(serde_json::to_string(&print).unwrap(), r#"{"fingerprint":"ab12"}"#);
+        let value: RevokeRequest = serde_json::from_str(r#"{"value":"hunter2-xyz"}"#).unwrap();
+        assert_eq!(format!("{value:?}"), "Value(***)");
+        for bad in [
+            r#"{}"#,
+            r#"{"secret":"a","fingerprint":"b"}"#,
+            r#"{"secret":"a","value":"b"}"#,
+        ] {
+            let e = serde_json::from_str::<RevokeRequest>(bad).unwrap_err().to_string();
+            assert!(e.starts_with(RevokeRequest::EXACTLY_ONE), "{bad}: {e}");
+        }
+        assert!(serde_json::from_str::<RevokeRequest>(r#"{"secrets":"a"}"#).is_err());
+        assert!(serde_json::from_str::<RevokeRequest>(r#"{"value":7}"#).is_err());
+    }
+
+    #[test]
+    fn revoke_actions_serialise_as_their_names() {
+        for action in RevokeAction::ALL {
+            let wire = serde_json::to_string(&action).unwrap();
+            assert_eq!(wire, format!("\"{}\"", action.as_str()));
+            assert_eq!(serde_json::from_str::<RevokeAction>(&wire).unwrap(), action);
+        }
+    }
+
+    #[test]
+    fn registry_snapshot_keeps_the_published_shape() {
+        let text = r#"{"agent":"web-1","fingerprints":{"ab":{"backend":"vault","field":"password",
+            "lease_id":"database/creds/app/x","length":24,"replaced":false,"secret":"db",
+            "valid_until":"2026-01-01T00:00:00Z","version":3}},"published_at":"2026-01-01T00:00:00Z"}"#;
+        let snapshot: RegistrySnapshot = serde_json::from_str(text).unwrap();
+        assert_eq!(snapshot.fingerprints["ab"].length, Some(24));
+        let again: serde_json::Value = serde_json::to_value(&snapshot).unwrap();
+        let want: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(again, want);
+        // Entries without a lease keep `null`s, as the agent wrote them with `json!`.
+        let bare = serde_json::to_value(RegistryEntry::default()).unwrap();
+        assert!(bare["lease_id"].is_null() && bare["valid_until"].is_null());
+    }
 }

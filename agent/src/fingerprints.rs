@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use sidekey::api::{RegistryEntry, RegistrySnapshot};
 use sidekey::fingerprint::FingerprintKey;
 use sidekey::{Lease, SecretData, SecretName};
 
@@ -109,25 +110,28 @@ impl Registry {
 
     /// The registry as published for scanners elsewhere: fingerprint → secret, backend,
     /// field, version, lease id, validity. No value.
-    pub fn snapshot(&self) -> serde_json::Value {
+    pub fn snapshot(&self) -> RegistrySnapshot {
         let entries = self.entries.lock().expect("never poisoned");
-        let map: serde_json::Map<String, serde_json::Value> = entries
-            .iter()
-            .map(|(print, e)| {
-                let entry = serde_json::json!({
-                    "secret": e.secret.as_str(),
-                    "backend": e.backend,
-                    "field": e.field,
-                    "version": e.version,
-                    "lease_id": e.lease_id,
-                    "valid_until": e.valid_until.map(sidekey::audit::format_time),
-                    "replaced": e.replaced_at.is_some(),
-                    "length": e.length,
-                });
-                (print.clone(), entry)
-            })
-            .collect();
-        serde_json::json!({ "fingerprints": map })
+        RegistrySnapshot {
+            agent: None,
+            published_at: None,
+            fingerprints: entries
+                .iter()
+                .map(|(print, e)| {
+                    let entry = RegistryEntry {
+                        secret: e.secret.to_string(),
+                        backend: e.backend.clone(),
+                        field: e.field.clone(),
+                        version: e.version,
+                        lease_id: e.lease_id.clone(),
+                        valid_until: e.valid_until.map(sidekey::audit::format_time),
+                        replaced: e.replaced_at.is_some(),
+                        length: Some(e.length),
+                    };
+                    (print.clone(), entry)
+                })
+                .collect(),
+        }
     }
 
     /// The fingerprint of `value` under this registry's key.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sidekey::api::RegistrySnapshot;
 use sidekey::config::RegistryConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -23,9 +24,12 @@ const RETRY: Duration = Duration::from_secs(5);
 pub async fn run(registry: Arc<Registry>, backend: Arc<dyn Backend>, config: RegistryConfig, stop: CancellationToken) {
     let path = format!("{}/{}", config.path, config.name);
     loop {
-        let mut snapshot = registry.snapshot();
-        snapshot["agent"] = serde_json::json!(config.name);
-        snapshot["published_at"] = serde_json::json!(sidekey::audit::format_time(std::time::SystemTime::now()));
+        let snapshot = RegistrySnapshot {
+            agent: Some(config.name.clone()),
+            published_at: Some(sidekey::audit::format_time(std::time::SystemTime::now())),
+            ..registry.snapshot()
+        };
+        let snapshot = serde_json::to_value(snapshot).expect("a snapshot is plain JSON");
         let wait = match backend.write_kv(&config.mount, &path, snapshot).await {
             Ok(()) => {
                 metrics::counter!("sidekey_registry_publications_total").increment(1);

@@ -11,6 +11,7 @@ pub mod plan;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use sidekey::api::RevokeAction;
 use sidekey::audit::EventKind;
 use sidekey::config::{SecretSource, SecretSpec};
 use sidekey::{AuditEvent, Lease, LeaseId};
@@ -57,8 +58,8 @@ pub enum Command {
 /// What a revocation did (no value in it).
 #[derive(Debug, Clone)]
 pub struct Revoked {
-    /// `revoked_lease`, `regenerated`, `rotated`, `not_revocable` or `failed`.
-    pub action: &'static str,
+    /// What was done.
+    pub action: RevokeAction,
     /// Whether the credential was made unusable at its source.
     pub revoked: bool,
     /// The lease revoked, if any.
@@ -208,7 +209,7 @@ impl Task {
                         None,
                     );
                     return Revoked {
-                        action: "failed",
+                        action: RevokeAction::Failed,
                         revoked: false,
                         lease_id: Some(id.to_string()),
                         version: self.version(),
@@ -241,19 +242,19 @@ impl Task {
                     detail.push_str(" (an earlier version; the served one is not affected)");
                 }
                 Revoked {
-                    action: "revoked_lease",
+                    action: RevokeAction::RevokedLease,
                     revoked: true,
                     lease_id: Some(id.to_string()),
                     version: self.version(),
                     detail,
                 }
             }
-            SecretSource::VaultPki { .. } => self.revoke_at_source(held, "revoked_certificate").await,
-            SecretSource::AwsSts { .. } => self.revoke_at_source(held, "revoked_sessions").await,
-            SecretSource::LocalGenerated { .. } => self.replace(held, "regenerated").await,
+            SecretSource::VaultPki { .. } => self.revoke_at_source(held, RevokeAction::RevokedCertificate).await,
+            SecretSource::AwsSts { .. } => self.revoke_at_source(held, RevokeAction::RevokedSessions).await,
+            SecretSource::LocalGenerated { .. } => self.replace(held, RevokeAction::Regenerated).await,
             SecretSource::AwsSecretsManager {
                 rotate_every: Some(_), ..
-            } => self.replace(held, "rotated").await,
+            } => self.replace(held, RevokeAction::Rotated).await,
             _ => self.not_revocable(
                 held,
                 &format!(
@@ -262,13 +263,13 @@ impl Task {
                 ),
             ),
         };
-        tracing::warn!(secret = %self.spec.name, action = answer.action, revoked = answer.revoked, detail = %answer.detail, "revocation requested");
+        tracing::warn!(secret = %self.spec.name, action = %answer.action, revoked = answer.revoked, detail = %answer.detail, "revocation requested");
         answer
     }
 
     /// Kinds revoked by the backend without a lease id — `vault.pki` (the served certificate by
     /// serial, onto the CRL), `aws.sts` (the role's older sessions) — then re-issued and served.
-    async fn revoke_at_source(&self, held: &mut Option<Held>, action: &'static str) -> Revoked {
+    async fn revoke_at_source(&self, held: &mut Option<Held>, action: RevokeAction) -> Revoked {
         let served = match self.store.read(self.spec.name.as_str(), SystemTime::now()) {
             Ok(served) => served,
             Err(e) => return self.not_revocable(held, &format!("nothing is served to revoke: {e}")),
@@ -278,7 +279,7 @@ impl Task {
             Err(e) => {
                 metrics::failure("revoke", &self.spec.name);
                 return Revoked {
-                    action: "failed",
+                    action: RevokeAction::Failed,
                     revoked: false,
                     lease_id: None,
                     version: self.version(),
@@ -302,7 +303,7 @@ impl Task {
     }
 
     /// A new value at the source (regenerate, RotateSecret), then served.
-    async fn replace(&self, held: &mut Option<Held>, action: &'static str) -> Revoked {
+    async fn replace(&self, held: &mut Option<Held>, action: RevokeAction) -> Revoked {
         match self.rotate(held).await {
             Ok(()) => Revoked {
                 action,
@@ -312,7 +313,7 @@ impl Task {
                 detail: format!("{action} at the source; the new value is served"),
             },
             Err((_, e)) => Revoked {
-                action: "failed",
+                action: RevokeAction::Failed,
                 revoked: false,
                 lease_id: None,
                 version: self.version(),
@@ -332,7 +333,7 @@ impl Task {
             None,
         );
         Revoked {
-            action: "not_revocable",
+            action: RevokeAction::NotRevocable,
             revoked: false,
             lease_id: None,
             version: self.version(),

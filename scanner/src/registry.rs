@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
+use sidekey::api::RegistrySnapshot;
 use zeroize::Zeroizing;
 
 /// A Vault address and the token to use there.
@@ -105,15 +106,18 @@ impl Vault {
             let Some(entry) = self.call("GET", &format!("{mount}/data/{path}/{key}"), None)? else {
                 continue;
             };
-            let Some(prints) = entry["data"]["data"]["fingerprints"].as_object() else {
+            // KV v2 wraps the entry as `data.data`.
+            let Some(data) = entry.get("data").and_then(|d| d.get("data")) else {
                 continue;
             };
-            for (print, e) in prints {
+            let snapshot: RegistrySnapshot = serde_json::from_value(data.clone())
+                .with_context(|| format!("{registry}/{key}: not a fingerprint registry entry"))?;
+            for (print, e) in snapshot.fingerprints {
                 out.push(Published {
-                    fingerprint: print.clone(),
-                    secret: e["secret"].as_str().unwrap_or_default().to_owned(),
-                    lease_id: e["lease_id"].as_str().map(str::to_owned),
-                    length: e["length"].as_u64().map(|n| n as usize),
+                    fingerprint: print,
+                    secret: e.secret,
+                    lease_id: e.lease_id,
+                    length: e.length,
                 });
             }
         }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use sidekey::api::{RevokeAnswer, RevokeRequest};
+use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
 
 use crate::finding::Finding;
 use crate::owned::{request, Owned};
@@ -39,9 +39,8 @@ pub struct Incident<'a> {
     /// name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal: Option<&'a str>,
-    /// What was done: `revoked_lease`, `regenerated`, `rotated`, `deactivated_access_key`,
-    /// `revoked_token`, `not_revocable`, `failed`, `dry_run`.
-    pub action: String,
+    /// What was done.
+    pub action: RevokeAction,
     /// Whether it is now unusable at its source.
     pub revoked: bool,
     /// What happened, in words (the agent's, or the issuer's).
@@ -76,7 +75,7 @@ pub fn revoke_owned(
         } else if dry_run {
             RevokeAnswer {
                 secret: owner.clone(),
-                action: "dry_run".into(),
+                action: RevokeAction::DryRun,
                 revoked: false,
                 lease_id: None,
                 version: None,
@@ -86,22 +85,26 @@ pub fn revoke_owned(
             let lease = owned.lease_of(f.secret.expose().as_bytes()).map(str::to_owned);
             let (action, revoked, detail) = match &lease {
                 None => (
-                    "not_revocable",
+                    RevokeAction::NotRevocable,
                     false,
                     format!("{owner} has no lease in the registry: revoke it through its agent or at its source"),
                 ),
                 Some(id) => match vault.revoke_lease(id) {
                     Ok(()) => (
-                        "revoked_lease",
+                        RevokeAction::RevokedLease,
                         true,
                         format!("lease {id} revoked at Vault; the agent re-issues at its next renewal"),
                     ),
-                    Err(e) => ("failed", false, format!("revoking lease {id} at Vault failed: {e:#}")),
+                    Err(e) => (
+                        RevokeAction::Failed,
+                        false,
+                        format!("revoking lease {id} at Vault failed: {e:#}"),
+                    ),
                 },
             };
             RevokeAnswer {
                 secret: owner.clone(),
-                action: action.into(),
+                action,
                 revoked,
                 lease_id: lease,
                 version: None,
@@ -111,16 +114,13 @@ pub fn revoke_owned(
             let Via::Agent(socket) = &via else {
                 unreachable!("matched above")
             };
-            let body = serde_json::to_vec(&RevokeRequest {
-                fingerprint: Some(print.clone()),
-                ..Default::default()
-            })?;
+            let body = serde_json::to_vec(&RevokeRequest::Fingerprint(print.clone()))?;
             let (status, answer) = request(socket, "POST", "/v1/revoke", &body)?;
             match serde_json::from_slice::<RevokeAnswer>(&answer) {
                 Ok(a) => a,
                 Err(_) => RevokeAnswer {
                     secret: owner.clone(),
-                    action: "failed".into(),
+                    action: RevokeAction::Failed,
                     revoked: false,
                     lease_id: None,
                     version: None,
@@ -140,7 +140,7 @@ pub fn revoke_owned(
             line: f.line,
             commit: f.commit.as_ref().map(|c| c.id.as_str()),
             principal: None,
-            action: answer.action.clone(),
+            action: answer.action,
             revoked: answer.revoked,
             detail: answer.detail.clone(),
         };
@@ -152,14 +152,14 @@ pub fn revoke_owned(
 
 /// What one action on a leaked credential came to.
 struct Outcome {
-    action: &'static str,
+    action: RevokeAction,
     revoked: bool,
     principal: Option<String>,
     detail: String,
 }
 
 impl Outcome {
-    fn new(action: &'static str, revoked: bool, principal: Option<String>, detail: String) -> Outcome {
+    fn new(action: RevokeAction, revoked: bool, principal: Option<String>, detail: String) -> Outcome {
         Outcome {
             action,
             revoked,
@@ -204,7 +204,7 @@ pub fn revoke_live(
                 .unwrap_or_default();
             let outcome = match (&opts.vault_addr, dry_run) {
                 (_, true) | (None, _) => Outcome::new(
-                    "dry_run",
+                    RevokeAction::DryRun,
                     false,
                     name,
                     format!("would revoke the Vault token{accessor} (revoke-self)"),
@@ -213,12 +213,17 @@ pub fn revoke_live(
                     let value = findings[token.findings[0]].secret.expose();
                     match revoke_self(&agent, addr, value) {
                         Ok(()) => Outcome::new(
-                            "revoked_token",
+                            RevokeAction::RevokedToken,
                             true,
                             name,
                             format!("revoked the Vault token{accessor} at {addr} (revoke-self)"),
                         ),
-                        Err(why) => Outcome::new("failed", false, name, format!("revoke-self at {addr}: {why}")),
+                        Err(why) => Outcome::new(
+                            RevokeAction::Failed,
+                            false,
+                            name,
+                            format!("revoke-self at {addr}: {why}"),
+                        ),
                     }
                 }
             };
@@ -238,7 +243,7 @@ pub fn revoke_live(
                 line: f.line,
                 commit: f.commit.as_ref().map(|c| c.id.as_str()),
                 principal: outcome.principal.as_deref(),
-                action: outcome.action.to_owned(),
+                action: outcome.action,
                 revoked: outcome.revoked,
                 detail: outcome.detail.clone(),
             };
@@ -259,7 +264,7 @@ fn aws_dry_run(key: &LiveAwsKey, id: &str) -> Outcome {
         None => "its IAM user (GetAccessKeyLastUsed)".to_owned(),
     };
     Outcome::new(
-        "dry_run",
+        RevokeAction::DryRun,
         false,
         user,
         format!("would deactivate the access key of {whose} (UpdateAccessKey Status=Inactive)"),
@@ -274,7 +279,7 @@ fn long_term(id: &str) -> bool {
 /// Temporary credentials: not deactivatable through IAM.
 fn temporary(user: Option<String>) -> Outcome {
     Outcome::new(
-        "not_revocable",
+        RevokeAction::NotRevocable,
         false,
         user,
         "temporary AWS credentials: IAM cannot deactivate them; they expire on their own, or revoke the \
@@ -290,7 +295,14 @@ fn deactivate_aws(keys: &[LiveAwsKey], ids: &[&str], opts: &Options) -> Vec<Outc
         Err(e) => {
             return keys
                 .iter()
-                .map(|_| Outcome::new("failed", false, None, format!("no runtime for the AWS SDK: {e}")))
+                .map(|_| {
+                    Outcome::new(
+                        RevokeAction::Failed,
+                        false,
+                        None,
+                        format!("no runtime for the AWS SDK: {e}"),
+                    )
+                })
                 .collect()
         }
     };
@@ -317,7 +329,7 @@ async fn deactivate(iam: &aws_sdk_iam::Client, id: &str) -> Outcome {
             Some(u) => u.to_owned(),
             None => {
                 return Outcome::new(
-                    "failed",
+                    RevokeAction::Failed,
                     false,
                     None,
                     "IAM GetAccessKeyLastUsed named no user (a root key?): deactivate it by hand".to_owned(),
@@ -326,7 +338,7 @@ async fn deactivate(iam: &aws_sdk_iam::Client, id: &str) -> Outcome {
         },
         Err(e) => {
             return Outcome::new(
-                "failed",
+                RevokeAction::Failed,
                 false,
                 None,
                 hide(format!("IAM GetAccessKeyLastUsed: {}", iam_error(&e))),
@@ -342,13 +354,13 @@ async fn deactivate(iam: &aws_sdk_iam::Client, id: &str) -> Outcome {
         .await
     {
         Ok(_) => Outcome::new(
-            "deactivated_access_key",
+            RevokeAction::DeactivatedAccessKey,
             true,
             Some(user.clone()),
             format!("deactivated the access key of IAM user {user} (UpdateAccessKey Status=Inactive)"),
         ),
         Err(e) => Outcome::new(
-            "failed",
+            RevokeAction::Failed,
             false,
             Some(user.clone()),
             hide(format!("IAM UpdateAccessKey for user {user}: {}", iam_error(&e))),

@@ -17,29 +17,23 @@ pub fn revoke(
     fingerprint: Option<String>,
     socket: &Path,
 ) -> anyhow::Result<()> {
-    let mut request_body = RevokeRequest {
-        secret,
-        fingerprint,
-        value: None,
-    };
-    let value = if value_stdin {
-        let mut text = Zeroizing::new(String::new());
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading the leaked value from stdin")?;
-        let trimmed = Zeroizing::new(text.strip_suffix('\n').unwrap_or(&text).to_owned());
-        if trimmed.is_empty() {
-            return Err(super::UsageError("--value-stdin: stdin was empty".into()).into());
+    let request_body = match (secret, fingerprint, value_stdin) {
+        (Some(name), _, _) => RevokeRequest::Secret(name),
+        (None, Some(print), _) => RevokeRequest::Fingerprint(print),
+        (None, None, _) => {
+            let mut text = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the leaked value from stdin")?;
+            let trimmed = Zeroizing::new(text.strip_suffix('\n').unwrap_or(&text).to_owned());
+            if trimmed.is_empty() {
+                return Err(super::UsageError("--value-stdin: stdin was empty".into()).into());
+            }
+            RevokeRequest::Value(trimmed)
         }
-        Some(trimmed)
-    } else {
-        None
     };
-    request_body.value = value.as_ref().map(|v| v.to_string());
     let body = Zeroizing::new(serde_json::to_vec(&request_body)?);
-    if let Some(v) = request_body.value.as_mut() {
-        zeroize::Zeroize::zeroize(v);
-    }
+    drop(request_body);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (status, answer) = runtime.block_on(request(socket, "POST", "/v1/revoke", Some(body)))?;
     if !status.is_success() && status != hyper::StatusCode::BAD_GATEWAY {

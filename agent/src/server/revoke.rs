@@ -8,7 +8,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Response, StatusCode};
-use sidekey::api::{RevokeAnswer, RevokeRequest};
+use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
 use sidekey::{LeaseId, SecretName};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
@@ -20,6 +20,12 @@ use crate::scheduler::Command;
 
 /// How long a revocation (revoke + re-issue at the issuer) may take before the caller is told.
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A credential named by fingerprint or by value (zeroized on drop).
+enum Lookup {
+    Print(String),
+    Value(Zeroizing<String>),
+}
 
 /// What to revoke, once resolved.
 struct Target {
@@ -72,14 +78,14 @@ pub async fn revoke(
         })?
         .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping"))?;
     let status = match done.action {
-        "failed" => StatusCode::BAD_GATEWAY,
+        RevokeAction::Failed => StatusCode::BAD_GATEWAY,
         _ => StatusCode::OK,
     };
     Ok(json(
         status,
         &RevokeAnswer {
             secret: target.secret.to_string(),
-            action: done.action.to_owned(),
+            action: done.action,
             revoked: done.revoked,
             lease_id: done.lease_id,
             version: done.version,
@@ -90,33 +96,28 @@ pub async fn revoke(
 
 /// The secret (and lease) a request names.
 fn resolve(shared: &Shared, request: RevokeRequest) -> Result<Target, ApiError> {
-    let value = request.value.map(Zeroizing::new);
-    let given = [request.secret.is_some(), request.fingerprint.is_some(), value.is_some()];
-    if given.iter().filter(|g| **g).count() != 1 {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "name exactly one of \"secret\", \"fingerprint\" or \"value\"",
-        ));
-    }
-    if let Some(name) = request.secret {
-        if !shared.specs.contains_key(name.as_str()) {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no secret {name:?}")));
+    let print = match request {
+        RevokeRequest::Secret(name) => {
+            if !shared.specs.contains_key(name.as_str()) {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no secret {name:?}")));
+            }
+            return Ok(Target {
+                secret: SecretName::new(name),
+                lease: None,
+            });
         }
-        return Ok(Target {
-            secret: SecretName::new(name),
-            lease: None,
-        });
-    }
+        RevokeRequest::Fingerprint(print) => Lookup::Print(print),
+        RevokeRequest::Value(value) => Lookup::Value(value),
+    };
     let registry = shared.store.fingerprints().ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "revoking by fingerprint or value needs agent.fingerprint_key_file in the agent's config",
         )
     })?;
-    let print = match (request.fingerprint, &value) {
-        (Some(print), _) => print.to_ascii_lowercase(),
-        (None, Some(value)) => registry.fingerprint(value.as_bytes()),
-        (None, None) => unreachable!("one of the three is given"),
+    let print = match print {
+        Lookup::Print(print) => print.to_ascii_lowercase(),
+        Lookup::Value(value) => registry.fingerprint(value.as_bytes()),
     };
     let (_, entry) = registry.lookup([print.as_str()]).into_iter().next().ok_or_else(|| {
         ApiError::new(
