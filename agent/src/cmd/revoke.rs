@@ -6,10 +6,9 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context as _;
-use sidekey::api::{RevokeAnswer, RevokeRequest};
+use sidekey::api::RevokeRequest;
+use sidekey_client::blocking::Client;
 use zeroize::Zeroizing;
-
-use super::get::request;
 
 pub fn revoke(
     secret: Option<String>,
@@ -32,17 +31,11 @@ pub fn revoke(
             RevokeRequest::Value(trimmed)
         }
     };
-    let body = Zeroizing::new(serde_json::to_vec(&request_body)?);
+    let answer = Client::new(socket)?.revoke(&request_body).map_err(|e| match e {
+        sidekey_client::Error::Agent { .. } => anyhow::anyhow!("revoke: {e}"),
+        other => other.into(),
+    })?;
     drop(request_body);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (status, answer) = runtime.block_on(request(socket, "POST", "/v1/revoke", Some(body)))?;
-    if !status.is_success() && status != hyper::StatusCode::BAD_GATEWAY {
-        let message = serde_json::from_slice::<sidekey::api::ErrorBody>(&answer)
-            .map(|b| b.error)
-            .unwrap_or_else(|_| format!("the agent answered {status}"));
-        anyhow::bail!("revoke: {message}");
-    }
-    let answer: RevokeAnswer = serde_json::from_slice(&answer).context("the agent's answer is not JSON")?;
     println!("{}", serde_json::to_string(&answer)?);
     if !answer.revoked {
         anyhow::bail!("{}: not revoked: {}", answer.secret, answer.detail);
