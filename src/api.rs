@@ -1,4 +1,4 @@
-//! JSON shapes of the agent's HTTP API (PRODUCT.md, "HTTP API"), shared by the server, the
+//! JSON shapes of the agent's HTTP API (docs/http-api.md), shared by the server, the
 //! `sidekey-agent get` client and the scanner. Response types that carry secret data hold it
 //! as raw JSON text written by the server, so this module never parses a value.
 
@@ -131,7 +131,7 @@ pub struct FingerprintMatch {
     pub replaced: bool,
 }
 
-/// `GET /v1/fingerprints` answer (an addition to PRODUCT.md): every fingerprint the caller's
+/// `GET /v1/fingerprints` answer (docs/http-api.md, "GET /v1/fingerprints"): every fingerprint the caller's
 /// grants cover, so a scanner can match locally with one request per scan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FingerprintSet {

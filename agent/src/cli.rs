@@ -1,4 +1,4 @@
-//! Command-line interface (clap): one subcommand per user task, as PRODUCT.md lists them.
+//! Command-line interface (clap): one subcommand per user task, as docs/agent.md lists them.
 
 use std::path::PathBuf;
 

@@ -18,7 +18,7 @@ use crate::cli::{Command, StoreCommand};
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-/// The embedded default config (PRODUCT.md: the agent runs with no external service).
+/// The embedded default config (docs/config.md: the agent runs with no external service).
 const DEV_CONFIG: &str = include_str!("../../config/dev.toml");
 
 /// Loads `path`, or the embedded `config/dev.toml` when none is given.

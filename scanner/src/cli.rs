@@ -1,4 +1,4 @@
-//! Command-line interface (clap), as PRODUCT.md lists it.
+//! Command-line interface (clap), as docs/scanner.md ("Commands") lists it.
 
 use std::path::PathBuf;
 

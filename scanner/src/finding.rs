@@ -116,7 +116,7 @@ impl Finding {
     }
 }
 
-/// A finding as JSON reports write it (PRODUCT.md: the SARIF fields, flat).
+/// A finding as JSON reports write it (docs/scanner.md, "Reports": the SARIF fields, flat).
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
     /// Rule id.

@@ -127,7 +127,7 @@ pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
     })
 }
 
-/// A result's `properties`: PRODUCT.md's fields, plus the commit for history findings.
+/// A result's `properties` (docs/scanner.md, "Reports"), plus the commit for history findings.
 fn properties(f: &Finding) -> serde_json::Value {
     let mut p = json!({"kind": f.family, "verified": f.verified, "owned_secret": f.owned_secret, "revoked": f.revoked});
     if let Some(c) = &f.commit {

@@ -1,7 +1,7 @@
 //! The renewal schedule, as pure functions of (lease, now, settings): what the scheduler does
 //! next and when. No I/O and no clock here, so every rule is unit-tested.
 //!
-//! The rules (PRODUCT.md, "Leased secrets"): renew at about two thirds of the lease's current
+//! The rules (docs/config.md, "Schedules and failures"): renew at about two thirds of the lease's current
 //! window, with up to 10 % jitter earlier so a fleet does not renew in step; when a renewal
 //! comes back shorter than the lease's full TTL the lease has reached its max TTL, so a new
 //! credential is issued at once — the old one then still has about a third of its life, and

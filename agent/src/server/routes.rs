@@ -1,4 +1,4 @@
-//! Routes of the agent's HTTP API (PRODUCT.md, "HTTP API"). Every request first passes the
+//! Routes of the agent's HTTP API (docs/http-api.md, "Routes"). Every request first passes the
 //! access policy; errors become `{"error": ...}` with a status in one place, [`ApiError`].
 
 use std::time::{Duration, Instant, SystemTime};
