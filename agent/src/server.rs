@@ -6,6 +6,7 @@
 
 pub mod aws_compat;
 pub mod fingerprints;
+pub mod respond;
 pub mod revoke;
 pub mod routes;
 pub mod token;

@@ -1,51 +1,28 @@
-//! Routes of the agent's HTTP API (PRODUCT.md, "HTTP API"). Every request first passes the
-//! access policy; errors become `{"error": ...}` with a status in one place, [`ApiError`].
+//! Routes of the agent's HTTP API (PRODUCT.md, "HTTP API"): which route a request names,
+//! who is asking, and the dispatch to the route's handler. Every request first passes the
+//! access policy; errors become `{"error": ...}` with a status in one place,
+//! [`ApiError`](super::respond::ApiError). The secret routes (`/v1/secrets`, `/v1/health`,
+//! `/metrics`) are answered here; the others in their own files, which share only
+//! [`super::respond`].
 
 use std::time::{Duration, Instant, SystemTime};
 
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::HeaderValue;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
-use sidekey::audit::{format_time, EventKind};
-use sidekey::{AuditEvent, SecretName};
+use sidekey::audit::format_time;
+use sidekey::SecretName;
 
+use super::respond::{self, audit_read, json, json_bytes, refuse, text, Answer, ApiError, Reply};
 use super::{aws_compat, fingerprints, revoke, token, Conn, Shared};
 use crate::policy::{Caller, Permit};
-use crate::store::{Served, Unavailable};
+use crate::store::Served;
 
 /// Longest `?timeout=` a long-poll may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 const DEFAULT_WAIT: Duration = Duration::from_secs(30);
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
-}
-
-impl ApiError {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<Unavailable> for ApiError {
-    fn from(e: Unavailable) -> Self {
-        let status = match e {
-            Unavailable::Unknown(_) => StatusCode::NOT_FOUND,
-            Unavailable::NotYet { .. } | Unavailable::Expired { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        ApiError::new(status, e.to_string())
-    }
-}
 
 /// The routes, as labelled in metrics and audit.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,35 +96,24 @@ impl<'r> Route<'r> {
 }
 
 /// Answers one request on connection `conn`.
-pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Reply {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    // Only POST routes carry a body; it is read up to MAX_BODY.
+    // Only POST routes carry a body.
     let body = if parts.method == Method::POST {
-        match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                let e = ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("bodies are limited to {MAX_BODY} bytes"),
-                );
-                return json(e.status, &sidekey::api::ErrorBody { error: e.message });
-            }
+        match respond::body(body).await {
+            Ok(body) => body,
+            Err(e) => return e.into_response(),
         }
     } else {
         Bytes::new()
     };
     let req = Request::from_parts(parts, body);
     let (route, result) = route(shared, conn, &req).await;
-    let response = result.unwrap_or_else(|e| json(e.status, &sidekey::api::ErrorBody { error: e.message }));
+    let response = result.unwrap_or_else(ApiError::into_response);
     crate::metrics::request(route, response.status(), started.elapsed());
     response
 }
-
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
-
-/// Largest request body read (a fingerprint list: 65 bytes a fingerprint).
-const MAX_BODY: usize = 8 * 1024 * 1024;
 
 async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static str, Answer) {
     let path = req.uri().path();
@@ -269,34 +235,7 @@ async fn identify(
     Ok(caller)
 }
 
-/// An audit event about a request by `caller` on `route`.
-pub(super) fn requested(kind: EventKind, caller: &Caller, route: &str) -> AuditEvent {
-    let mut event = AuditEvent::new(kind);
-    event.peer = caller.peer;
-    event.remote = caller.remote.map(|r| r.to_string());
-    event.token = caller.token.clone();
-    event.route = Some(route.to_owned());
-    event
-}
-
-fn refuse(
-    shared: &Shared,
-    caller: &Caller,
-    route: &str,
-    secret: Option<&str>,
-    status: StatusCode,
-    reason: String,
-) -> ApiError {
-    metrics::counter!("sidekey_refusals_total", "route" => route.to_owned()).increment(1);
-    let mut event = requested(EventKind::Refusal { reason: reason.clone() }, caller, route);
-    event.secret = secret.map(SecretName::new);
-    shared.audit.record(event);
-    let (uid, remote) = (caller.peer.map(|p| p.uid), caller.remote.map(|r| r.to_string()));
-    tracing::info!(?uid, ?remote, token = ?caller.token, route, status = status.as_u16(), reason = %reason, "refused");
-    ApiError::new(status, reason)
-}
-
-fn list(shared: &Shared, admitted: &crate::policy::Admitted<'_>) -> Response<Full<Bytes>> {
+fn list(shared: &Shared, admitted: &crate::policy::Admitted<'_>) -> Reply {
     let now = SystemTime::now();
     let secrets = shared
         .store
@@ -317,7 +256,7 @@ fn list(shared: &Shared, admitted: &crate::policy::Admitted<'_>) -> Response<Ful
     json(StatusCode::OK, &SecretList { secrets })
 }
 
-fn health(shared: &Shared) -> Response<Full<Bytes>> {
+fn health(shared: &Shared) -> Reply {
     let failing: Vec<FailingSecret> = shared
         .store
         .unhealthy(SystemTime::now())
@@ -347,13 +286,7 @@ fn health(shared: &Shared) -> Response<Full<Bytes>> {
 }
 
 /// `GET /v1/secrets/{name}[?wait=V&timeout=D]`
-async fn read(
-    shared: &Shared,
-    caller: &Caller,
-    permit: Permit,
-    name: &str,
-    query: Option<&str>,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+async fn read(shared: &Shared, caller: &Caller, permit: Permit, name: &str, query: Option<&str>) -> Answer {
     let (wait, timeout) = parse_wait(query)?;
     let mut served = shared.store.read(name, SystemTime::now())?;
     if let Some(known) = wait {
@@ -369,38 +302,12 @@ async fn read(
             .await;
             match changed {
                 Ok(Ok(_)) => served = shared.store.read(name, SystemTime::now())?,
-                _ => {
-                    return Ok(Response::builder()
-                        .status(StatusCode::NOT_MODIFIED)
-                        .body(Full::default())
-                        .expect("static response"))
-                }
+                _ => return Ok(respond::empty(StatusCode::NOT_MODIFIED)),
             }
         }
     }
     audit_read(shared, caller, "/v1/secrets/{name}", name, &served, &permit);
     Ok(secret_response(shared, name, &served))
-}
-
-/// Records a successful read.
-pub(super) fn audit_read(
-    shared: &Shared,
-    caller: &Caller,
-    route: &'static str,
-    name: &str,
-    served: &Served,
-    permit: &Permit,
-) {
-    shared.audit.read(crate::audit_log::Read {
-        secret: SecretName::new(name),
-        version: served.version,
-        lease_id: served.lease.as_ref().and_then(|l| l.id.clone()),
-        peer: caller.peer,
-        remote: caller.remote,
-        token: caller.token.clone(),
-        route,
-        rule: permit.rule,
-    });
 }
 
 /// The query of `GET /v1/secrets/{name}`: the version to wait past (`wait=V`) and for how
@@ -449,7 +356,7 @@ struct SecretBody<'a> {
     source: &'a str,
 }
 
-fn secret_response(shared: &Shared, name: &str, served: &Served) -> Response<Full<Bytes>> {
+fn secret_response(shared: &Shared, name: &str, served: &Served) -> Reply {
     let now = SystemTime::now();
     // The body only changes with the version and, through `ttl_s`, each second: build it once
     // per second and hand out the same bytes.
@@ -457,15 +364,7 @@ fn secret_response(shared: &Shared, name: &str, served: &Served) -> Response<Ful
     let body = served
         .body
         .get_or_build(second, || secret_body(shared, name, served, now));
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(
-            hyper::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .header(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
-        .body(Full::new(body))
-        .expect("static headers are valid")
+    json_bytes(StatusCode::OK, body)
 }
 
 fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) -> Bytes {
@@ -489,24 +388,6 @@ fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) ->
             .unwrap_or_default(),
     };
     Bytes::from(serde_json::to_vec(&body).expect("API types always serialize"))
-}
-
-pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).expect("API types always serialize");
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(Full::new(Bytes::from(bytes)))
-        .expect("static headers are valid")
-}
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; version=0.0.4")
-        .body(Full::new(Bytes::from(body)))
-        .expect("static headers are valid")
 }
 
 /// The secret name in a route's path segment: percent-decoded, not empty, no `/`; `None`
