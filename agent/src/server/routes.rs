@@ -5,6 +5,7 @@
 //! `/metrics`) are answered here; the others in their own files, which share only
 //! [`super::respond`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use hyper::body::{Bytes, Incoming};
@@ -14,6 +15,7 @@ use serde_json::value::RawValue;
 use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
 use sidekey::audit::format_time;
 use sidekey::SecretName;
+use zeroize::Zeroizing;
 
 use super::respond::{self, audit_read, json, json_bytes, refuse, text, Answer, ApiError, Reply};
 use super::{aws_compat, fingerprints, revoke, token, Conn, Shared};
@@ -361,13 +363,21 @@ fn secret_response(shared: &Shared, name: &str, served: &Served) -> Reply {
     // The body only changes with the version and, through `ttl_s`, each second: build it once
     // per second and hand out the same bytes.
     let second = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let body = served
-        .body
-        .get_or_build(second, || secret_body(shared, name, served, now));
-    json_bytes(StatusCode::OK, body)
+    let body = {
+        let mut rendered = served.body.0.lock().expect("never poisoned");
+        match &*rendered {
+            Some((at, body)) if *at == second => body.clone(),
+            _ => {
+                let body = Arc::new(secret_body(shared, name, served, now));
+                *rendered = Some((second, body.clone()));
+                body
+            }
+        }
+    };
+    json_bytes(StatusCode::OK, Bytes::from_owner(RenderedBytes(body)))
 }
 
-fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) -> Bytes {
+fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) -> Zeroizing<Vec<u8>> {
     // The value leaves here: spliced as raw JSON, never parsed or logged.
     let data: &RawValue = serde_json::from_str(served.data.expose_json()).expect("SecretData holds a JSON object");
     let body = SecretBody {
@@ -387,7 +397,19 @@ fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) ->
             .map(|s| format!("{}/{}", s.backend, s.source.kind_name()))
             .unwrap_or_default(),
     };
-    Bytes::from(serde_json::to_vec(&body).expect("API types always serialize"))
+    // Sized up front, so that no grown-out-of copy of the value is left unzeroized.
+    let mut out = Zeroizing::new(Vec::with_capacity(served.data.expose_json().len() + 512));
+    serde_json::to_writer(&mut *out, &body).expect("API types always serialize");
+    out
+}
+
+/// A rendered body shared with the response that sends it.
+struct RenderedBytes(Arc<Zeroizing<Vec<u8>>>);
+
+impl AsRef<[u8]> for RenderedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The secret name in a route's path segment: percent-decoded, not empty, no `/`; `None`
