@@ -420,23 +420,21 @@ pub fn secret_name(raw: &str) -> Option<String> {
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
 fn percent_decode(s: &str) -> Option<String> {
+    // The crate passes a malformed escape through as written; here it answers 400. Every `%`
+    // must start two hex digits, nothing else (issue 6: a sign, as in "%+6", is not a digit).
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            // Two hex digits, nothing else: `from_str_radix` alone also takes a sign ("%+1").
-            let hex = s
-                .get(i + 1..i + 3)
-                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = s.match_indices('%').all(|(i, _)| {
+        bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
@@ -482,6 +480,10 @@ mod tests {
         assert_eq!(percent_decode("a%2Db").as_deref(), Some("a-b"));
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("a%"), None);
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"), "a path is not a form: + stays");
     }
 
     /// Found by `fuzz/fuzz_targets/http_routes.rs` (issue 6): `%+6` decoded to byte 6.
