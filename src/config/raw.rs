@@ -68,8 +68,6 @@ pub struct RawBackend {
     pub address: Option<OneOrMany>,
     pub auth: Option<RawAuth>,
     pub ca_cert: Option<String>,
-    pub client_cert: Option<String>,
-    pub client_key: Option<String>,
     pub namespace: Option<String>,
     // aws
     pub region: Option<String>,

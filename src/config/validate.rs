@@ -110,6 +110,9 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         None => None,
     };
     let tcp = agent.tcp.as_deref().map(|t| tcp_listener(&c, t)).transpose()?;
+    if let Some(group) = &agent.socket_group {
+        socket_group(&c, group)?;
+    }
     let tokens = agent.tokens.unwrap_or_default();
     for (name, hash) in &tokens {
         let parsed = argon2::password_hash::PasswordHash::new(hash).map_err(|e| {
@@ -261,8 +264,6 @@ fn backend(c: &Checker, name: &str, b: RawBackend) -> Result<BackendConfig, Erro
         ("address", b.address.is_some()),
         ("auth", b.auth.is_some()),
         ("ca_cert", b.ca_cert.is_some()),
-        ("client_cert", b.client_cert.is_some()),
-        ("client_key", b.client_key.is_some()),
         ("namespace", b.namespace.is_some()),
         ("region", b.region.is_some()),
         ("endpoint_url", b.endpoint_url.is_some()),
@@ -631,6 +632,19 @@ fn file_spec(
 
 #[cfg(test)]
 mod tests;
+
+/// `[agent] socket_group`: a gid, or the name of a group this machine knows (the agent hands
+/// the socket to it at start; `check` refuses what `run` could not do).
+fn socket_group(c: &Checker, group: &str) -> Result<(), Error> {
+    if group.parse::<u32>().is_ok() {
+        return Ok(());
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(c.invalid("agent.socket_group", format!("no group named {group:?}"))),
+        Err(e) => Err(c.invalid("agent.socket_group", format!("cannot look up group {group:?}: {e}"))),
+    }
+}
 
 /// `[agent] tcp`: an IP:port on the loopback interface; anything else is refused.
 fn tcp_listener(c: &Checker, value: &str) -> Result<std::net::SocketAddr, Error> {

@@ -199,3 +199,31 @@ fn file_deliveries_are_checked_before_the_agent_starts() {
     assert_eq!(e.key(), Some("file[1].path"));
     assert!(e.to_string().contains("file[0]"), "{e}");
 }
+
+#[test]
+fn client_certificates_are_not_keys_of_a_vault_backend_yet() {
+    for key in ["client_cert", "client_key"] {
+        let text = format!(
+            "{BASE}\n[backends.vault]\ntype = \"vault\"\naddress = \"https://127.0.0.1:8200\"\n{key} = \"/etc/ssl/x.pem\"\n"
+        );
+        let e = err(&text);
+        assert_eq!(e.key(), Some(format!("backends.vault.{key}").as_str()), "{e}");
+        assert!(
+            e.to_string().starts_with("t.toml: ") && e.to_string().contains("unknown key"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn the_socket_group_must_exist() {
+    let group = |g: &str| BASE.replace("[agent]", &format!("[agent]\nsocket_group = {g:?}"));
+    let e = err(&group("no-such-group-sidekey"));
+    assert_eq!(e.key(), Some("agent.socket_group"), "{e}");
+    assert!(e.to_string().contains("no-such-group-sidekey"), "{e}");
+    assert!(
+        parse(Path::new("t.toml"), &group("0")).is_ok(),
+        "a gid is taken as it is"
+    );
+    assert!(parse(Path::new("t.toml"), &group("root")).is_ok());
+}
