@@ -300,3 +300,11 @@ fn known_lists_name_every_kind_type_and_method() {
         "{e}"
     );
 }
+
+#[test]
+fn an_unreadable_file_names_its_cause_once() {
+    let e = crate::config::load(Path::new("/nonexistent/agent.toml")).unwrap_err();
+    assert_eq!(e.to_string(), "/nonexistent/agent.toml: cannot read config");
+    let cause = std::error::Error::source(&e).expect("the I/O error is the source");
+    assert!(cause.to_string().contains("No such file"), "{cause}");
+}
