@@ -9,6 +9,7 @@ pub mod fingerprints;
 pub mod respond;
 pub mod revoke;
 pub mod routes;
+pub mod secrets;
 pub mod token;
 
 use std::collections::BTreeMap;

@@ -1,30 +1,18 @@
 //! Routes of the agent's HTTP API (PRODUCT.md, "HTTP API"): which route a request names,
-//! who is asking, and the dispatch to the route's handler. Every request first passes the
-//! access policy; errors become `{"error": ...}` with a status in one place,
-//! [`ApiError`](super::respond::ApiError). The secret routes (`/v1/secrets`, `/v1/health`,
-//! `/metrics`) are answered here; the others in their own files, which share only
-//! [`super::respond`].
+//! who is asking, and the dispatch to the route's handler in its own file ([`super::secrets`],
+//! [`super::aws_compat`], [`super::fingerprints`], [`super::revoke`]); those share only
+//! [`super::respond`]. Every request first passes the access policy; errors become
+//! `{"error": ...}` with a status in one place, [`ApiError`].
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, StatusCode};
-use serde::Serialize;
-use serde_json::value::RawValue;
-use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
-use sidekey::audit::format_time;
-use sidekey::SecretName;
-use zeroize::Zeroizing;
 
-use super::respond::{self, audit_read, json, json_bytes, refuse, text, Answer, ApiError, Reply};
-use super::{aws_compat, fingerprints, revoke, token, Conn, Shared};
-use crate::policy::{Caller, Permit};
-use crate::store::Served;
-
-/// Longest `?timeout=` a long-poll may ask for.
-pub const MAX_WAIT: Duration = Duration::from_secs(300);
-const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+use super::respond::{self, refuse, text, Answer, ApiError, Reply};
+pub use super::secrets::{parse_wait, MAX_WAIT};
+use super::{aws_compat, fingerprints, revoke, secrets, token, Conn, Shared};
+use crate::policy::Caller;
 
 /// The routes, as labelled in metrics and audit.
 #[derive(Debug, PartialEq, Eq)]
@@ -154,8 +142,8 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
         }
     };
     let result = match route {
-        Route::List => Ok(list(shared, &admitted)),
-        Route::Health => Ok(health(shared)),
+        Route::List => Ok(secrets::list(shared, &admitted)),
+        Route::Health => Ok(secrets::health(shared)),
         Route::Metrics => Ok(text(StatusCode::OK, shared.metrics.render(&shared.store))),
         Route::Secret(raw) | Route::AwsCredentials(raw) => {
             let Some(name) = secret_name(raw) else {
@@ -174,7 +162,7 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
                     denied.0,
                 )),
                 Ok(permit) if matches!(route, Route::Secret(_)) => {
-                    read(shared, &caller, permit, &name, req.uri().query()).await
+                    secrets::read(shared, &caller, permit, &name, req.uri().query()).await
                 }
                 Ok(permit) => aws_compat::credentials(shared, &caller, permit, &name),
             }
@@ -237,181 +225,6 @@ async fn identify(
     Ok(caller)
 }
 
-fn list(shared: &Shared, admitted: &crate::policy::Admitted<'_>) -> Reply {
-    let now = SystemTime::now();
-    let secrets = shared
-        .store
-        .names()
-        .filter(|n| admitted.permit(n.as_str()).is_ok())
-        .map(|n| {
-            let served = shared.store.read(n.as_str(), now).ok();
-            SecretSummary {
-                name: n.to_string(),
-                version: served.as_ref().map_or(0, |s| s.version),
-                expires_at: served
-                    .as_ref()
-                    .and_then(|s| s.lease.as_ref())
-                    .map(|l| format_time(l.expires_at)),
-            }
-        })
-        .collect();
-    json(StatusCode::OK, &SecretList { secrets })
-}
-
-fn health(shared: &Shared) -> Reply {
-    let failing: Vec<FailingSecret> = shared
-        .store
-        .unhealthy(SystemTime::now())
-        .into_iter()
-        .map(|f| FailingSecret {
-            name: f.name.to_string(),
-            reason: f.reason,
-            served: f.served,
-        })
-        .collect();
-    // 503 only when something is not served; a failing refresh behind a still-valid value,
-    // or a [[file]] that could not be written, is reported as degraded with 200.
-    let files = shared.files.failing();
-    let (status, word) = match () {
-        _ if failing.is_empty() && files.is_empty() => (StatusCode::OK, "ok"),
-        _ if failing.iter().all(|f| f.served) => (StatusCode::OK, "degraded"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
-    };
-    json(
-        status,
-        &Health {
-            status: word.to_owned(),
-            failing,
-            files,
-        },
-    )
-}
-
-/// `GET /v1/secrets/{name}[?wait=V&timeout=D]`
-async fn read(shared: &Shared, caller: &Caller, permit: Permit, name: &str, query: Option<&str>) -> Answer {
-    let (wait, timeout) = parse_wait(query)?;
-    let mut served = shared.store.read(name, SystemTime::now())?;
-    if let Some(known) = wait {
-        if served.version == known {
-            let mut rx = shared
-                .store
-                .subscribe(name)
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such secret"))?;
-            let changed = tokio::time::timeout(
-                timeout,
-                rx.wait_for(|slot| slot.served.as_ref().is_some_and(|s| s.version != known)),
-            )
-            .await;
-            match changed {
-                Ok(Ok(_)) => served = shared.store.read(name, SystemTime::now())?,
-                _ => return Ok(respond::empty(StatusCode::NOT_MODIFIED)),
-            }
-        }
-    }
-    audit_read(shared, caller, "/v1/secrets/{name}", name, &served, &permit);
-    Ok(secret_response(shared, name, &served))
-}
-
-/// The query of `GET /v1/secrets/{name}`: the version to wait past (`wait=V`) and for how
-/// long (`timeout=D`, default 30 s, at most [`MAX_WAIT`]). Anything else answers 400.
-pub fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> {
-    let mut wait = None;
-    let mut timeout = DEFAULT_WAIT;
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "wait" => {
-                wait = Some(value.parse().map_err(|_| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("wait={value:?} is not a version number"),
-                    )
-                })?)
-            }
-            "timeout" => {
-                timeout = humantime::parse_duration(&value)
-                    .map_err(|_| {
-                        ApiError::new(
-                            StatusCode::BAD_REQUEST,
-                            format!("timeout={value:?} is not a duration like 30s"),
-                        )
-                    })?
-                    .min(MAX_WAIT);
-            }
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("unknown query parameter {other:?}"),
-                ))
-            }
-        }
-    }
-    Ok((wait, timeout))
-}
-
-#[derive(Serialize)]
-struct SecretBody<'a> {
-    name: &'a str,
-    version: u64,
-    data: &'a RawValue,
-    lease: Option<LeaseInfo>,
-    fetched_at: String,
-    source: &'a str,
-}
-
-fn secret_response(shared: &Shared, name: &str, served: &Served) -> Reply {
-    let now = SystemTime::now();
-    // The body only changes with the version and, through `ttl_s`, each second: build it once
-    // per second and hand out the same bytes.
-    let second = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let body = {
-        let mut rendered = served.body.0.lock().expect("never poisoned");
-        match &*rendered {
-            Some((at, body)) if *at == second => body.clone(),
-            _ => {
-                let body = Arc::new(secret_body(shared, name, served, now));
-                *rendered = Some((second, body.clone()));
-                body
-            }
-        }
-    };
-    json_bytes(StatusCode::OK, Bytes::from_owner(RenderedBytes(body)))
-}
-
-fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) -> Zeroizing<Vec<u8>> {
-    // The value leaves here: spliced as raw JSON, never parsed or logged.
-    let data: &RawValue = serde_json::from_str(served.data.expose_json()).expect("SecretData holds a JSON object");
-    let body = SecretBody {
-        name,
-        version: served.version,
-        data,
-        lease: served.lease.as_ref().map(|l| LeaseInfo {
-            id: l.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
-            ttl_s: l.remaining(now).as_secs(),
-            expires_at: format_time(l.expires_at),
-            renewable: l.renewable,
-        }),
-        fetched_at: format_time(served.fetched_at),
-        source: &shared
-            .specs
-            .get(&SecretName::new(name))
-            .map(|s| format!("{}/{}", s.backend, s.source.kind_name()))
-            .unwrap_or_default(),
-    };
-    // Sized up front, so that no grown-out-of copy of the value is left unzeroized.
-    let mut out = Zeroizing::new(Vec::with_capacity(served.data.expose_json().len() + 512));
-    serde_json::to_writer(&mut *out, &body).expect("API types always serialize");
-    out
-}
-
-/// A rendered body shared with the response that sends it.
-struct RenderedBytes(Arc<Zeroizing<Vec<u8>>>);
-
-impl AsRef<[u8]> for RenderedBytes {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 /// The secret name in a route's path segment: percent-decoded, not empty, no `/`; `None`
 /// answers 400.
 pub fn secret_name(raw: &str) -> Option<String> {
@@ -442,25 +255,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wait_queries_parse_or_answer_400() {
-        assert_eq!(
-            parse_wait(Some("wait=3&timeout=2s")).unwrap(),
-            (Some(3), Duration::from_secs(2))
-        );
-        assert_eq!(parse_wait(None).unwrap(), (None, DEFAULT_WAIT));
-        assert_eq!(parse_wait(Some("timeout=2h")).unwrap().1, MAX_WAIT);
-        assert_eq!(parse_wait(Some("wait=x")).unwrap_err().status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            parse_wait(Some("timeout=soon")).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            parse_wait(Some("color=red")).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
-    }
-
-    #[test]
     fn paths_name_their_route() {
         assert_eq!(Route::parse("/v1/secrets"), Some(Route::List));
         assert_eq!(Route::parse("/v1/secrets/db"), Some(Route::Secret("db")));
@@ -483,7 +277,11 @@ mod tests {
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("a%"), None);
         assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
-        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"), "a path is not a form: + stays");
+        assert_eq!(
+            percent_decode("a+b").as_deref(),
+            Some("a+b"),
+            "a path is not a form: + stays"
+        );
     }
 
     /// Found by `fuzz/fuzz_targets/http_routes.rs` (issue 6): `%+6` decoded to byte 6.
