@@ -1,8 +1,8 @@
 //! The agent's configuration: `load(path)` reads the TOML, rejects unknown keys and checks
 //! every value, returning a [`Config`] that the agent can build from without further checks.
 //!
-//! Three stages, each testable alone: [`raw`] is the file as written (serde, no I/O);
-//! [`validate`] turns it into this model (durations, kinds, references, files that must
+//! Three stages, each testable alone: `raw` is the file as written (serde, no I/O);
+//! `validate` turns it into this model (durations, kinds, references, files that must
 //! exist; each backend type, auth method and secret kind is one entry of [`kinds`]);
 //! `App::build` in the agent binds sockets and starts backends. `sidekey-agent check`
 //! stops after the second stage. Paths are used as written, relative to the directory the

@@ -1,6 +1,6 @@
 //! The secret routes: `GET /v1/secrets` (the names a caller may read), `GET /v1/health`,
 //! and `GET /v1/secrets/{name}[?wait=V&timeout=D]` (one value, or a long-poll for the next
-//! version). The value leaves only through [`secret_body`], spliced into the JSON as written.
+//! version). The value leaves only through `secret_body`, spliced into the JSON as written.
 //!
 //! A value's body only changes with its version and, through `ttl_s`, each second: it is
 //! rendered once per second into the room the store keeps beside the value
