@@ -1,13 +1,15 @@
 //! The agent's configuration: `load(path)` reads the TOML, rejects unknown keys and checks
 //! every value, returning a [`Config`] that the agent can build from without further checks.
 //!
-//! Three stages, each testable alone: [`raw`] is the file as written (serde, no I/O);
-//! [`validate`] turns it into this model (durations, kinds, references, files that must
-//! exist); `App::build` in the agent binds sockets and starts backends. `sidekey-agent check`
+//! Three stages, each testable alone: `raw` is the file as written (serde, no I/O);
+//! `validate` turns it into this model (durations, kinds, references, files that must
+//! exist; each backend type, auth method and secret kind is one entry of [`kinds`]);
+//! `App::build` in the agent binds sockets and starts backends. `sidekey-agent check`
 //! stops after the second stage. Paths are used as written, relative to the directory the
 //! agent runs in.
 
 pub mod error;
+pub mod kinds;
 mod raw;
 mod validate;
 
@@ -87,11 +89,7 @@ pub enum BackendConfig {
 impl BackendConfig {
     /// The `type` as written in the config.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            BackendConfig::Vault(_) => "vault",
-            BackendConfig::Local(_) => "local",
-            BackendConfig::Aws(_) => "aws",
-        }
+        kinds::BackendType::of(self).name
     }
 }
 
@@ -235,16 +233,7 @@ impl SecretSource {
 
     /// The `kind` as written in the config.
     pub fn kind_name(&self) -> &'static str {
-        match self {
-            SecretSource::VaultKv2 { .. } => "vault.kv2",
-            SecretSource::VaultDatabase { .. } => "vault.database",
-            SecretSource::VaultPki { .. } => "vault.pki",
-            SecretSource::VaultLease { .. } => "vault.lease",
-            SecretSource::LocalGenerated { .. } => "local.generated",
-            SecretSource::LocalStatic => "local.static",
-            SecretSource::AwsSecretsManager { .. } => "aws.secretsmanager",
-            SecretSource::AwsSts { .. } => "aws.sts",
-        }
+        kinds::Kind::of(self).name
     }
 }
 

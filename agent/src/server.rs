@@ -6,8 +6,10 @@
 
 pub mod aws_compat;
 pub mod fingerprints;
+pub mod respond;
 pub mod revoke;
 pub mod routes;
+pub mod secrets;
 pub mod token;
 
 use std::collections::BTreeMap;

@@ -6,11 +6,12 @@
 //! against the clock on every call, whatever the scheduler managed to do.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use sidekey::{Lease, SecretData, SecretName, SecretString};
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use crate::backend::Issued;
 use crate::fingerprints::Registry;
@@ -30,32 +31,22 @@ pub struct Served {
     pub revision: Option<String>,
     /// The issuer's own answer shape, for compatibility routes.
     pub native: Option<SecretString>,
-    /// The last HTTP body made for this value, reused within its second.
-    pub body: BodyCache,
+    /// Room for the response body the server renders from this value (empty in each new
+    /// `Served`; what goes in it is the server's business).
+    pub body: Rendered,
 }
 
-/// A rendered response body (it holds the value), reused while its second lasts.
+/// A response body rendered from a value and the second (since the epoch) it was rendered in.
+/// It holds the value: zeroized when the last copy is dropped, never printed.
+pub type RenderedBody = (u64, Arc<Zeroizing<Vec<u8>>>);
+
+/// Room for one [`RenderedBody`]; the store only creates it empty.
 #[derive(Default)]
-pub struct BodyCache(std::sync::Mutex<Option<(u64, hyper::body::Bytes)>>);
+pub struct Rendered(pub Mutex<Option<RenderedBody>>);
 
-impl BodyCache {
-    /// The body for `second`, built with `build` when the cached one is from another second.
-    pub fn get_or_build(&self, second: u64, build: impl FnOnce() -> hyper::body::Bytes) -> hyper::body::Bytes {
-        let mut cached = self.0.lock().expect("never poisoned");
-        match &*cached {
-            Some((at, body)) if *at == second => body.clone(),
-            _ => {
-                let body = build();
-                *cached = Some((second, body.clone()));
-                body
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for BodyCache {
+impl std::fmt::Debug for Rendered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BodyCache(***)")
+        f.write_str("Rendered(***)")
     }
 }
 
@@ -197,7 +188,7 @@ impl Store {
             fetched_at,
             revision,
             native,
-            body: BodyCache::default(),
+            body: Rendered::default(),
         })
     }
 
@@ -223,7 +214,7 @@ impl Store {
                     fetched_at: old.fetched_at,
                     revision: old.revision.clone(),
                     native: old.native.clone(),
-                    body: BodyCache::default(),
+                    body: Rendered::default(),
                 }));
             }
             slot.failure = None;

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 /// Why a config file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be read at all.
-    #[error("{file}: cannot read config: {source}")]
+    /// The file could not be read at all. The I/O error is the source, not part of this
+    /// message (printed with `{:#}`, as `sidekey-agent` does, the cause appears once).
+    #[error("{file}: cannot read config")]
     Read {
         /// The config file.
         file: PathBuf,

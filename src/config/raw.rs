@@ -1,13 +1,15 @@
 //! The TOML exactly as written: a serde mirror of the config file, no I/O, no validation
 //! beyond shape. Every table rejects unknown keys, so a typo is an error that names the key.
 //!
-//! Backends and secrets are flat tables (every key any `type`/`kind` may take); which keys a
-//! given type or kind accepts is checked in [`super::validate`], where the error can say
-//! "`common_name` is not a key of kind `vault.kv2`" instead of serde's generic message.
+//! Backends, their `auth` and secrets are flat tables (every key any `type`/`method`/`kind` may
+//! take); which keys a given one accepts is checked against [`super::kinds`], where the error
+//! can say "`common_name` is not a key of kind `vault.kv2`" instead of serde's generic
+//! message. They also serialize, so that check reads the keys that are set from the table
+//! itself (under the names they are written with) and no list of keys is kept by hand.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -51,7 +53,7 @@ pub struct RawRegistry {
 }
 
 /// `address = "…"` or `address = ["…", "…"]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -59,7 +61,7 @@ pub enum OneOrMany {
 }
 
 /// `[backends.NAME]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackend {
     #[serde(rename = "type")]
@@ -68,8 +70,6 @@ pub struct RawBackend {
     pub address: Option<OneOrMany>,
     pub auth: Option<RawAuth>,
     pub ca_cert: Option<String>,
-    pub client_cert: Option<String>,
-    pub client_key: Option<String>,
     pub namespace: Option<String>,
     // aws
     pub region: Option<String>,
@@ -80,7 +80,7 @@ pub struct RawBackend {
 }
 
 /// `auth = { method = … }` of a vault backend.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuth {
     pub method: String,
@@ -92,7 +92,7 @@ pub struct RawAuth {
 }
 
 /// `[secrets.NAME]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecret {
     pub backend: String,

@@ -1,12 +1,14 @@
 //! Stage two of config loading: `RawConfig` → [`Config`], with one error per fault
 //! naming the key path. Checks durations, kinds, references between tables and the files
-//! that must exist; binds and starts nothing.
+//! that must exist; binds and starts nothing. What each backend type, auth method and secret
+//! kind takes and builds is in the tables of [`super::kinds`], not here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::raw::{OneOrMany, RawAccess, RawAuth, RawBackend, RawConfig, RawFile, RawSecret, RawUid};
+use super::kinds::{self, Kind, Table, KINDS};
+use super::raw::{RawAccess, RawConfig, RawFile, RawSecret, RawUid};
 use super::*;
 
 /// Stage one: TOML text → [`RawConfig`], with the key path of any shape error.
@@ -40,12 +42,13 @@ pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
     })
 }
 
-struct Checker<'a> {
+/// Makes the errors of one file.
+pub(super) struct Checker<'a> {
     file: &'a Path,
 }
 
 impl Checker<'_> {
-    fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
+    pub(super) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Invalid {
             file: self.file.to_owned(),
             key: key.into(),
@@ -53,7 +56,7 @@ impl Checker<'_> {
         }
     }
 
-    fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
+    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
         let d = humantime::parse_duration(value).map_err(|e| {
             self.invalid(
                 key,
@@ -66,7 +69,7 @@ impl Checker<'_> {
         Ok(d)
     }
 
-    fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+    pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
         let path = PathBuf::from(value);
         match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => Ok(path),
@@ -75,23 +78,10 @@ impl Checker<'_> {
         }
     }
 
-    fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
+    pub(super) fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
         value
             .as_ref()
             .ok_or_else(|| self.invalid(key, format!("missing: {what}")))
-    }
-
-    /// Refuses keys that are set but mean nothing for this `type`/`kind`.
-    fn only(&self, table: &str, what: &str, present: &[(&str, bool)], allowed: &[&str]) -> Result<(), Error> {
-        for (key, set) in present {
-            if *set && !allowed.contains(key) {
-                return Err(self.invalid(
-                    format!("{table}.{key}"),
-                    format!("not a key of {what} (it takes: {})", allowed.join(", ")),
-                ));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -110,6 +100,9 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         None => None,
     };
     let tcp = agent.tcp.as_deref().map(|t| tcp_listener(&c, t)).transpose()?;
+    if let Some(group) = &agent.socket_group {
+        socket_group(&c, group)?;
+    }
     let tokens = agent.tokens.unwrap_or_default();
     for (name, hash) in &tokens {
         let parsed = argon2::password_hash::PasswordHash::new(hash).map_err(|e| {
@@ -149,7 +142,8 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
 
     let mut backends = BTreeMap::new();
     for (name, b) in raw.backends {
-        backends.insert(name.clone(), backend(&c, &name, b)?);
+        let table = Table::new(&c, format!("backends.{name}"));
+        backends.insert(name, kinds::backend(&table, &b)?);
     }
 
     let mut secrets = BTreeMap::new();
@@ -255,120 +249,6 @@ fn hostname() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-fn backend(c: &Checker, name: &str, b: RawBackend) -> Result<BackendConfig, Error> {
-    let table = format!("backends.{name}");
-    let present = [
-        ("address", b.address.is_some()),
-        ("auth", b.auth.is_some()),
-        ("ca_cert", b.ca_cert.is_some()),
-        ("client_cert", b.client_cert.is_some()),
-        ("client_key", b.client_key.is_some()),
-        ("namespace", b.namespace.is_some()),
-        ("region", b.region.is_some()),
-        ("endpoint_url", b.endpoint_url.is_some()),
-        ("path", b.path.is_some()),
-        ("key_file", b.key_file.is_some()),
-    ];
-    match b.kind.as_str() {
-        "vault" => {
-            c.only(
-                &table,
-                "type \"vault\"",
-                &present,
-                &["address", "auth", "ca_cert", "namespace"],
-            )?;
-            let addresses = match c.required(&format!("{table}.address"), &b.address, "the Vault address")? {
-                OneOrMany::One(a) => vec![a.clone()],
-                OneOrMany::Many(list) => list.clone(),
-            };
-            if addresses.is_empty() {
-                return Err(c.invalid(format!("{table}.address"), "the list of addresses is empty"));
-            }
-            for a in &addresses {
-                match url::Url::parse(a) {
-                    Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
-                    _ => {
-                        return Err(c.invalid(
-                            format!("{table}.address"),
-                            format!("{a:?} is not an http:// or https:// URL"),
-                        ))
-                    }
-                }
-            }
-            let auth = vault_auth(
-                c,
-                &table,
-                c.required(&format!("{table}.auth"), &b.auth, "an auth method")?,
-            )?;
-            let ca_cert = match &b.ca_cert {
-                Some(f) => Some(c.existing_file(&format!("{table}.ca_cert"), f)?),
-                None => None,
-            };
-            Ok(BackendConfig::Vault(VaultBackend {
-                addresses,
-                auth,
-                ca_cert,
-                namespace: b.namespace,
-            }))
-        }
-        "local" => {
-            c.only(&table, "type \"local\"", &present, &["path", "key_file"])?;
-            let path = c.required(&format!("{table}.path"), &b.path, "the store file")?;
-            let key_file = c.required(&format!("{table}.key_file"), &b.key_file, "the key file")?;
-            Ok(BackendConfig::Local(LocalBackend {
-                path: PathBuf::from(path),
-                key_file: PathBuf::from(key_file),
-            }))
-        }
-        "aws" => {
-            c.only(&table, "type \"aws\"", &present, &["region", "endpoint_url"])?;
-            if let Some(url) = &b.endpoint_url {
-                if !matches!(url::Url::parse(url), Ok(u) if u.scheme() == "http" || u.scheme() == "https") {
-                    return Err(c.invalid(
-                        format!("{table}.endpoint_url"),
-                        format!("{url:?} is not an http:// or https:// URL"),
-                    ));
-                }
-            }
-            Ok(BackendConfig::Aws(AwsBackend {
-                region: b.region,
-                endpoint_url: b.endpoint_url,
-            }))
-        }
-        other => Err(c.invalid(
-            format!("{table}.type"),
-            format!("unknown backend type {other:?} (known: vault, local, aws)"),
-        )),
-    }
-}
-
-fn vault_auth(c: &Checker, table: &str, auth: &RawAuth) -> Result<VaultAuth, Error> {
-    let key = |k: &str| format!("{table}.auth.{k}");
-    match auth.method.as_str() {
-        "token" => Ok(VaultAuth::Token {
-            token_file: c.existing_file(
-                &key("token_file"),
-                c.required(&key("token_file"), &auth.token_file, "the token file")?,
-            )?,
-        }),
-        "approle" => Ok(VaultAuth::AppRole {
-            mount: auth.mount.clone().unwrap_or_else(|| "approle".to_owned()),
-            role_id_file: c.existing_file(
-                &key("role_id_file"),
-                c.required(&key("role_id_file"), &auth.role_id_file, "the role id file")?,
-            )?,
-            secret_id_file: c.existing_file(
-                &key("secret_id_file"),
-                c.required(&key("secret_id_file"), &auth.secret_id_file, "the secret id file")?,
-            )?,
-        }),
-        other => Err(c.invalid(
-            key("method"),
-            format!("unknown auth method {other:?} (known: token, approle)"),
-        )),
-    }
-}
-
 fn secret(
     c: &Checker,
     name: &str,
@@ -395,109 +275,29 @@ fn secret(
             ),
         )
     })?;
-    let present = [
-        ("mount", s.mount.is_some()),
-        ("path", s.path.is_some()),
-        ("role", s.role.is_some()),
-        ("refresh", s.refresh.is_some()),
-        ("common_name", s.common_name.is_some()),
-        ("alt_names", s.alt_names.is_some()),
-        ("ttl", s.ttl.is_some()),
-        ("secret_id", s.secret_id.is_some()),
-        ("version_stage", s.version_stage.is_some()),
-        ("rotate_every", s.rotate_every.is_some()),
-        ("role_arn", s.role_arn.is_some()),
-        ("duration", s.duration.is_some()),
-        ("external_id", s.external_id.is_some()),
-        ("session_name", s.session_name.is_some()),
-        ("length", s.length.is_some()),
-    ];
-    let base = ["backend", "kind"];
-    let allow = |extra: &[&'static str]| -> Vec<&'static str> { base.iter().chain(extra).copied().collect() };
-    let kind_label = format!("kind {:?}", s.kind);
-    let mount = |default: &str| s.mount.clone().unwrap_or_else(|| default.to_owned());
-    let source = match s.kind.as_str() {
-        "vault.kv2" => {
-            c.only(&table, &kind_label, &present, &allow(&["mount", "path", "refresh"]))?;
-            SecretSource::VaultKv2 { mount: mount("secret"), path: c.required(&key("path"), &s.path, "the KV path")?.clone() }
-        }
-        "vault.database" => {
-            c.only(&table, &kind_label, &present, &allow(&["mount", "role"]))?;
-            SecretSource::VaultDatabase { mount: mount("database"), role: c.required(&key("role"), &s.role, "the database role")?.clone() }
-        }
-        "vault.pki" => {
-            c.only(&table, &kind_label, &present, &allow(&["mount", "role", "common_name", "alt_names", "ttl"]))?;
-            SecretSource::VaultPki {
-                mount: mount("pki"),
-                role: c.required(&key("role"), &s.role, "the PKI role")?.clone(),
-                common_name: c.required(&key("common_name"), &s.common_name, "the certificate's common name")?.clone(),
-                alt_names: s.alt_names.clone().unwrap_or_default(),
-                ttl: s.ttl.as_deref().map(|t| c.duration(&key("ttl"), t)).transpose()?,
-            }
-        }
-        "vault.lease" => {
-            c.only(&table, &kind_label, &present, &allow(&["path"]))?;
-            let path = c.required(&key("path"), &s.path, "the leased read path")?;
-            SecretSource::VaultLease { path: path.trim_matches('/').to_owned() }
-        }
-        "local.generated" => {
-            c.only(&table, &kind_label, &present, &allow(&["rotate_every", "length"]))?;
-            let every = c.required(&key("rotate_every"), &s.rotate_every, "how often to regenerate")?;
-            let length = s.length.unwrap_or(32);
-            if !(8..=1024).contains(&length) {
-                return Err(c.invalid(key("length"), "length must be between 8 and 1024 bytes"));
-            }
-            SecretSource::LocalGenerated { rotate_every: c.duration(&key("rotate_every"), every)?, length }
-        }
-        "local.static" => {
-            c.only(&table, &kind_label, &present, &allow(&["refresh"]))?;
-            SecretSource::LocalStatic
-        }
-        "aws.secretsmanager" => {
-            c.only(&table, &kind_label, &present, &allow(&["secret_id", "version_stage", "refresh", "rotate_every"]))?;
-            SecretSource::AwsSecretsManager {
-                secret_id: c.required(&key("secret_id"), &s.secret_id, "the secret's name or ARN")?.clone(),
-                version_stage: s.version_stage.clone().unwrap_or_else(|| "AWSCURRENT".to_owned()),
-                rotate_every: s.rotate_every.as_deref().map(|r| c.duration(&key("rotate_every"), r)).transpose()?,
-            }
-        }
-        "aws.sts" => {
-            c.only(&table, &kind_label, &present, &allow(&["role_arn", "duration", "external_id", "session_name"]))?;
-            let role_arn = c.required(&key("role_arn"), &s.role_arn, "the role ARN")?;
-            if !role_arn.starts_with("arn:") {
-                return Err(c.invalid(key("role_arn"), format!("{role_arn:?} is not an ARN (arn:aws:iam::ACCOUNT:role/NAME)")));
-            }
-            SecretSource::AwsSts {
-                role_arn: role_arn.clone(),
-                duration: s.duration.as_deref().map(|d| c.duration(&key("duration"), d)).transpose()?.unwrap_or(Duration::from_secs(900)),
-                external_id: s.external_id.clone(),
-                session_name: s.session_name.clone().unwrap_or_else(|| "sidekey-agent".to_owned()),
-            }
-        }
-        other => {
-            return Err(c.invalid(
-                key("kind"),
-                format!("unknown kind {other:?} (known: vault.kv2, vault.database, vault.pki, vault.lease, aws.secretsmanager, aws.sts, local.generated, local.static)"),
-            ))
-        }
+    let Some(kind) = Kind::named(&s.kind) else {
+        return Err(c.invalid(
+            key("kind"),
+            format!(
+                "unknown kind {:?} (known: {})",
+                s.kind,
+                kinds::names(KINDS.iter().map(|k| k.name))
+            ),
+        ));
     };
-    let wants = source.kind_name().split('.').next().unwrap_or_default();
-    if wants != backend.type_name() {
+    let source = kind.build(&Table::new(c, table.clone()), &s)?;
+    if kind.backend != backend.type_name() {
         return Err(c.invalid(
             key("backend"),
             format!(
-                "kind {:?} needs a backend of type {wants:?}, but {:?} is {:?}",
+                "kind {:?} needs a backend of type {:?}, but {:?} is {:?}",
                 s.kind,
+                kind.backend,
                 s.backend,
                 backend.type_name()
             ),
         ));
     }
-    let default_refresh = if matches!(source, SecretSource::LocalStatic) {
-        Duration::from_secs(5)
-    } else {
-        DEFAULT_REFRESH
-    };
     Ok(SecretSpec {
         name: SecretName::new(name),
         backend: s.backend,
@@ -506,7 +306,7 @@ fn secret(
             .as_deref()
             .map(|r| c.duration(&key("refresh"), r))
             .transpose()?
-            .unwrap_or(default_refresh),
+            .unwrap_or(kind.default_refresh),
         source,
     })
 }
@@ -631,6 +431,19 @@ fn file_spec(
 
 #[cfg(test)]
 mod tests;
+
+/// `[agent] socket_group`: a gid, or the name of a group this machine knows (the agent hands
+/// the socket to it at start; `check` refuses what `run` could not do).
+fn socket_group(c: &Checker, group: &str) -> Result<(), Error> {
+    if group.parse::<u32>().is_ok() {
+        return Ok(());
+    }
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(c.invalid("agent.socket_group", format!("no group named {group:?}"))),
+        Err(e) => Err(c.invalid("agent.socket_group", format!("cannot look up group {group:?}: {e}"))),
+    }
+}
 
 /// `[agent] tcp`: an IP:port on the loopback interface; anything else is refused.
 fn tcp_listener(c: &Checker, value: &str) -> Result<std::net::SocketAddr, Error> {

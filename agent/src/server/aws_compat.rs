@@ -18,7 +18,7 @@ use sidekey::audit::format_time;
 use sidekey::config::SecretSource;
 use sidekey::SecretName;
 
-use super::routes::{audit_read, json, ApiError};
+use super::respond::{audit_read, json, ApiError};
 use super::Shared;
 use crate::backend::Error;
 use crate::policy::{Admitted, Caller, Permit};

@@ -2,13 +2,12 @@
 //! broker's. Fingerprints in, names and lease ids out — never a value. A caller sees only the
 //! secrets its `[[access]]` rules grant; every request is audited with how many matched.
 
-use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use sidekey::api::{FingerprintMatch, FingerprintMatches, FingerprintOwner, FingerprintQuery, FingerprintSet};
 use sidekey::audit::{format_time, EventKind};
 
-use super::routes::{json, requested, ApiError};
+use super::respond::{json, requested, Answer, ApiError};
 use super::Shared;
 use crate::fingerprints::Registry;
 use crate::policy::{Admitted, Caller};
@@ -32,7 +31,7 @@ fn audit(shared: &Shared, caller: &Caller, route: &str, asked: usize, matched: u
 }
 
 /// `GET /v1/fingerprints`
-pub fn all(shared: &Shared, caller: &Caller, admitted: &Admitted<'_>) -> Result<Response<Full<Bytes>>, ApiError> {
+pub fn all(shared: &Shared, caller: &Caller, admitted: &Admitted<'_>) -> Answer {
     let all = registry(shared)?.all(|name| admitted.permit(name.as_str()).is_ok());
     audit(shared, caller, "/v1/fingerprints", 0, all.len());
     let fingerprints = all
@@ -47,12 +46,7 @@ pub fn all(shared: &Shared, caller: &Caller, admitted: &Admitted<'_>) -> Result<
 }
 
 /// `POST /v1/fingerprints/match` with `{"fingerprints": [HEX, ...]}`
-pub fn matches(
-    shared: &Shared,
-    caller: &Caller,
-    admitted: &Admitted<'_>,
-    body: &Bytes,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+pub fn matches(shared: &Shared, caller: &Caller, admitted: &Admitted<'_>, body: &Bytes) -> Answer {
     let registry = registry(shared)?;
     let query: FingerprintQuery = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(

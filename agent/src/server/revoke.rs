@@ -5,15 +5,14 @@
 
 use std::time::Duration;
 
-use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
 use sidekey::{LeaseId, SecretName};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use super::routes::{json, ApiError};
+use super::respond::{json, Answer, ApiError};
 use super::Shared;
 use crate::policy::Admitted;
 use crate::scheduler::Command;
@@ -39,7 +38,7 @@ pub async fn revoke(
     admitted: &Admitted<'_>,
     body: &Bytes,
     refuse: impl Fn(&str, String) -> ApiError,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+) -> Answer {
     let request: RevokeRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

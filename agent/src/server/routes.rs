@@ -1,51 +1,18 @@
-//! Routes of the agent's HTTP API (docs/http-api.md, "Routes"). Every request first passes the
-//! access policy; errors become `{"error": ...}` with a status in one place, [`ApiError`].
+//! Routes of the agent's HTTP API (docs/http-api.md): which route a request names,
+//! who is asking, and the dispatch to the route's handler in its own file ([`super::secrets`],
+//! [`super::aws_compat`], [`super::fingerprints`], [`super::revoke`]); those share only
+//! [`super::respond`]. Every request first passes the access policy; errors become
+//! `{"error": ...}` with a status in one place, [`ApiError`].
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::HeaderValue;
-use hyper::{Method, Request, Response, StatusCode};
-use serde::Serialize;
-use serde_json::value::RawValue;
-use sidekey::api::{FailingSecret, Health, LeaseInfo, SecretList, SecretSummary};
-use sidekey::audit::{format_time, EventKind};
-use sidekey::{AuditEvent, SecretName};
+use hyper::{Method, Request, StatusCode};
 
-use super::{aws_compat, fingerprints, revoke, token, Conn, Shared};
-use crate::policy::{Caller, Permit};
-use crate::store::{Served, Unavailable};
-
-/// Longest `?timeout=` a long-poll may ask for.
-pub const MAX_WAIT: Duration = Duration::from_secs(300);
-const DEFAULT_WAIT: Duration = Duration::from_secs(30);
-
-/// An error answer.
-#[derive(Debug)]
-pub struct ApiError {
-    pub(super) status: StatusCode,
-    pub(super) message: String,
-}
-
-impl ApiError {
-    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<Unavailable> for ApiError {
-    fn from(e: Unavailable) -> Self {
-        let status = match e {
-            Unavailable::Unknown(_) => StatusCode::NOT_FOUND,
-            Unavailable::NotYet { .. } | Unavailable::Expired { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        ApiError::new(status, e.to_string())
-    }
-}
+use super::respond::{self, refuse, text, Answer, ApiError, Reply};
+pub use super::secrets::{parse_wait, MAX_WAIT};
+use super::{aws_compat, fingerprints, revoke, secrets, token, Conn, Shared};
+use crate::policy::Caller;
 
 /// The routes, as labelled in metrics and audit.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,35 +86,24 @@ impl<'r> Route<'r> {
 }
 
 /// Answers one request on connection `conn`.
-pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Reply {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    // Only POST routes carry a body; it is read up to MAX_BODY.
+    // Only POST routes carry a body.
     let body = if parts.method == Method::POST {
-        match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => {
-                let e = ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("bodies are limited to {MAX_BODY} bytes"),
-                );
-                return json(e.status, &sidekey::api::ErrorBody { error: e.message });
-            }
+        match respond::body(body).await {
+            Ok(body) => body,
+            Err(e) => return e.into_response(),
         }
     } else {
         Bytes::new()
     };
     let req = Request::from_parts(parts, body);
     let (route, result) = route(shared, conn, &req).await;
-    let response = result.unwrap_or_else(|e| json(e.status, &sidekey::api::ErrorBody { error: e.message }));
+    let response = result.unwrap_or_else(ApiError::into_response);
     crate::metrics::request(route, response.status(), started.elapsed());
     response
 }
-
-type Answer = Result<Response<Full<Bytes>>, ApiError>;
-
-/// Largest request body read (a fingerprint list: 65 bytes a fingerprint).
-const MAX_BODY: usize = 8 * 1024 * 1024;
 
 async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static str, Answer) {
     let path = req.uri().path();
@@ -186,8 +142,8 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
         }
     };
     let result = match route {
-        Route::List => Ok(list(shared, &admitted)),
-        Route::Health => Ok(health(shared)),
+        Route::List => Ok(secrets::list(shared, &admitted)),
+        Route::Health => Ok(secrets::health(shared)),
         Route::Metrics => Ok(text(StatusCode::OK, shared.metrics.render(&shared.store))),
         Route::Secret(raw) | Route::AwsCredentials(raw) => {
             let Some(name) = secret_name(raw) else {
@@ -206,7 +162,7 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
                     denied.0,
                 )),
                 Ok(permit) if matches!(route, Route::Secret(_)) => {
-                    read(shared, &caller, permit, &name, req.uri().query()).await
+                    secrets::read(shared, &caller, permit, &name, req.uri().query()).await
                 }
                 Ok(permit) => aws_compat::credentials(shared, &caller, permit, &name),
             }
@@ -269,246 +225,6 @@ async fn identify(
     Ok(caller)
 }
 
-/// An audit event about a request by `caller` on `route`.
-pub(super) fn requested(kind: EventKind, caller: &Caller, route: &str) -> AuditEvent {
-    let mut event = AuditEvent::new(kind);
-    event.peer = caller.peer;
-    event.remote = caller.remote.map(|r| r.to_string());
-    event.token = caller.token.clone();
-    event.route = Some(route.to_owned());
-    event
-}
-
-fn refuse(
-    shared: &Shared,
-    caller: &Caller,
-    route: &str,
-    secret: Option<&str>,
-    status: StatusCode,
-    reason: String,
-) -> ApiError {
-    metrics::counter!("sidekey_refusals_total", "route" => route.to_owned()).increment(1);
-    let mut event = requested(EventKind::Refusal { reason: reason.clone() }, caller, route);
-    event.secret = secret.map(SecretName::new);
-    shared.audit.record(event);
-    let (uid, remote) = (caller.peer.map(|p| p.uid), caller.remote.map(|r| r.to_string()));
-    tracing::info!(?uid, ?remote, token = ?caller.token, route, status = status.as_u16(), reason = %reason, "refused");
-    ApiError::new(status, reason)
-}
-
-fn list(shared: &Shared, admitted: &crate::policy::Admitted<'_>) -> Response<Full<Bytes>> {
-    let now = SystemTime::now();
-    let secrets = shared
-        .store
-        .names()
-        .filter(|n| admitted.permit(n.as_str()).is_ok())
-        .map(|n| {
-            let served = shared.store.read(n.as_str(), now).ok();
-            SecretSummary {
-                name: n.to_string(),
-                version: served.as_ref().map_or(0, |s| s.version),
-                expires_at: served
-                    .as_ref()
-                    .and_then(|s| s.lease.as_ref())
-                    .map(|l| format_time(l.expires_at)),
-            }
-        })
-        .collect();
-    json(StatusCode::OK, &SecretList { secrets })
-}
-
-fn health(shared: &Shared) -> Response<Full<Bytes>> {
-    let failing: Vec<FailingSecret> = shared
-        .store
-        .unhealthy(SystemTime::now())
-        .into_iter()
-        .map(|f| FailingSecret {
-            name: f.name.to_string(),
-            reason: f.reason,
-            served: f.served,
-        })
-        .collect();
-    // 503 only when something is not served; a failing refresh behind a still-valid value,
-    // or a [[file]] that could not be written, is reported as degraded with 200.
-    let files = shared.files.failing();
-    let (status, word) = match () {
-        _ if failing.is_empty() && files.is_empty() => (StatusCode::OK, "ok"),
-        _ if failing.iter().all(|f| f.served) => (StatusCode::OK, "degraded"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
-    };
-    json(
-        status,
-        &Health {
-            status: word.to_owned(),
-            failing,
-            files,
-        },
-    )
-}
-
-/// `GET /v1/secrets/{name}[?wait=V&timeout=D]`
-async fn read(
-    shared: &Shared,
-    caller: &Caller,
-    permit: Permit,
-    name: &str,
-    query: Option<&str>,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let (wait, timeout) = parse_wait(query)?;
-    let mut served = shared.store.read(name, SystemTime::now())?;
-    if let Some(known) = wait {
-        if served.version == known {
-            let mut rx = shared
-                .store
-                .subscribe(name)
-                .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such secret"))?;
-            let changed = tokio::time::timeout(
-                timeout,
-                rx.wait_for(|slot| slot.served.as_ref().is_some_and(|s| s.version != known)),
-            )
-            .await;
-            match changed {
-                Ok(Ok(_)) => served = shared.store.read(name, SystemTime::now())?,
-                _ => {
-                    return Ok(Response::builder()
-                        .status(StatusCode::NOT_MODIFIED)
-                        .body(Full::default())
-                        .expect("static response"))
-                }
-            }
-        }
-    }
-    audit_read(shared, caller, "/v1/secrets/{name}", name, &served, &permit);
-    Ok(secret_response(shared, name, &served))
-}
-
-/// Records a successful read.
-pub(super) fn audit_read(
-    shared: &Shared,
-    caller: &Caller,
-    route: &'static str,
-    name: &str,
-    served: &Served,
-    permit: &Permit,
-) {
-    shared.audit.read(crate::audit_log::Read {
-        secret: SecretName::new(name),
-        version: served.version,
-        lease_id: served.lease.as_ref().and_then(|l| l.id.clone()),
-        peer: caller.peer,
-        remote: caller.remote,
-        token: caller.token.clone(),
-        route,
-        rule: permit.rule,
-    });
-}
-
-/// The query of `GET /v1/secrets/{name}`: the version to wait past (`wait=V`) and for how
-/// long (`timeout=D`, default 30 s, at most [`MAX_WAIT`]). Anything else answers 400.
-pub fn parse_wait(query: Option<&str>) -> Result<(Option<u64>, Duration), ApiError> {
-    let mut wait = None;
-    let mut timeout = DEFAULT_WAIT;
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match key.as_ref() {
-            "wait" => {
-                wait = Some(value.parse().map_err(|_| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("wait={value:?} is not a version number"),
-                    )
-                })?)
-            }
-            "timeout" => {
-                timeout = humantime::parse_duration(&value)
-                    .map_err(|_| {
-                        ApiError::new(
-                            StatusCode::BAD_REQUEST,
-                            format!("timeout={value:?} is not a duration like 30s"),
-                        )
-                    })?
-                    .min(MAX_WAIT);
-            }
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("unknown query parameter {other:?}"),
-                ))
-            }
-        }
-    }
-    Ok((wait, timeout))
-}
-
-#[derive(Serialize)]
-struct SecretBody<'a> {
-    name: &'a str,
-    version: u64,
-    data: &'a RawValue,
-    lease: Option<LeaseInfo>,
-    fetched_at: String,
-    source: &'a str,
-}
-
-fn secret_response(shared: &Shared, name: &str, served: &Served) -> Response<Full<Bytes>> {
-    let now = SystemTime::now();
-    // The body only changes with the version and, through `ttl_s`, each second: build it once
-    // per second and hand out the same bytes.
-    let second = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
-    let body = served
-        .body
-        .get_or_build(second, || secret_body(shared, name, served, now));
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(
-            hyper::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .header(hyper::header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
-        .body(Full::new(body))
-        .expect("static headers are valid")
-}
-
-fn secret_body(shared: &Shared, name: &str, served: &Served, now: SystemTime) -> Bytes {
-    // The value leaves here: spliced as raw JSON, never parsed or logged.
-    let data: &RawValue = serde_json::from_str(served.data.expose_json()).expect("SecretData holds a JSON object");
-    let body = SecretBody {
-        name,
-        version: served.version,
-        data,
-        lease: served.lease.as_ref().map(|l| LeaseInfo {
-            id: l.id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
-            ttl_s: l.remaining(now).as_secs(),
-            expires_at: format_time(l.expires_at),
-            renewable: l.renewable,
-        }),
-        fetched_at: format_time(served.fetched_at),
-        source: &shared
-            .specs
-            .get(&SecretName::new(name))
-            .map(|s| format!("{}/{}", s.backend, s.source.kind_name()))
-            .unwrap_or_default(),
-    };
-    Bytes::from(serde_json::to_vec(&body).expect("API types always serialize"))
-}
-
-pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).expect("API types always serialize");
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(Full::new(Bytes::from(bytes)))
-        .expect("static headers are valid")
-}
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; version=0.0.4")
-        .body(Full::new(Bytes::from(body)))
-        .expect("static headers are valid")
-}
-
 /// The secret name in a route's path segment: percent-decoded, not empty, no `/`; `None`
 /// answers 400.
 pub fn secret_name(raw: &str) -> Option<String> {
@@ -517,47 +233,26 @@ pub fn secret_name(raw: &str) -> Option<String> {
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
 fn percent_decode(s: &str) -> Option<String> {
+    // The crate passes a malformed escape through as written; here it answers 400. Every `%`
+    // must start two hex digits, nothing else (issue 6: a sign, as in "%+6", is not a digit).
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            // Two hex digits, nothing else: `from_str_radix` alone also takes a sign ("%+1").
-            let hex = s
-                .get(i + 1..i + 3)
-                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = s.match_indices('%').all(|(i, _)| {
+        bytes
+            .get(i + 1..i + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wait_queries_parse_or_answer_400() {
-        assert_eq!(
-            parse_wait(Some("wait=3&timeout=2s")).unwrap(),
-            (Some(3), Duration::from_secs(2))
-        );
-        assert_eq!(parse_wait(None).unwrap(), (None, DEFAULT_WAIT));
-        assert_eq!(parse_wait(Some("timeout=2h")).unwrap().1, MAX_WAIT);
-        assert_eq!(parse_wait(Some("wait=x")).unwrap_err().status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            parse_wait(Some("timeout=soon")).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            parse_wait(Some("color=red")).unwrap_err().status,
-            StatusCode::BAD_REQUEST
-        );
-    }
 
     #[test]
     fn paths_name_their_route() {
@@ -579,6 +274,14 @@ mod tests {
         assert_eq!(percent_decode("a%2Db").as_deref(), Some("a-b"));
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("a%"), None);
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(
+            percent_decode("a+b").as_deref(),
+            Some("a+b"),
+            "a path is not a form: + stays"
+        );
     }
 
     /// Found by `fuzz/fuzz_targets/http_routes.rs` (issue 6): `%+6` decoded to byte 6.

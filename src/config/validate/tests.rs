@@ -199,3 +199,112 @@ fn file_deliveries_are_checked_before_the_agent_starts() {
     assert_eq!(e.key(), Some("file[1].path"));
     assert!(e.to_string().contains("file[0]"), "{e}");
 }
+
+#[test]
+fn client_certificates_are_not_keys_of_a_vault_backend_yet() {
+    for key in ["client_cert", "client_key"] {
+        let text = format!(
+            "{BASE}\n[backends.vault]\ntype = \"vault\"\naddress = \"https://127.0.0.1:8200\"\n{key} = \"/etc/ssl/x.pem\"\n"
+        );
+        let e = err(&text);
+        assert_eq!(e.key(), Some(format!("backends.vault.{key}").as_str()), "{e}");
+        assert!(
+            e.to_string().starts_with("t.toml: ") && e.to_string().contains("unknown key"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn the_socket_group_must_exist() {
+    let group = |g: &str| BASE.replace("[agent]", &format!("[agent]\nsocket_group = {g:?}"));
+    let e = err(&group("no-such-group-sidekey"));
+    assert_eq!(e.key(), Some("agent.socket_group"), "{e}");
+    assert!(e.to_string().contains("no-such-group-sidekey"), "{e}");
+    assert!(
+        parse(Path::new("t.toml"), &group("0")).is_ok(),
+        "a gid is taken as it is"
+    );
+    assert!(parse(Path::new("t.toml"), &group("root")).is_ok());
+}
+
+/// One secret of every kind in `KINDS`, each read back as the kind it was written as.
+#[test]
+fn every_entry_recognises_what_it_builds() {
+    let token = std::env::temp_dir().join(format!("sidekey-kinds-test-{}", std::process::id()));
+    std::fs::write(&token, "t\n").unwrap();
+    let mut text = format!(
+        "{BASE}\n[backends.vault]\ntype = \"vault\"\naddress = \"http://127.0.0.1:8200\"\nauth = {{ method = \"token\", token_file = {:?} }}\n\n[backends.aws]\ntype = \"aws\"\n",
+        token.display().to_string()
+    );
+    let keys = [
+        ("vault.kv2", "vault", "path = \"a\""),
+        ("vault.database", "vault", "role = \"r\""),
+        ("vault.pki", "vault", "role = \"r\"\ncommon_name = \"a.example\""),
+        ("vault.lease", "vault", "path = \"rabbitmq/creds/app\""),
+        ("aws.secretsmanager", "aws", "secret_id = \"s\""),
+        ("aws.sts", "aws", "role_arn = \"arn:aws:iam::123456789012:role/r\""),
+        ("local.generated", "dev", "rotate_every = \"1h\""),
+        ("local.static", "dev", ""),
+    ];
+    assert_eq!(keys.len(), crate::config::kinds::KINDS.len(), "a fixture per kind");
+    for (i, (kind, backend, extra)) in keys.iter().enumerate() {
+        text += &format!("\n[secrets.s{i}]\nbackend = \"{backend}\"\nkind = \"{kind}\"\n{extra}\n");
+    }
+    let config = parse(Path::new("t.toml"), &text).unwrap();
+    std::fs::remove_file(&token).ok();
+    for (i, (kind, _, _)) in keys.iter().enumerate() {
+        let spec = &config.secrets[&crate::SecretName::new(format!("s{i}"))];
+        assert_eq!(spec.source.kind_name(), *kind);
+    }
+    for (name, b) in &config.backends {
+        assert_eq!(b.type_name(), if name == "dev" { "local" } else { name.as_str() });
+    }
+}
+
+#[test]
+fn known_lists_name_every_kind_type_and_method() {
+    let e = err(&BASE.replace("kind = \"local.generated\"", "kind = \"local.random\""));
+    assert_eq!(e.key(), Some("secrets.session.kind"));
+    assert!(
+        e.to_string().ends_with("unknown kind \"local.random\" (known: vault.kv2, vault.database, vault.pki, vault.lease, aws.secretsmanager, aws.sts, local.generated, local.static)"),
+        "{e}"
+    );
+    let e = err(&BASE.replace("type = \"local\"", "type = \"consul\""));
+    assert!(
+        e.to_string()
+            .ends_with("backends.dev.type: unknown backend type \"consul\" (known: vault, local, aws)"),
+        "{e}"
+    );
+    let vault = |auth: &str| {
+        format!(
+            "{BASE}\n[backends.vault]\ntype = \"vault\"\naddress = \"http://127.0.0.1:8200\"\nauth = {{ {auth} }}\n"
+        )
+    };
+    let e = err(&vault("method = \"kerberos\""));
+    assert!(
+        e.to_string()
+            .ends_with("backends.vault.auth.method: unknown auth method \"kerberos\" (known: token, approle)"),
+        "{e}"
+    );
+    let e = err(&vault("method = \"token\", token_file = \"t\", role_id_file = \"r\""));
+    assert_eq!(e.key(), Some("backends.vault.auth.role_id_file"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("not a key of auth method \"token\" (it takes: method, token_file)"),
+        "{e}"
+    );
+    let e = err(&BASE.replace("rotate_every = \"1h\"", "rotate_every = \"1h\"\npath = \"x\""));
+    assert!(
+        e.to_string().ends_with("secrets.session.path: not a key of kind \"local.generated\" (it takes: backend, kind, rotate_every, length)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_names_its_cause_once() {
+    let e = crate::config::load(Path::new("/nonexistent/agent.toml")).unwrap_err();
+    assert_eq!(e.to_string(), "/nonexistent/agent.toml: cannot read config");
+    let cause = std::error::Error::source(&e).expect("the I/O error is the source");
+    assert!(cause.to_string().contains("No such file"), "{cause}");
+}

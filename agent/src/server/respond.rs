@@ -1,0 +1,152 @@
+//! What every route shares: the error answer [`ApiError`], JSON and text responses, the
+//! request body (read up to [`MAX_BODY`]), refusals and the audit events of requests and reads.
+//! Route files import this module and never each other.
+//!
+//! Invariant: every refusal goes through [`refuse`], so each is counted, audited and logged
+//! the same way; every successful read of a value goes through [`audit_read`].
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use sidekey::audit::EventKind;
+use sidekey::{AuditEvent, SecretName};
+
+use super::Shared;
+use crate::policy::{Caller, Permit};
+use crate::store::{Served, Unavailable};
+
+/// A response as the server sends it.
+pub type Reply = Response<Full<Bytes>>;
+
+/// A route's outcome: a response, or an error answer.
+pub type Answer = Result<Reply, ApiError>;
+
+/// Largest request body read (a fingerprint list: 65 bytes a fingerprint).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// An error answer: `{"error": message}` with `status`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) message: String,
+}
+
+impl ApiError {
+    /// An error answer with `status`.
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The response carrying it.
+    pub(super) fn into_response(self) -> Reply {
+        json(self.status, &sidekey::api::ErrorBody { error: self.message })
+    }
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(e: Unavailable) -> Self {
+        let status = match e {
+            Unavailable::Unknown(_) => StatusCode::NOT_FOUND,
+            Unavailable::NotYet { .. } | Unavailable::Expired { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// The request body, up to [`MAX_BODY`] bytes; more answers 413.
+pub(super) async fn body(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("bodies are limited to {MAX_BODY} bytes"),
+        )),
+    }
+}
+
+/// A JSON response, never cached by the client.
+pub(super) fn json(status: StatusCode, body: &impl Serialize) -> Reply {
+    let bytes = serde_json::to_vec(body).expect("API types always serialize");
+    json_bytes(status, Bytes::from(bytes))
+}
+
+/// A response of JSON already rendered (it may hold a value: never cached by the client).
+pub(super) fn json_bytes(status: StatusCode, body: Bytes) -> Reply {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::CACHE_CONTROL, "no-store")
+        .body(Full::new(body))
+        .expect("static headers are valid")
+}
+
+/// A plain-text response (the Prometheus exposition format).
+pub(super) fn text(status: StatusCode, body: String) -> Reply {
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static headers are valid")
+}
+
+/// An empty response with `status` (304 of a long-poll).
+pub(super) fn empty(status: StatusCode) -> Reply {
+    Response::builder()
+        .status(status)
+        .body(Full::default())
+        .expect("static response")
+}
+
+/// An audit event about a request by `caller` on `route`.
+pub(super) fn requested(kind: EventKind, caller: &Caller, route: &str) -> AuditEvent {
+    let mut event = AuditEvent::new(kind);
+    event.peer = caller.peer;
+    event.remote = caller.remote.map(|r| r.to_string());
+    event.token = caller.token.clone();
+    event.route = Some(route.to_owned());
+    event
+}
+
+/// Refuses `caller` on `route` (about `secret`, when one is named): counted, audited, logged,
+/// and answered with `status` and `reason`.
+pub(super) fn refuse(
+    shared: &Shared,
+    caller: &Caller,
+    route: &str,
+    secret: Option<&str>,
+    status: StatusCode,
+    reason: String,
+) -> ApiError {
+    metrics::counter!("sidekey_refusals_total", "route" => route.to_owned()).increment(1);
+    let mut event = requested(EventKind::Refusal { reason: reason.clone() }, caller, route);
+    event.secret = secret.map(SecretName::new);
+    shared.audit.record(event);
+    let (uid, remote) = (caller.peer.map(|p| p.uid), caller.remote.map(|r| r.to_string()));
+    tracing::info!(?uid, ?remote, token = ?caller.token, route, status = status.as_u16(), reason = %reason, "refused");
+    ApiError::new(status, reason)
+}
+
+/// Records a successful read.
+pub(super) fn audit_read(
+    shared: &Shared,
+    caller: &Caller,
+    route: &'static str,
+    name: &str,
+    served: &Served,
+    permit: &Permit,
+) {
+    shared.audit.read(crate::audit_log::Read {
+        secret: SecretName::new(name),
+        version: served.version,
+        lease_id: served.lease.as_ref().and_then(|l| l.id.clone()),
+        peer: caller.peer,
+        remote: caller.remote,
+        token: caller.token.clone(),
+        route,
+        rule: permit.rule,
+    });
+}

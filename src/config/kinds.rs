@@ -1,0 +1,463 @@
+//! What the config knows, one table entry each: the secret [`KINDS`], the [`BACKEND_TYPES`]
+//! and the Vault [`AUTH_METHODS`]. An entry holds the name as written, the backend type a
+//! kind needs, the keys it takes, one line about it, and the function that builds the model
+//! from its table. Validation, the "known: ..." lists and the per-kind key checks of error
+//! messages, [`SecretSource::kind_name`] and [`BackendConfig::type_name`] all read these
+//! tables, so a new kind is one entry here, its [`SecretSource`] variant, and the agent's
+//! backend that serves it.
+//!
+//! Invariant: an entry's `is` recognises exactly what its `build` makes (checked by
+//! `every_entry_recognises_what_it_builds` in the tests); the keys it takes are checked
+//! before `build` runs, so `build` only reads keys of its own entry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::raw::{OneOrMany, RawAuth, RawBackend, RawSecret};
+use super::validate::Checker;
+use super::{AwsBackend, BackendConfig, Error, LocalBackend, SecretSource, VaultAuth, VaultBackend, DEFAULT_REFRESH};
+
+/// One secret `kind`.
+pub struct Kind {
+    /// `kind = "..."`
+    pub name: &'static str,
+    /// The `type` of backend it is read from.
+    pub backend: &'static str,
+    /// The keys it takes besides `backend` and `kind`.
+    pub keys: &'static [&'static str],
+    /// What it is, in one line.
+    pub about: &'static str,
+    /// How often it is re-read when `refresh` is not set.
+    pub default_refresh: Duration,
+    is: fn(&SecretSource) -> bool,
+    build: fn(&Table<'_>, &RawSecret) -> Result<SecretSource, Error>,
+}
+
+/// One backend `type`.
+pub struct BackendType {
+    /// `type = "..."`
+    pub name: &'static str,
+    /// The keys it takes besides `type`.
+    pub keys: &'static [&'static str],
+    /// What it is, in one line.
+    pub about: &'static str,
+    is: fn(&BackendConfig) -> bool,
+    build: fn(&Table<'_>, &RawBackend) -> Result<BackendConfig, Error>,
+}
+
+/// One Vault auth `method`.
+pub struct AuthMethod {
+    /// `auth = { method = "..." }`
+    pub name: &'static str,
+    /// The keys it takes besides `method`.
+    pub keys: &'static [&'static str],
+    /// What it is, in one line.
+    pub about: &'static str,
+    build: fn(&Table<'_>, &RawAuth) -> Result<VaultAuth, Error>,
+}
+
+/// Every secret kind, in the order messages list them.
+pub static KINDS: &[Kind] = &[
+    Kind {
+        name: "vault.kv2",
+        backend: "vault",
+        keys: &["mount", "path", "refresh"],
+        about: "the KV v2 map at mount/path, re-read every refresh",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::VaultKv2 { .. }),
+        build: |t, s| {
+            Ok(SecretSource::VaultKv2 {
+                mount: or(&s.mount, "secret"),
+                path: t.required("path", &s.path, "the KV path")?.clone(),
+            })
+        },
+    },
+    Kind {
+        name: "vault.database",
+        backend: "vault",
+        keys: &["mount", "role"],
+        about: "a dynamic database user of a role, renewed and re-issued before its lease ends",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::VaultDatabase { .. }),
+        build: |t, s| {
+            Ok(SecretSource::VaultDatabase {
+                mount: or(&s.mount, "database"),
+                role: t.required("role", &s.role, "the database role")?.clone(),
+            })
+        },
+    },
+    Kind {
+        name: "vault.pki",
+        backend: "vault",
+        keys: &["mount", "role", "common_name", "alt_names", "ttl"],
+        about: "a certificate and key issued from a PKI role, re-issued before it expires",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::VaultPki { .. }),
+        build: |t, s| {
+            Ok(SecretSource::VaultPki {
+                mount: or(&s.mount, "pki"),
+                role: t.required("role", &s.role, "the PKI role")?.clone(),
+                common_name: t
+                    .required("common_name", &s.common_name, "the certificate's common name")?
+                    .clone(),
+                alt_names: s.alt_names.clone().unwrap_or_default(),
+                ttl: t.duration_opt("ttl", &s.ttl)?,
+            })
+        },
+    },
+    Kind {
+        name: "vault.lease",
+        backend: "vault",
+        keys: &["path"],
+        about: "any leased read path (e.g. rabbitmq/creds/app), renewed and re-read",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::VaultLease { .. }),
+        build: |t, s| {
+            let path = t.required("path", &s.path, "the leased read path")?;
+            Ok(SecretSource::VaultLease {
+                path: path.trim_matches('/').to_owned(),
+            })
+        },
+    },
+    Kind {
+        name: "aws.secretsmanager",
+        backend: "aws",
+        keys: &["secret_id", "version_stage", "refresh", "rotate_every"],
+        about: "GetSecretValue of one secret and stage; RotateSecret when rotate_every is set",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::AwsSecretsManager { .. }),
+        build: |t, s| {
+            Ok(SecretSource::AwsSecretsManager {
+                secret_id: t
+                    .required("secret_id", &s.secret_id, "the secret's name or ARN")?
+                    .clone(),
+                version_stage: or(&s.version_stage, "AWSCURRENT"),
+                rotate_every: t.duration_opt("rotate_every", &s.rotate_every)?,
+            })
+        },
+    },
+    Kind {
+        name: "aws.sts",
+        backend: "aws",
+        keys: &["role_arn", "duration", "external_id", "session_name"],
+        about: "AssumeRole session credentials, re-issued before they expire",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::AwsSts { .. }),
+        build: |t, s| {
+            let role_arn = t.required("role_arn", &s.role_arn, "the role ARN")?;
+            if !role_arn.starts_with("arn:") {
+                return Err(t.invalid(
+                    "role_arn",
+                    format!("{role_arn:?} is not an ARN (arn:aws:iam::ACCOUNT:role/NAME)"),
+                ));
+            }
+            Ok(SecretSource::AwsSts {
+                role_arn: role_arn.clone(),
+                duration: t
+                    .duration_opt("duration", &s.duration)?
+                    .unwrap_or(Duration::from_secs(900)),
+                external_id: s.external_id.clone(),
+                session_name: or(&s.session_name, "sidekey-agent"),
+            })
+        },
+    },
+    Kind {
+        name: "local.generated",
+        backend: "local",
+        keys: &["rotate_every", "length"],
+        about: "random bytes (hex) regenerated every rotate_every",
+        default_refresh: DEFAULT_REFRESH,
+        is: |s| matches!(s, SecretSource::LocalGenerated { .. }),
+        build: |t, s| {
+            let every = t.required("rotate_every", &s.rotate_every, "how often to regenerate")?;
+            let length = s.length.unwrap_or(32);
+            if !(8..=1024).contains(&length) {
+                return Err(t.invalid("length", "length must be between 8 and 1024 bytes"));
+            }
+            Ok(SecretSource::LocalGenerated {
+                rotate_every: t.duration("rotate_every", every)?,
+                length,
+            })
+        },
+    },
+    Kind {
+        name: "local.static",
+        backend: "local",
+        keys: &["refresh"],
+        about: "a value set with `sidekey-agent store set`, re-read every refresh",
+        default_refresh: Duration::from_secs(5),
+        is: |s| matches!(s, SecretSource::LocalStatic),
+        build: |_, _| Ok(SecretSource::LocalStatic),
+    },
+];
+
+/// Every backend type, in the order messages list them.
+pub static BACKEND_TYPES: &[BackendType] = &[
+    BackendType {
+        name: "vault",
+        keys: &["address", "auth", "ca_cert", "namespace"],
+        about: "HashiCorp Vault or OpenBao",
+        is: |b| matches!(b, BackendConfig::Vault(_)),
+        build: |t, b| {
+            let addresses = match t.required("address", &b.address, "the Vault address")? {
+                OneOrMany::One(a) => vec![a.clone()],
+                OneOrMany::Many(list) => list.clone(),
+            };
+            if addresses.is_empty() {
+                return Err(t.invalid("address", "the list of addresses is empty"));
+            }
+            for a in &addresses {
+                if !is_http_url(a) {
+                    return Err(t.invalid("address", format!("{a:?} is not an http:// or https:// URL")));
+                }
+            }
+            let auth = t.required("auth", &b.auth, "an auth method")?;
+            let auth = auth_method(&t.nested("auth"), auth)?;
+            let ca_cert = match &b.ca_cert {
+                Some(f) => Some(t.existing_file("ca_cert", f)?),
+                None => None,
+            };
+            Ok(BackendConfig::Vault(VaultBackend {
+                addresses,
+                auth,
+                ca_cert,
+                namespace: b.namespace.clone(),
+            }))
+        },
+    },
+    BackendType {
+        name: "local",
+        keys: &["path", "key_file"],
+        about: "the embedded encrypted store",
+        is: |b| matches!(b, BackendConfig::Local(_)),
+        build: |t, b| {
+            let path = t.required("path", &b.path, "the store file")?;
+            let key_file = t.required("key_file", &b.key_file, "the key file")?;
+            Ok(BackendConfig::Local(LocalBackend {
+                path: PathBuf::from(path),
+                key_file: PathBuf::from(key_file),
+            }))
+        },
+    },
+    BackendType {
+        name: "aws",
+        keys: &["region", "endpoint_url"],
+        about: "AWS (Secrets Manager, STS), credentials from the standard chain",
+        is: |b| matches!(b, BackendConfig::Aws(_)),
+        build: |t, b| {
+            if let Some(url) = &b.endpoint_url {
+                if !is_http_url(url) {
+                    return Err(t.invalid("endpoint_url", format!("{url:?} is not an http:// or https:// URL")));
+                }
+            }
+            Ok(BackendConfig::Aws(AwsBackend {
+                region: b.region.clone(),
+                endpoint_url: b.endpoint_url.clone(),
+            }))
+        },
+    },
+];
+
+/// Every Vault auth method, in the order messages list them.
+pub static AUTH_METHODS: &[AuthMethod] = &[
+    AuthMethod {
+        name: "token",
+        keys: &["token_file"],
+        about: "a token read from a file, re-read when it can no longer be renewed",
+        build: |t, a| {
+            Ok(VaultAuth::Token {
+                token_file: t
+                    .existing_file("token_file", t.required("token_file", &a.token_file, "the token file")?)?,
+            })
+        },
+    },
+    AuthMethod {
+        name: "approle",
+        keys: &["mount", "role_id_file", "secret_id_file"],
+        about: "AppRole login with a role id and a secret id read from files",
+        build: |t, a| {
+            Ok(VaultAuth::AppRole {
+                mount: or(&a.mount, "approle"),
+                role_id_file: t.existing_file(
+                    "role_id_file",
+                    t.required("role_id_file", &a.role_id_file, "the role id file")?,
+                )?,
+                secret_id_file: t.existing_file(
+                    "secret_id_file",
+                    t.required("secret_id_file", &a.secret_id_file, "the secret id file")?,
+                )?,
+            })
+        },
+    },
+];
+
+impl Kind {
+    /// The entry of `source`'s kind.
+    pub fn of(source: &SecretSource) -> &'static Kind {
+        KINDS
+            .iter()
+            .find(|k| (k.is)(source))
+            .expect("every SecretSource variant has an entry in KINDS")
+    }
+
+    /// The entry named `name`.
+    pub fn named(name: &str) -> Option<&'static Kind> {
+        KINDS.iter().find(|k| k.name == name)
+    }
+
+    /// Checks the keys of `[secrets.NAME]` (at `t`) for this kind and builds its source.
+    pub(super) fn build(&self, t: &Table<'_>, s: &RawSecret) -> Result<SecretSource, Error> {
+        let takes: Vec<&str> = ["backend", "kind"]
+            .into_iter()
+            .chain(self.keys.iter().copied())
+            .collect();
+        t.only(&format!("kind {:?}", s.kind), s, &[], &takes)?;
+        (self.build)(t, s)
+    }
+}
+
+impl BackendType {
+    /// The entry of `backend`'s type.
+    pub fn of(backend: &BackendConfig) -> &'static BackendType {
+        BACKEND_TYPES
+            .iter()
+            .find(|b| (b.is)(backend))
+            .expect("every BackendConfig variant has an entry in BACKEND_TYPES")
+    }
+
+    /// The entry named `name`.
+    pub fn named(name: &str) -> Option<&'static BackendType> {
+        BACKEND_TYPES.iter().find(|b| b.name == name)
+    }
+}
+
+/// Builds `[backends.NAME]` (at `t`): its type's keys, then its type's checks.
+pub(super) fn backend(t: &Table<'_>, b: &RawBackend) -> Result<BackendConfig, Error> {
+    let Some(ty) = BackendType::named(&b.kind) else {
+        return Err(t.invalid(
+            "type",
+            format!(
+                "unknown backend type {:?} (known: {})",
+                b.kind,
+                names(BACKEND_TYPES.iter().map(|b| b.name))
+            ),
+        ));
+    };
+    t.only(&format!("type {:?}", ty.name), b, &["type"], ty.keys)?;
+    (ty.build)(t, b)
+}
+
+/// Builds the `auth` table of a vault backend (at `t`).
+fn auth_method(t: &Table<'_>, a: &RawAuth) -> Result<VaultAuth, Error> {
+    let Some(method) = AUTH_METHODS.iter().find(|m| m.name == a.method) else {
+        return Err(t.invalid(
+            "method",
+            format!(
+                "unknown auth method {:?} (known: {})",
+                a.method,
+                names(AUTH_METHODS.iter().map(|m| m.name))
+            ),
+        ));
+    };
+    let takes: Vec<&str> = ["method"].into_iter().chain(method.keys.iter().copied()).collect();
+    t.only(&format!("auth method {:?}", method.name), a, &[], &takes)?;
+    (method.build)(t, a)
+}
+
+/// The "known: ..." list of a message.
+pub(super) fn names<'n>(names: impl Iterator<Item = &'n str>) -> String {
+    names.collect::<Vec<_>>().join(", ")
+}
+
+fn or(value: &Option<String>, default: &str) -> String {
+    value.clone().unwrap_or_else(|| default.to_owned())
+}
+
+fn is_http_url(value: &str) -> bool {
+    matches!(url::Url::parse(value), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
+}
+
+/// A table being validated, by its dotted path (`secrets.db`): its keys' errors name
+/// `secrets.db.KEY`.
+pub(super) struct Table<'a> {
+    c: &'a Checker<'a>,
+    path: String,
+}
+
+impl<'a> Table<'a> {
+    pub(super) fn new(c: &'a Checker<'a>, path: String) -> Self {
+        Table { c, path }
+    }
+
+    fn nested(&self, key: &str) -> Table<'a> {
+        Table::new(self.c, self.key(key))
+    }
+
+    pub(super) fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    pub(super) fn invalid(&self, key: &str, reason: impl Into<String>) -> Error {
+        self.c.invalid(self.key(key), reason)
+    }
+
+    fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
+        self.c.required(&self.key(key), value, what)
+    }
+
+    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
+        self.c.duration(&self.key(key), value)
+    }
+
+    fn duration_opt(&self, key: &str, value: &Option<String>) -> Result<Option<Duration>, Error> {
+        value.as_deref().map(|v| self.duration(key, v)).transpose()
+    }
+
+    fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        self.c.existing_file(&self.key(key), value)
+    }
+
+    /// Refuses a key that is set in `raw` but is neither in `always` nor one `takes` lists:
+    /// "not a key of `what` (it takes: ...)". Keys are read from `raw` through serde, under
+    /// the names they are written with, in alphabetical order.
+    fn only(&self, what: &str, raw: &impl Serialize, always: &[&str], takes: &[&str]) -> Result<(), Error> {
+        let set = match serde_json::to_value(raw) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => unreachable!("raw tables serialize to a map"),
+        };
+        for (key, value) in set {
+            if !value.is_null() && !always.contains(&key.as_str()) && !takes.contains(&key.as_str()) {
+                return Err(self.invalid(&key, format!("not a key of {what} (it takes: {})", takes.join(", "))));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_kinds_need_a_known_backend_type() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert!(KINDS[..i].iter().all(|o| o.name != k.name), "{} twice", k.name);
+            assert!(
+                BackendType::named(k.backend).is_some(),
+                "{}: no backend type {}",
+                k.name,
+                k.backend
+            );
+            assert!(
+                k.name.starts_with(&format!("{}.", k.backend)),
+                "{} is named after its backend",
+                k.name
+            );
+        }
+        for (i, b) in BACKEND_TYPES.iter().enumerate() {
+            assert!(BACKEND_TYPES[..i].iter().all(|o| o.name != b.name), "{} twice", b.name);
+        }
+    }
+}
