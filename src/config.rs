@@ -8,6 +8,7 @@
 //! stops after the second stage. Paths are used as written, relative to the directory the
 //! agent runs in.
 
+mod check;
 pub mod error;
 pub mod kinds;
 mod raw;

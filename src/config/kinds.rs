@@ -13,10 +13,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
+use super::check::Table;
 use super::raw::{OneOrMany, RawAuth, RawBackend, RawSecret};
-use super::validate::Checker;
 use super::{AwsBackend, BackendConfig, Error, LocalBackend, SecretSource, VaultAuth, VaultBackend, DEFAULT_REFRESH};
 
 /// One secret `kind`.
@@ -377,63 +375,6 @@ fn or(value: &Option<String>, default: &str) -> String {
 
 fn is_http_url(value: &str) -> bool {
     matches!(url::Url::parse(value), Ok(u) if u.scheme() == "http" || u.scheme() == "https")
-}
-
-/// A table being validated, by its dotted path (`secrets.db`): its keys' errors name
-/// `secrets.db.KEY`.
-pub(super) struct Table<'a> {
-    c: &'a Checker<'a>,
-    path: String,
-}
-
-impl<'a> Table<'a> {
-    pub(super) fn new(c: &'a Checker<'a>, path: String) -> Self {
-        Table { c, path }
-    }
-
-    fn nested(&self, key: &str) -> Table<'a> {
-        Table::new(self.c, self.key(key))
-    }
-
-    pub(super) fn key(&self, key: &str) -> String {
-        format!("{}.{key}", self.path)
-    }
-
-    pub(super) fn invalid(&self, key: &str, reason: impl Into<String>) -> Error {
-        self.c.invalid(self.key(key), reason)
-    }
-
-    fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
-        self.c.required(&self.key(key), value, what)
-    }
-
-    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
-        self.c.duration(&self.key(key), value)
-    }
-
-    fn duration_opt(&self, key: &str, value: &Option<String>) -> Result<Option<Duration>, Error> {
-        value.as_deref().map(|v| self.duration(key, v)).transpose()
-    }
-
-    fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
-        self.c.existing_file(&self.key(key), value)
-    }
-
-    /// Refuses a key that is set in `raw` but is neither in `always` nor one `takes` lists:
-    /// "not a key of `what` (it takes: ...)". Keys are read from `raw` through serde, under
-    /// the names they are written with, in alphabetical order.
-    fn only(&self, what: &str, raw: &impl Serialize, always: &[&str], takes: &[&str]) -> Result<(), Error> {
-        let set = match serde_json::to_value(raw) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => unreachable!("raw tables serialize to a map"),
-        };
-        for (key, value) in set {
-            if !value.is_null() && !always.contains(&key.as_str()) && !takes.contains(&key.as_str()) {
-                return Err(self.invalid(&key, format!("not a key of {what} (it takes: {})", takes.join(", "))));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

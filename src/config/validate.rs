@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use super::kinds::{self, Kind, Table, KINDS};
+use super::check::{Checker, Table};
+use super::kinds::{self, Kind, KINDS};
 use super::raw::{RawAccess, RawConfig, RawFile, RawSecret, RawUid};
 use super::*;
 
@@ -42,51 +42,8 @@ pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
     })
 }
 
-/// Makes the errors of one file.
-pub(super) struct Checker<'a> {
-    file: &'a Path,
-}
-
-impl Checker<'_> {
-    pub(super) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
-        Error::Invalid {
-            file: self.file.to_owned(),
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-
-    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
-        let d = humantime::parse_duration(value).map_err(|e| {
-            self.invalid(
-                key,
-                format!("invalid duration {value:?}: {e} (write e.g. \"90s\", \"15m\", \"1h\", \"30d\")"),
-            )
-        })?;
-        if d.is_zero() {
-            return Err(self.invalid(key, "duration must be greater than zero"));
-        }
-        Ok(d)
-    }
-
-    pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
-        let path = PathBuf::from(value);
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() => Ok(path),
-            Ok(_) => Err(self.invalid(key, format!("{value} is not a regular file"))),
-            Err(e) => Err(self.invalid(key, format!("cannot read {value}: {e}"))),
-        }
-    }
-
-    pub(super) fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
-        value
-            .as_ref()
-            .ok_or_else(|| self.invalid(key, format!("missing: {what}")))
-    }
-}
-
 pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
-    let c = Checker { file };
+    let c = Checker::new(file);
 
     let agent = raw.agent;
     let cache = match (&agent.cache, &agent.cache_key_file) {

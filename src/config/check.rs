@@ -1,0 +1,115 @@
+//! The errors of one config file: [`Checker`] makes them with the file's name, [`Table`] with
+//! the dotted key path of the table being read (`secrets.db.ttl`). Validation
+//! ([`super::validate`]) and the kind tables ([`super::kinds`]) both build on these, so neither
+//! imports the other for them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Error;
+
+/// Makes the errors of one file.
+pub(super) struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl<'a> Checker<'a> {
+    pub(super) fn new(file: &'a Path) -> Self {
+        Checker { file }
+    }
+
+    pub(super) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Invalid {
+            file: self.file.to_owned(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
+        let d = humantime::parse_duration(value).map_err(|e| {
+            self.invalid(
+                key,
+                format!("invalid duration {value:?}: {e} (write e.g. \"90s\", \"15m\", \"1h\", \"30d\")"),
+            )
+        })?;
+        if d.is_zero() {
+            return Err(self.invalid(key, "duration must be greater than zero"));
+        }
+        Ok(d)
+    }
+
+    pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        let path = PathBuf::from(value);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(path),
+            Ok(_) => Err(self.invalid(key, format!("{value} is not a regular file"))),
+            Err(e) => Err(self.invalid(key, format!("cannot read {value}: {e}"))),
+        }
+    }
+
+    pub(super) fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
+        value
+            .as_ref()
+            .ok_or_else(|| self.invalid(key, format!("missing: {what}")))
+    }
+}
+
+/// A table being validated, by its dotted path (`secrets.db`): its keys' errors name
+/// `secrets.db.KEY`.
+pub(super) struct Table<'a> {
+    c: &'a Checker<'a>,
+    path: String,
+}
+
+impl<'a> Table<'a> {
+    pub(super) fn new(c: &'a Checker<'a>, path: String) -> Self {
+        Table { c, path }
+    }
+
+    pub(super) fn nested(&self, key: &str) -> Table<'a> {
+        Table::new(self.c, self.key(key))
+    }
+
+    pub(super) fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+
+    pub(super) fn invalid(&self, key: &str, reason: impl Into<String>) -> Error {
+        self.c.invalid(self.key(key), reason)
+    }
+
+    pub(super) fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
+        self.c.required(&self.key(key), value, what)
+    }
+
+    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
+        self.c.duration(&self.key(key), value)
+    }
+
+    pub(super) fn duration_opt(&self, key: &str, value: &Option<String>) -> Result<Option<Duration>, Error> {
+        value.as_deref().map(|v| self.duration(key, v)).transpose()
+    }
+
+    pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        self.c.existing_file(&self.key(key), value)
+    }
+
+    /// Refuses a key that is set in `raw` but is neither in `always` nor one `takes` lists:
+    /// "not a key of `what` (it takes: ...)". Keys are read from `raw` through serde, under
+    /// the names they are written with, in alphabetical order.
+    pub(super) fn only(&self, what: &str, raw: &impl Serialize, always: &[&str], takes: &[&str]) -> Result<(), Error> {
+        let set = match serde_json::to_value(raw) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => unreachable!("raw tables serialize to a map"),
+        };
+        for (key, value) in set {
+            if !value.is_null() && !always.contains(&key.as_str()) && !takes.contains(&key.as_str()) {
+                return Err(self.invalid(&key, format!("not a key of {what} (it takes: {})", takes.join(", "))));
+            }
+        }
+        Ok(())
+    }
+}
