@@ -84,7 +84,7 @@ impl<'e> Scan<'e> {
             for f in &mut here {
                 if let Some(owner) = owned.owner(f.secret.expose().as_bytes()) {
                     f.owned_secret = Some(owner.to_owned());
-                    f.verified = "true";
+                    f.verified = crate::finding::Verified::Live;
                 }
             }
             let mut cursor = Cursor::new(bytes);

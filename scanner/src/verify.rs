@@ -22,7 +22,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Verified};
 
 /// The rule of AWS access key ids.
 pub const AWS_KEY_ID_RULE: &str = "aws-access-key-id";
@@ -136,8 +136,8 @@ pub fn check(findings: &mut [Finding], opts: &Options) -> Live {
     run.vault(findings, opts);
     for (f, state) in findings.iter_mut().zip(&run.states) {
         match state {
-            State::Live => f.verified = "true",
-            State::Dead => f.verified = "false",
+            State::Live => f.verified = Verified::Live,
+            State::Dead => f.verified = Verified::Dead,
             State::Unknown | State::Untried => {}
         }
     }
