@@ -9,7 +9,7 @@ use crate::finding::Finding;
 use crate::source::Skipped;
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Readable lines, secrets redacted.
     Human,

@@ -13,8 +13,9 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
 
+use crate::agent;
 use crate::finding::Finding;
-use crate::owned::{request, Owned};
+use crate::owned::Owned;
 use crate::verify::{self, Live, LiveAwsKey, Options};
 
 /// One incident record (JSON line); never the value.
@@ -115,7 +116,7 @@ pub fn revoke_owned(
                 unreachable!("matched above")
             };
             let body = serde_json::to_vec(&RevokeRequest::Fingerprint(print.clone()))?;
-            let (status, answer) = request(socket, "POST", "/v1/revoke", &body)?;
+            let (status, answer) = agent::request(socket, "POST", "/v1/revoke", &body)?;
             match serde_json::from_slice::<RevokeAnswer>(&answer) {
                 Ok(a) => a,
                 Err(_) => RevokeAnswer {

@@ -346,6 +346,24 @@ pub fn builtin() -> Vec<Rule> {
         .1
 }
 
+/// The built-in rules plus those of the `config` file (`--config`): a rule with a built-in id
+/// replaces it, others are added (gitleaks' `[extend] useDefault = true` reads the same way).
+pub fn load(config: Option<&std::path::Path>) -> anyhow::Result<Vec<Rule>> {
+    let mut all = builtin();
+    if let Some(path) = config {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: cannot read rules: {e}", path.display()))?;
+        let (_, extra) = parse(&path.display().to_string(), &text)?;
+        for rule in extra {
+            match all.iter().position(|r| r.id == rule.id) {
+                Some(i) => all[i] = rule,
+                None => all.push(rule),
+            }
+        }
+    }
+    Ok(all)
+}
+
 /// Shannon entropy of `bytes`, in bits per byte.
 pub fn entropy(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {
