@@ -11,7 +11,8 @@
 //! [`owned`] tells the broker's own credentials by fingerprint (`--verify`), fetched from the
 //! agent ([`agent`], the one place the scanner talks to its socket) or the Vault registry;
 //! [`response`] revokes them (`--revoke`); [`verify`] asks AWS STS and Vault whether other
-//! leaked credentials still work, and [`response`] deactivates or revokes those too.
+//! leaked credentials still work, and [`response`] deactivates or revokes those too. The calls
+//! to each issuer are in one room each: [`issuer::aws`], [`issuer::vault`].
 //! Rules are data (`config/rules.toml`, compiled into the binary) carrying their own positive
 //! and negative examples, which the test suite runs.
 #![forbid(unsafe_code)]
@@ -21,9 +22,9 @@ pub mod allow;
 pub mod engine;
 pub mod finding;
 pub mod hook;
+pub mod issuer;
 pub mod owned;
 pub mod plan;
-pub mod registry;
 pub mod report;
 pub mod response;
 pub mod rules;

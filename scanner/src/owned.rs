@@ -46,7 +46,11 @@ impl Owned {
     }
 
     /// The set the agents published to the Vault registry (`--registry MOUNT/PATH`).
-    pub fn from_vault(vault: &crate::registry::Vault, registry: &str, key: FingerprintKey) -> anyhow::Result<Owned> {
+    pub fn from_vault(
+        vault: &crate::issuer::vault::Vault,
+        registry: &str,
+        key: FingerprintKey,
+    ) -> anyhow::Result<Owned> {
         let published = vault.published(registry)?;
         let mut owned = Owned {
             key,

@@ -19,8 +19,8 @@ use anyhow::{bail, Context as _};
 
 use crate::engine::Engine;
 use crate::finding::Finding;
+use crate::issuer::vault::Vault;
 use crate::owned::Owned;
-use crate::registry::Vault;
 use crate::report::{self, Format};
 use crate::scan::Scan;
 use crate::source::git::Repo;
