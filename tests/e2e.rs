@@ -26,3 +26,4 @@ mod scan_aws_verify;
 mod scan_corpus;
 mod scan_files;
 mod scan_git;
+mod scan_vault_tls;

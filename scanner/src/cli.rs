@@ -128,6 +128,10 @@ pub struct ScanArgs {
     /// A file holding the Vault token for --vault-addr.
     #[arg(long, value_name = "FILE")]
     pub vault_token_file: Option<PathBuf>,
+    /// Vault's CA certificate(s), PEM, trusted besides the system's roots (a private CA);
+    /// default: VAULT_CACERT, else BAO_CACERT.
+    #[arg(long, value_name = "FILE")]
+    pub vault_cacert: Option<PathBuf>,
     /// Where agents publish their fingerprints: KV v2 MOUNT/PATH (each agent writes PATH/NAME).
     #[arg(long, value_name = "MOUNT/PATH", default_value = "secret/sidekey/registry")]
     pub registry: String,

@@ -57,6 +57,7 @@ fn options(args: cli::ScanArgs) -> Options {
         agent_socket: args.agent_socket,
         vault_addr: args.vault_addr,
         vault_token_file: args.vault_token_file,
+        vault_cacert: args.vault_cacert,
         registry: args.registry,
         fingerprint_key_file: args.fingerprint_key_file,
         aws_endpoint_url: args.aws_endpoint_url,

@@ -68,6 +68,9 @@ pub struct Options {
     pub vault_addr: Option<String>,
     /// A file holding the Vault token.
     pub vault_token_file: Option<PathBuf>,
+    /// A PEM file of CA certificates Vault's certificate may chain to (besides the system's
+    /// roots); else `VAULT_CACERT` / `BAO_CACERT`.
+    pub vault_cacert: Option<PathBuf>,
     /// KV v2 `MOUNT/PATH` of the published fingerprint registry.
     pub registry: String,
     /// The HMAC key the agents fingerprint with.
@@ -102,6 +105,7 @@ impl Default for Options {
             agent_socket: None,
             vault_addr: None,
             vault_token_file: None,
+            vault_cacert: None,
             registry: "secret/sidekey/registry".to_owned(),
             fingerprint_key_file: None,
             aws_endpoint_url: None,
@@ -225,6 +229,7 @@ impl ScanPlan {
                 issuers: verify::Options {
                     aws_endpoint_url: opts.aws_endpoint_url.clone(),
                     vault_addr: opts.vault_addr.clone(),
+                    vault_cacert: opts.vault_cacert.clone(),
                 },
                 revoke: opts.revoke.map(|m| (m, opts.incident_log.clone())),
             }),
@@ -436,7 +441,7 @@ fn owned(opts: &Options) -> anyhow::Result<Option<(Owned, Broker)>> {
     match (&opts.agent_socket, &opts.vault_addr) {
         (Some(socket), _) => Ok(Some((Owned::from_agent(socket, key)?, Broker::Agent(socket.clone())))),
         (None, Some(addr)) => {
-            let vault = Vault::new(addr, opts.vault_token_file.as_deref())?;
+            let vault = Vault::new(addr, opts.vault_token_file.as_deref(), opts.vault_cacert.as_deref())?;
             let owned = Owned::from_vault(&vault, &opts.registry, key)?;
             Ok(Some((owned, Broker::Vault(vault))))
         }

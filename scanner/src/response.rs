@@ -188,7 +188,7 @@ pub fn revoke_live(
         let client = opts
             .vault_addr
             .as_deref()
-            .map(|addr| vault::Client::for_tokens(addr).map_err(|e| format!("{e:#}")));
+            .map(|addr| vault::Client::for_tokens(addr, opts.vault_cacert.as_deref()).map_err(|e| format!("{e:#}")));
         for token in &live.vault {
             let name = token.display_name.clone();
             let accessor = token

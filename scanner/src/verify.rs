@@ -31,6 +31,9 @@ pub struct Options {
     pub aws_endpoint_url: Option<String>,
     /// `--vault-addr`: where leaked Vault/OpenBao tokens are looked up (and revoked).
     pub vault_addr: Option<String>,
+    /// `--vault-cacert`: Vault's CA (PEM), besides the system's roots; else `VAULT_CACERT` /
+    /// `BAO_CACERT`.
+    pub vault_cacert: Option<std::path::PathBuf>,
 }
 
 /// What `--verify` proved live and the broker does not own: what `--revoke` acts on.
@@ -240,7 +243,7 @@ impl Run {
             ));
             return;
         };
-        let client = match vault::Client::for_tokens(addr) {
+        let client = match vault::Client::for_tokens(addr, opts.vault_cacert.as_deref()) {
             Ok(c) => c,
             Err(e) => {
                 self.warn(format!("{} Vault token finding(s) not checked: {e:#}", tokens.len()));

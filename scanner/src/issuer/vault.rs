@@ -1,4 +1,6 @@
-//! Vault/OpenBao, through one client ([`Client`], every request in [`Client::call`]):
+//! Vault/OpenBao, through one client ([`Client`], every request in [`Client::call`]): reqwest
+//! (blocking) over rustls, trusting the system's roots plus the PEM file of `--vault-cacert`,
+//! else `VAULT_CACERT`, else `BAO_CACERT` (a private CA); no proxy.
 //!
 //! - a leaked token is looked up with itself (`GET auth/token/lookup-self`: 200 live, 403
 //!   refused) and revoked with itself (`POST auth/token/revoke-self`);
@@ -11,7 +13,7 @@
 //! is; the registry holds fingerprints and lease ids only. Tokens are held zeroized and never
 //! appear in errors.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -28,21 +30,26 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// A Vault address and the HTTP client to reach it.
 pub struct Client {
     addr: String,
-    http: ureq::Agent,
+    http: reqwest::blocking::Client,
 }
 
 impl Client {
-    /// A client for `addr` (no proxy), whose calls may take `timeout`.
-    pub fn new(addr: &str, timeout: Duration) -> anyhow::Result<Client> {
+    /// A client for `addr` (no proxy), whose calls may take `timeout`, trusting the system's
+    /// roots and those of `cacert` (else `VAULT_CACERT`, else `BAO_CACERT`).
+    pub fn new(addr: &str, timeout: Duration, cacert: Option<&Path>) -> anyhow::Result<Client> {
+        let mut builder = reqwest::blocking::Client::builder().timeout(timeout).no_proxy();
+        if let Some((path, from)) = ca_file(cacert) {
+            builder = builder.tls_certs_merge(ca_certs(&path).with_context(|| format!("{from} {}", path.display()))?);
+        }
         Ok(Client {
             addr: addr.trim_end_matches('/').to_owned(),
-            http: ureq::AgentBuilder::new().timeout(timeout).build(),
+            http: builder.build().context("cannot set up the HTTP client for Vault")?,
         })
     }
 
-    /// A client for checking leaked tokens at `addr`.
-    pub fn for_tokens(addr: &str) -> anyhow::Result<Client> {
-        Client::new(addr, TOKEN_TIMEOUT)
+    /// A client for checking leaked tokens at `addr` (see [`Client::new`]).
+    pub fn for_tokens(addr: &str, cacert: Option<&Path>) -> anyhow::Result<Client> {
+        Client::new(addr, TOKEN_TIMEOUT, cacert)
     }
 
     /// The address, as calls use it.
@@ -59,22 +66,22 @@ impl Client {
         token: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<(u16, Vec<u8>), String> {
-        let request = self
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut token = reqwest::header::HeaderValue::from_str(token).map_err(|_| "the token is not a header value")?;
+        token.set_sensitive(true);
+        let mut request = self
             .http
-            .request(method, &format!("{}/v1/{path}", self.addr))
-            .set("X-Vault-Token", token);
-        let result = match body {
-            Some(b) => request.send_json(b),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => return Err(e.to_string()),
-        };
-        let status = response.status();
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).map_err(|e| e.to_string())?;
-        Ok((status, bytes))
+            .request(method, format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Token", token);
+        if let Some(b) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let response = request.send().map_err(|e| unreachable_why(&e))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().map_err(|e| unreachable_why(&e))?;
+        Ok((status, bytes.to_vec()))
     }
 
     /// `GET auth/token/lookup-self` with `token`: 200 live (its display name and accessor),
@@ -103,6 +110,40 @@ impl Client {
             Ok((code, body)) => Err(format!("answered {code} {}", errors(&body)).trim_end().to_owned()),
             Err(e) => Err(format!("could not be reached: {e}")),
         }
+    }
+}
+
+/// Where Vault's extra CA certificates are, and which setting named them: `cacert`
+/// (`--vault-cacert`), else `VAULT_CACERT`, else `BAO_CACERT`.
+fn ca_file(cacert: Option<&Path>) -> Option<(PathBuf, &'static str)> {
+    if let Some(path) = cacert {
+        return Some((path.to_owned(), "--vault-cacert"));
+    }
+    ["VAULT_CACERT", "BAO_CACERT"].into_iter().find_map(|var| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(|v| (PathBuf::from(v), var))
+    })
+}
+
+/// The certificates of a PEM file (one or a bundle).
+fn ca_certs(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path).context("cannot read the CA certificate file")?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).context("not a PEM certificate file")?;
+    if certs.is_empty() {
+        bail!("holds no PEM certificate");
+    }
+    Ok(certs)
+}
+
+/// Why a request got no answer, in words: the error and its causes (a certificate Vault's CA
+/// did not sign says so, with the hint to name that CA).
+fn unreachable_why(e: &reqwest::Error) -> String {
+    let why = super::error_chain(e);
+    if why.contains("certificate") || why.contains("UnknownIssuer") {
+        format!("{why} (is Vault's CA in --vault-cacert, VAULT_CACERT or BAO_CACERT?)")
+    } else {
+        why
     }
 }
 
@@ -138,8 +179,9 @@ pub struct Published {
 }
 
 impl Vault {
-    /// `addr` with the token from `token_file`, else `VAULT_TOKEN` / `BAO_TOKEN`.
-    pub fn new(addr: &str, token_file: Option<&Path>) -> anyhow::Result<Vault> {
+    /// `addr` with the token from `token_file`, else `VAULT_TOKEN` / `BAO_TOKEN`; `cacert` as
+    /// [`Client::new`].
+    pub fn new(addr: &str, token_file: Option<&Path>, cacert: Option<&Path>) -> anyhow::Result<Vault> {
         let token = match token_file {
             Some(path) => Zeroizing::new(
                 std::fs::read_to_string(path)
@@ -157,7 +199,7 @@ impl Vault {
             bail!("--vault-addr: the Vault token is empty");
         }
         Ok(Vault {
-            client: Client::new(addr, OPERATOR_TIMEOUT)?,
+            client: Client::new(addr, OPERATOR_TIMEOUT, cacert)?,
             token,
         })
     }
