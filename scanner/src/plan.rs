@@ -367,7 +367,8 @@ impl ScanPlan {
     }
 
     /// Writes the report (stdout or `--output`); skipped parts go to stderr too when the
-    /// report is not a human one on stdout.
+    /// report is not a human one on stdout. After a human report with findings, stderr says
+    /// what to do about them ([`report::next_steps`]).
     fn report(&self, findings: &[Finding], skipped: &[Skipped]) -> anyhow::Result<()> {
         let r = &self.reporting;
         let mut out: Box<dyn std::io::Write> = match &r.output {
@@ -379,10 +380,19 @@ impl ScanPlan {
         };
         let colour = r.output.is_none() && std::io::stdout().is_terminal();
         report::write(&mut out, r.format, findings, skipped, r.reveal, colour)?;
+        drop(out); // flushed: the report comes before what is said about it
         if r.format != Format::Human || r.output.is_some() {
             for s in skipped {
                 eprintln!("sidekey-scan: skipped {}: {}", s.path, s.reason);
             }
+        }
+        if r.format == Format::Human && !findings.is_empty() {
+            let refused = match self.mode {
+                Mode::Staged => report::Refused::Commit,
+                Mode::PrePush(_) => report::Refused::Push,
+                Mode::Files(_) | Mode::Git(_) | Mode::Artifact(_) => report::Refused::Nothing,
+            };
+            eprintln!("{}", report::next_steps(refused));
         }
         Ok(())
     }
