@@ -196,7 +196,8 @@ impl ScanPlan {
                 bail!("--aws-endpoint-url is used by --verify; add --verify");
             }
         }
-        let engine = Engine::new(rules::load(opts.config.as_deref())?);
+        let (rules, allowed_paths) = rules::load(opts.config.as_deref())?;
+        let engine = Engine::new(rules).with_allowed_paths(allowed_paths);
         let known = match &opts.baseline {
             Some(path) => allow::baseline(path)?,
             None => HashSet::new(),
@@ -559,6 +560,37 @@ mod tests {
             ..Options::default()
         };
         assert_eq!(mode(&push).unwrap(), Mode::PrePush(None));
+    }
+
+    #[test]
+    fn a_configs_global_allowlist_leaves_out_paths_and_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("scan.toml");
+        std::fs::write(
+            &config,
+            "[allowlist]\ndescription = \"fixtures\"\npaths = ['''^fixtures/''']\nregexes = ['''^A1b2''']\n",
+        )
+        .unwrap();
+        let (rules, paths) = rules::load(Some(&config)).unwrap();
+        let engine = Engine::new(rules).with_allowed_paths(paths);
+        let scan = Scan::new(&engine, HashSet::new());
+        let leak = br#"{"user": "app", "password": "p-0001-refusals"}"#; // sidekey:allow
+        for path in ["fixtures/a.json", "./fixtures/b.json", "app.json"] {
+            scan.text_bytes(path, leak, source::Encoding::Utf8, None);
+        }
+        scan.text_bytes(
+            "unit.json",
+            br#"{"user": "app", "password": "A1b2C3d4E5f6G7h8"}"#,
+            source::Encoding::Utf8,
+            None,
+        );
+        let (found, _) = scan.finish();
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["app.json"]);
+
+        std::fs::write(&config, "[allowlist]\npaths = ['''(''']\n").unwrap();
+        let err = rules::load(Some(&config)).unwrap_err().to_string();
+        assert!(err.contains("[allowlist] invalid path regex"), "{err}");
     }
 
     #[test]

@@ -163,7 +163,9 @@ impl<'e> Scan<'e> {
     }
 
     fn keep(&self, mut here: Vec<Finding>) {
-        here.retain(|f| !self.known.contains(&f.fingerprint));
+        here.retain(|f| {
+            !self.known.contains(&f.fingerprint) && (f.owned_secret.is_some() || !self.engine.path_allowed(&f.path))
+        });
         if !here.is_empty() {
             self.findings.lock().expect("never poisoned").append(&mut here);
         }
