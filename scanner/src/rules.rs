@@ -1,6 +1,8 @@
 //! Rules: [`RuleSyntax`] is a rule as written (sidekey's format, a superset of gitleaks'
 //! `[[rules]]`), [`Rule`] is one compiled and checked. The built-in set is
-//! `config/rules.toml`, compiled into the binary; `--config` files add or override rules by id.
+//! `config/rules.toml`, compiled into the binary; `--config` files add or override rules by id,
+//! and may carry gitleaks' global `[allowlist]` ([`GlobalAllowlistSyntax`]: paths never
+//! reported, secrets no rule reports), which [`load`] applies.
 //!
 //! A rule's `keywords` gate it: the engine tries a rule's regex only on content containing one
 //! of them (ASCII case-insensitive). `examples` and `negative_examples` are templates (see
