@@ -1,6 +1,7 @@
 //! Vault/OpenBao, through one client ([`Client`], every request in [`Client::call`]): reqwest
-//! (blocking) over rustls, trusting the system's roots plus the PEM file of `--vault-cacert`,
-//! else `VAULT_CACERT`, else `BAO_CACERT` (a private CA); no proxy.
+//! over rustls on a current-thread tokio runtime of its own (the scanner is synchronous),
+//! trusting the system's roots plus the PEM file of `--vault-cacert`, else `VAULT_CACERT`, else
+//! `BAO_CACERT` (a private CA); no proxy.
 //!
 //! - a leaked token is looked up with itself (`GET auth/token/lookup-self`: 200 live, 403
 //!   refused) and revoked with itself (`POST auth/token/revoke-self`);
@@ -30,20 +31,32 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// A Vault address and the HTTP client to reach it.
 pub struct Client {
     addr: String,
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
+    /// Runs the calls (never from within another runtime: the AWS calls have their own, and
+    /// no Vault call is made inside it).
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Client {
     /// A client for `addr` (no proxy), whose calls may take `timeout`, trusting the system's
     /// roots and those of `cacert` (else `VAULT_CACERT`, else `BAO_CACERT`).
     pub fn new(addr: &str, timeout: Duration, cacert: Option<&Path>) -> anyhow::Result<Client> {
-        let mut builder = reqwest::blocking::Client::builder().timeout(timeout).no_proxy();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start a runtime for the Vault client")?;
+        let mut builder = reqwest::Client::builder().timeout(timeout).no_proxy();
         if let Some((path, from)) = ca_file(cacert) {
             builder = builder.tls_certs_merge(ca_certs(&path).with_context(|| format!("{from} {}", path.display()))?);
         }
+        let http = {
+            let _in = runtime.enter(); // the client's background parts belong to this runtime
+            builder.build().context("cannot set up the HTTP client for Vault")?
+        };
         Ok(Client {
             addr: addr.trim_end_matches('/').to_owned(),
-            http: builder.build().context("cannot set up the HTTP client for Vault")?,
+            http,
+            runtime,
         })
     }
 
@@ -78,10 +91,12 @@ impl Client {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(b.to_string());
         }
-        let response = request.send().map_err(|e| unreachable_why(&e))?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().map_err(|e| unreachable_why(&e))?;
-        Ok((status, bytes.to_vec()))
+        self.runtime.block_on(async {
+            let response = request.send().await.map_err(|e| unreachable_why(&e))?;
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.map_err(|e| unreachable_why(&e))?;
+            Ok((status, bytes.to_vec()))
+        })
     }
 
     /// `GET auth/token/lookup-self` with `token`: 200 live (its display name and accessor),
