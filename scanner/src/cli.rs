@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// sidekey-scan: find leaked secrets in files, git history, staged changes, archives and
 /// container images.
@@ -54,7 +54,7 @@ pub struct ScanArgs {
     pub paths: Vec<PathBuf>,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
-    pub format: sidekey_scanner::report::Format,
+    pub format: Format,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -128,6 +128,10 @@ pub struct ScanArgs {
     /// A file holding the Vault token for --vault-addr.
     #[arg(long, value_name = "FILE")]
     pub vault_token_file: Option<PathBuf>,
+    /// Vault's CA certificate(s), PEM, trusted besides the system's roots (a private CA);
+    /// default: VAULT_CACERT, else BAO_CACERT.
+    #[arg(long, value_name = "FILE")]
+    pub vault_cacert: Option<PathBuf>,
     /// Where agents publish their fingerprints: KV v2 MOUNT/PATH (each agent writes PATH/NAME).
     #[arg(long, value_name = "MOUNT/PATH", default_value = "secret/sidekey/registry")]
     pub registry: String,
@@ -142,4 +146,25 @@ pub struct ScanArgs {
     /// No progress line on stderr (it is only shown when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// Report formats (the library's `report::Format`, named for clap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable lines, secrets redacted.
+    Human,
+    /// `{"findings": [...], "skipped": [...]}`.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+impl From<Format> for sidekey_scanner::report::Format {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Human => Self::Human,
+            Format::Json => Self::Json,
+            Format::Sarif => Self::Sarif,
+        }
+    }
 }

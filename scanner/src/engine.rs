@@ -48,6 +48,8 @@ pub struct Engine {
     /// over each blob tells which of them can match (one set per rule when together they
     /// exceed the regex size limit).
     unanchored: Vec<(RegexSet, Vec<usize>)>,
+    /// Paths whose rule findings are not reported (a config's `[allowlist] paths`).
+    allowed_paths: Vec<regex::Regex>,
 }
 
 /// The regex sets over the `unanchored` rules: one set for all when it fits the size limit,
@@ -119,7 +121,21 @@ impl Engine {
             keyword_rules,
             keyword_reach,
             unanchored,
+            allowed_paths: Vec::new(),
         }
+    }
+
+    /// The same engine, not reporting rule findings in paths matching `paths` (gitleaks'
+    /// global `[allowlist] paths`). A broker-owned credential is still reported anywhere.
+    pub fn with_allowed_paths(mut self, paths: Vec<regex::Regex>) -> Engine {
+        self.allowed_paths = paths;
+        self
+    }
+
+    /// Whether rule findings in `path` are left out (a leading `./` is not part of the path).
+    pub fn path_allowed(&self, path: &str) -> bool {
+        let path = path.strip_prefix("./").unwrap_or(path);
+        self.allowed_paths.iter().any(|r| r.is_match(path))
     }
 
     /// The rules, in the order [`Match::rule`] indexes.

@@ -12,6 +12,39 @@ use crate::source::Commit;
 /// The rule id of findings made by fingerprint alone.
 pub const OWNED_RULE: &str = "sidekey-owned-secret";
 
+/// What `--verify` could tell of a finding. Reports write it as the strings `"true"`,
+/// `"false"` and `"unknown"` (JSON and SARIF alike), as they always have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Verified {
+    /// Proven live: the broker issued it, or its issuer accepted it.
+    #[serde(rename = "true")]
+    Live,
+    /// Its issuer refused it.
+    #[serde(rename = "false")]
+    Dead,
+    /// `--verify` was not asked, or nothing could tell.
+    #[default]
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Verified {
+    /// The word reports write: `true`, `false` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verified::Live => "true",
+            Verified::Dead => "false",
+            Verified::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One leaked secret.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -33,9 +66,8 @@ pub struct Finding {
     pub fingerprint: String,
     /// The commit that introduced it (history scans).
     pub commit: Option<Arc<Commit>>,
-    /// `true` when proven live (the broker issued it, or its issuer accepted it), `false` when
-    /// its issuer refused it, else `unknown` (`--verify` not asked, or nothing could tell).
-    pub verified: &'static str,
+    /// Whether it is proven live (see [`Verified`]).
+    pub verified: Verified,
     /// The broker secret this is, when its fingerprint matched.
     pub owned_secret: Option<String>,
     /// Whether `--revoke` made it unusable at its source.
@@ -59,7 +91,7 @@ impl Finding {
             secret,
             fingerprint: hex::encode(hash.finalize()),
             commit: None,
-            verified: "unknown",
+            verified: Verified::Unknown,
             owned_secret: None,
             revoked: false,
         }
@@ -80,7 +112,7 @@ impl Finding {
         )
         .expect("the pseudo-rule compiles");
         let mut f = Finding::new(&rule, path, line, column, secret);
-        f.verified = "true";
+        f.verified = Verified::Live;
         f.owned_secret = Some(owner.to_owned());
         f
     }
@@ -146,9 +178,31 @@ pub struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date: Option<&'a str>,
     /// `true`, `false` or `unknown`.
-    pub verified: &'a str,
+    pub verified: Verified,
     /// The broker secret this is, when a fingerprint matched.
     pub owned_secret: Option<&'a str>,
     /// Whether it was revoked.
     pub revoked: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_is_written_as_the_words_reports_always_had() {
+        for (v, word) in [
+            (Verified::Live, "true"),
+            (Verified::Dead, "false"),
+            (Verified::Unknown, "unknown"),
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(word));
+            assert_eq!(v.to_string(), word);
+        }
+        let f = Finding::owned("a".into(), 1, 1, SecretString::from("x".to_owned()), "db");
+        let record = serde_json::to_value(f.record(false)).unwrap();
+        assert_eq!(record["verified"], "true");
+        let sarif = crate::report::sarif(&[f], false);
+        assert_eq!(sarif["runs"][0]["results"][0]["properties"]["verified"], "true");
+    }
 }

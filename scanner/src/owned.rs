@@ -1,17 +1,13 @@
 //! Owned secrets: which strings in the scanned content the broker issued. The broker's
-//! fingerprint set is fetched once per scan (`GET /v1/fingerprints` on the agent's socket);
-//! every token-like string of plausible length and alphabet is then fingerprinted with the
-//! shared key and looked up locally — so a random password on an unlabelled line is found
-//! without any rule, and no value ever leaves this process.
+//! fingerprint set is fetched once per scan (`GET /v1/fingerprints` on the agent's socket,
+//! [`crate::agent`], or the registry the agents publish at Vault); every token-like string of
+//! plausible length and alphabet is then fingerprinted with the shared key and looked up
+//! locally — so a random password on an unlabelled line is found without any rule, and no
+//! value ever leaves this process.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{bail, Context as _};
-use sidekey::api::FingerprintSet;
 use sidekey::fingerprint::{FingerprintKey, MIN_LEN};
 
 /// Longest string fingerprinted.
@@ -35,19 +31,7 @@ pub struct Owned {
 impl Owned {
     /// Fetches the fingerprint set from the agent listening on `socket`.
     pub fn from_agent(socket: &Path, key: FingerprintKey) -> anyhow::Result<Owned> {
-        let (status, body) = get(socket, "/v1/fingerprints")
-            .with_context(|| format!("--agent-socket {}: cannot ask the agent", socket.display()))?;
-        if status != 200 {
-            let why = serde_json::from_slice::<sidekey::api::ErrorBody>(&body)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| format!("status {status}"));
-            bail!(
-                "--agent-socket {}: the agent refused the fingerprint set: {why}",
-                socket.display()
-            );
-        }
-        let set: FingerprintSet =
-            serde_json::from_slice(&body).context("the agent's fingerprint set is not the expected JSON")?;
+        let set = crate::agent::fingerprints(socket)?;
         let lengths = lengths(set.fingerprints.iter().map(|o| o.length));
         Ok(Owned {
             key,
@@ -62,7 +46,11 @@ impl Owned {
     }
 
     /// The set the agents published to the Vault registry (`--registry MOUNT/PATH`).
-    pub fn from_vault(vault: &crate::registry::Vault, registry: &str, key: FingerprintKey) -> anyhow::Result<Owned> {
+    pub fn from_vault(
+        vault: &crate::issuer::vault::Vault,
+        registry: &str,
+        key: FingerprintKey,
+    ) -> anyhow::Result<Owned> {
         let published = vault.published(registry)?;
         let mut owned = Owned {
             key,
@@ -214,40 +202,6 @@ fn kinds(s: &[u8]) -> usize {
     .iter()
     .filter(|k| **k)
     .count()
-}
-
-/// One `GET` on the agent's Unix socket: status and body.
-fn get(socket: &Path, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
-    request(socket, "GET", path, b"")
-}
-
-/// One request on the agent's Unix socket (HTTP/1.1, `Connection: close`): status and body.
-pub fn request(socket: &Path, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-    let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(90)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: sidekey\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("the agent's answer has no header end")?;
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .context("the agent's answer has no status")?;
-    let body = answer[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        bail!("the agent answered with a chunked body, which this client does not read");
-    }
-    Ok((status, body))
 }
 
 #[cfg(test)]

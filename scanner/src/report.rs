@@ -9,7 +9,7 @@ use crate::finding::Finding;
 use crate::source::Skipped;
 
 /// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Readable lines, secrets redacted.
     Human,
@@ -83,6 +83,44 @@ fn human(
     writeln!(out, "{} finding(s), {} skipped", findings.len(), skipped.len())
 }
 
+/// What was refused, for [`next_steps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A commit (`--staged`, the pre-commit hook).
+    Commit,
+    /// A push (`--pre-push`, the pre-push hook).
+    Push,
+    /// Nothing: a scan of files, history or artifacts.
+    Nothing,
+}
+
+/// What to do about findings, in a few lines for a person (the human report's epilogue, on
+/// stderr): mark a false positive inline, record an accepted one in a baseline, or take a
+/// real one out and revoke it.
+pub fn next_steps(refused: Refused) -> String {
+    let (head, remove, skip) = match refused {
+        Refused::Commit => (
+            "the commit was refused. For each finding:",
+            "take it out of the commit (git restore --staged FILE)",
+            "\n  To skip the check once: git commit --no-verify.",
+        ),
+        Refused::Push => (
+            "the push was refused. For each finding:",
+            "rewrite the commit that added it (git rebase -i)",
+            "\n  To skip the check once: git push --no-verify.",
+        ),
+        Refused::Nothing => ("for each finding:", "remove it", ""),
+    };
+    format!(
+        "sidekey-scan: {head}\n  \
+         - not a secret (an example, a test value): put `sidekey:allow` in a comment on its line;\n  \
+         - accepted as it is: record it in a baseline (sidekey-scan --format json --output .sidekey-baseline.json)\n    \
+         and scan with --baseline .sidekey-baseline.json (the hook: sidekey-scan install-hook -- --baseline FILE);\n  \
+         - a real secret: {remove}, and revoke it: sidekey-scan --verify --revoke at its issuer,\n    \
+         or sidekey-agent revoke --secret NAME for one the broker issued.{skip}"
+    )
+}
+
 /// The SARIF 2.1.0 log: one run, one result per finding.
 /// <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>
 pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
@@ -154,6 +192,23 @@ fn uri(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_steps_name_the_three_ways_out() {
+        let commit = next_steps(Refused::Commit);
+        for said in [
+            "commit was refused",
+            "sidekey:allow",
+            "--baseline",
+            "--revoke",
+            "sidekey-agent revoke",
+            "--no-verify",
+        ] {
+            assert!(commit.contains(said), "{said}: {commit}");
+        }
+        assert!(!next_steps(Refused::Nothing).contains("--no-verify"));
+        assert!(commit.lines().count() <= 8, "short: {commit}");
+    }
 
     #[test]
     fn uris_escape_what_uris_cannot_hold() {

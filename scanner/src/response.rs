@@ -5,6 +5,10 @@
 //! What `--verify` proved live and the broker does not own is acted on at its issuer
 //! ([`revoke_live`]): an AWS access key is deactivated through IAM with the operator's
 //! credentials (the standard chain, never the leaked ones), a Vault token revokes itself.
+//!
+//! This module is the orchestration and the incident records; the calls themselves are the
+//! issuers' ([`crate::issuer::aws`], [`crate::issuer::vault`]) and the agent's
+//! ([`crate::agent`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -13,9 +17,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
 
+use crate::agent;
 use crate::finding::Finding;
-use crate::owned::{request, Owned};
-use crate::verify::{self, Live, LiveAwsKey, Options};
+use crate::issuer::{aws, vault, Action};
+use crate::owned::Owned;
+use crate::verify::{Live, Options};
 
 /// One incident record (JSON line); never the value.
 #[derive(Debug, Serialize)]
@@ -53,7 +59,7 @@ pub enum Via<'a> {
     /// `POST /v1/revoke` on the agent's socket.
     Agent(&'a Path),
     /// `sys/leases/revoke` with the lease id the registry published.
-    Vault(&'a crate::registry::Vault),
+    Vault(&'a vault::Vault),
 }
 
 /// Revokes every owned finding `via` the agent or Vault (or only says what it would do, when
@@ -115,7 +121,7 @@ pub fn revoke_owned(
                 unreachable!("matched above")
             };
             let body = serde_json::to_vec(&RevokeRequest::Fingerprint(print.clone()))?;
-            let (status, answer) = request(socket, "POST", "/v1/revoke", &body)?;
+            let (status, answer) = agent::request(socket, "POST", "/v1/revoke", &body)?;
             match serde_json::from_slice::<RevokeAnswer>(&answer) {
                 Ok(a) => a,
                 Err(_) => RevokeAnswer {
@@ -150,25 +156,6 @@ pub fn revoke_owned(
     Ok(())
 }
 
-/// What one action on a leaked credential came to.
-struct Outcome {
-    action: RevokeAction,
-    revoked: bool,
-    principal: Option<String>,
-    detail: String,
-}
-
-impl Outcome {
-    fn new(action: RevokeAction, revoked: bool, principal: Option<String>, detail: String) -> Outcome {
-        Outcome {
-            action,
-            revoked,
-            principal,
-            detail,
-        }
-    }
-}
-
 /// Acts on what `--verify` proved live and the broker does not own (or, when `dry_run`, only
 /// says what it would do): a long-term AWS access key (`AKIA`) is deactivated — IAM
 /// `GetAccessKeyLastUsed` names its user, `UpdateAccessKey Status=Inactive` with the operator's
@@ -183,18 +170,25 @@ pub fn revoke_live(
     dry_run: bool,
     log: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mut outcomes: Vec<(Vec<usize>, Outcome)> = Vec::new();
+    let mut outcomes: Vec<(Vec<usize>, Action)> = Vec::new();
     if !live.aws.is_empty() {
-        let keys: Vec<&str> = live.aws.iter().map(|k| k.key_id(findings)).collect();
+        let keys: Vec<(&str, Option<String>)> = live
+            .aws
+            .iter()
+            .map(|k| (k.key_id(findings), k.arn_user().map(str::to_owned)))
+            .collect();
         let answers = if dry_run {
-            live.aws.iter().zip(&keys).map(|(k, id)| aws_dry_run(k, id)).collect()
+            keys.iter().map(|(id, user)| aws::dry_run(id, user.clone())).collect()
         } else {
-            deactivate_aws(&live.aws, &keys, opts)
+            aws::deactivate_all(&keys, opts.aws_endpoint_url.as_deref())
         };
         outcomes.extend(live.aws.iter().map(|k| k.findings().collect()).zip(answers));
     }
     if !live.vault.is_empty() {
-        let agent = verify::http_agent();
+        let client = opts
+            .vault_addr
+            .as_deref()
+            .map(|addr| vault::Client::for_tokens(addr, opts.vault_cacert.as_deref()).map_err(|e| format!("{e:#}")));
         for token in &live.vault {
             let name = token.display_name.clone();
             let accessor = token
@@ -202,23 +196,28 @@ pub fn revoke_live(
                 .as_deref()
                 .map(|a| format!(" (accessor {a})"))
                 .unwrap_or_default();
-            let outcome = match (&opts.vault_addr, dry_run) {
-                (_, true) | (None, _) => Outcome::new(
+            let outcome = match (&client, dry_run) {
+                (_, true) | (None, _) => Action::new(
                     RevokeAction::DryRun,
                     false,
                     name,
                     format!("would revoke the Vault token{accessor} (revoke-self)"),
                 ),
-                (Some(addr), false) => {
+                (Some(client), false) => {
                     let value = findings[token.findings[0]].secret.expose();
-                    match revoke_self(&agent, addr, value) {
-                        Ok(()) => Outcome::new(
+                    let addr = opts.vault_addr.as_deref().unwrap_or_default();
+                    match client
+                        .as_ref()
+                        .map_err(String::clone)
+                        .and_then(|c| c.revoke_self(value))
+                    {
+                        Ok(()) => Action::new(
                             RevokeAction::RevokedToken,
                             true,
                             name,
                             format!("revoked the Vault token{accessor} at {addr} (revoke-self)"),
                         ),
-                        Err(why) => Outcome::new(
+                        Err(why) => Action::new(
                             RevokeAction::Failed,
                             false,
                             name,
@@ -251,147 +250,4 @@ pub fn revoke_live(
         }
     }
     Ok(())
-}
-
-/// What `--revoke` would do with a live AWS key (no call is made).
-fn aws_dry_run(key: &LiveAwsKey, id: &str) -> Outcome {
-    let user = key.arn_user().map(str::to_owned);
-    if !long_term(id) {
-        return temporary(user);
-    }
-    let whose = match &user {
-        Some(u) => format!("IAM user {u}"),
-        None => "its IAM user (GetAccessKeyLastUsed)".to_owned(),
-    };
-    Outcome::new(
-        RevokeAction::DryRun,
-        false,
-        user,
-        format!("would deactivate the access key of {whose} (UpdateAccessKey Status=Inactive)"),
-    )
-}
-
-/// Whether an access key id is a long-term IAM user key, which IAM can deactivate.
-fn long_term(id: &str) -> bool {
-    id.starts_with("AKIA")
-}
-
-/// Temporary credentials: not deactivatable through IAM.
-fn temporary(user: Option<String>) -> Outcome {
-    Outcome::new(
-        RevokeAction::NotRevocable,
-        false,
-        user,
-        "temporary AWS credentials: IAM cannot deactivate them; they expire on their own, or revoke the \
-         role's active sessions"
-            .to_owned(),
-    )
-}
-
-/// Deactivates each long-term key through IAM with the operator's credentials.
-fn deactivate_aws(keys: &[LiveAwsKey], ids: &[&str], opts: &Options) -> Vec<Outcome> {
-    let runtime = match verify::runtime() {
-        Ok(r) => r,
-        Err(e) => {
-            return keys
-                .iter()
-                .map(|_| {
-                    Outcome::new(
-                        RevokeAction::Failed,
-                        false,
-                        None,
-                        format!("no runtime for the AWS SDK: {e}"),
-                    )
-                })
-                .collect()
-        }
-    };
-    runtime.block_on(async {
-        let config = verify::sdk_config(opts.aws_endpoint_url.as_deref(), true).await;
-        let iam = aws_sdk_iam::Client::new(&config);
-        let mut out = Vec::new();
-        for (key, id) in keys.iter().zip(ids) {
-            out.push(if long_term(id) {
-                deactivate(&iam, id).await
-            } else {
-                temporary(key.arn_user().map(str::to_owned))
-            });
-        }
-        out
-    })
-}
-
-/// `GetAccessKeyLastUsed` (whose key) then `UpdateAccessKey Status=Inactive`.
-async fn deactivate(iam: &aws_sdk_iam::Client, id: &str) -> Outcome {
-    let hide = |text: String| text.replace(id, "the key");
-    let user = match iam.get_access_key_last_used().access_key_id(id).send().await {
-        Ok(out) => match out.user_name() {
-            Some(u) => u.to_owned(),
-            None => {
-                return Outcome::new(
-                    RevokeAction::Failed,
-                    false,
-                    None,
-                    "IAM GetAccessKeyLastUsed named no user (a root key?): deactivate it by hand".to_owned(),
-                )
-            }
-        },
-        Err(e) => {
-            return Outcome::new(
-                RevokeAction::Failed,
-                false,
-                None,
-                hide(format!("IAM GetAccessKeyLastUsed: {}", iam_error(&e))),
-            )
-        }
-    };
-    match iam
-        .update_access_key()
-        .user_name(&user)
-        .access_key_id(id)
-        .status(aws_sdk_iam::types::StatusType::Inactive)
-        .send()
-        .await
-    {
-        Ok(_) => Outcome::new(
-            RevokeAction::DeactivatedAccessKey,
-            true,
-            Some(user.clone()),
-            format!("deactivated the access key of IAM user {user} (UpdateAccessKey Status=Inactive)"),
-        ),
-        Err(e) => Outcome::new(
-            RevokeAction::Failed,
-            false,
-            Some(user.clone()),
-            hide(format!("IAM UpdateAccessKey for user {user}: {}", iam_error(&e))),
-        ),
-    }
-}
-
-/// An IAM error in words: the service's code and message, or why it could not be reached.
-fn iam_error<E>(e: &aws_sdk_iam::error::SdkError<E>) -> String
-where
-    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match verify::service_error(e) {
-        Some((code, message)) => format!("{code}: {message}"),
-        None => verify::error_chain(e),
-    }
-}
-
-/// `POST /v1/auth/token/revoke-self` with the token itself.
-fn revoke_self(agent: &ureq::Agent, addr: &str, token: &str) -> Result<(), String> {
-    let url = format!("{}/v1/auth/token/revoke-self", addr.trim_end_matches('/'));
-    match agent.post(&url).set("X-Vault-Token", token).call() {
-        Ok(_) => Ok(()),
-        Err(ureq::Error::Status(code, r)) => {
-            let body: serde_json::Value = r.into_json().unwrap_or_default();
-            let errors = body["errors"]
-                .as_array()
-                .map(|e| e.iter().filter_map(|e| e.as_str()).collect::<Vec<_>>().join("; "))
-                .unwrap_or_default();
-            Err(format!("answered {code} {errors}").trim_end().to_owned())
-        }
-        Err(e) => Err(format!("could not be reached: {e}")),
-    }
 }

@@ -1,6 +1,8 @@
 //! Rules: [`RuleSyntax`] is a rule as written (sidekey's format, a superset of gitleaks'
 //! `[[rules]]`), [`Rule`] is one compiled and checked. The built-in set is
-//! `config/rules.toml`, compiled into the binary; `--config` files add or override rules by id.
+//! `config/rules.toml`, compiled into the binary; `--config` files add or override rules by id,
+//! and may carry gitleaks' global `[allowlist]` ([`GlobalAllowlistSyntax`]: paths never
+//! reported, secrets no rule reports), which [`load`] applies.
 //!
 //! A rule's `keywords` gate it: the engine tries a rule's regex only on content containing one
 //! of them (ASCII case-insensitive). `examples` and `negative_examples` are templates (see
@@ -50,6 +52,31 @@ pub struct FileSyntax {
     /// gitleaks `[extend] useDefault = true`: keep the built-in rules.
     #[serde(default)]
     pub extend: Option<ExtendSyntax>,
+    /// gitleaks' global `[allowlist]`: what no rule reports.
+    #[serde(default)]
+    pub allowlist: Option<GlobalAllowlistSyntax>,
+    /// gitleaks' newer global `[[allowlists]]`.
+    #[serde(default)]
+    pub allowlists: Vec<GlobalAllowlistSyntax>,
+}
+
+/// A global allowlist as written (gitleaks' top-level `[allowlist]`): findings in matching
+/// paths are not reported, nor secrets matching a regex or containing a stopword, whatever
+/// the rule. (gitleaks' `commits` and `regexTarget` are not supported.)
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GlobalAllowlistSyntax {
+    /// Why (for the reader).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Path regexes.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Patterns matched against the secret.
+    #[serde(default)]
+    pub regexes: Vec<String>,
+    /// Case-insensitive substrings of the secret.
+    #[serde(default)]
+    pub stopwords: Vec<String>,
 }
 
 /// gitleaks' `[extend]` table.
@@ -344,6 +371,46 @@ pub fn builtin() -> Vec<Rule> {
     parse_with("config/rules.toml (built in)", BUILTIN, false)
         .expect("the built-in rules compile (checked by tests)")
         .1
+}
+
+/// The built-in rules plus those of the `config` file (`--config`): a rule with a built-in id
+/// replaces it, others are added (gitleaks' `[extend] useDefault = true` reads the same way).
+/// The config's global `[allowlist]` regexes and stopwords join every rule's; its paths are
+/// answered second (for [`crate::engine::Engine::with_allowed_paths`]).
+pub fn load(config: Option<&std::path::Path>) -> anyhow::Result<(Vec<Rule>, Vec<regex::Regex>)> {
+    let mut all = builtin();
+    let mut paths = Vec::new();
+    if let Some(path) = config {
+        let file = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: cannot read rules: {e}", path.display()))?;
+        let (syntax, extra) = parse(&file, &text)?;
+        for rule in extra {
+            match all.iter().position(|r| r.id == rule.id) {
+                Some(i) => all[i] = rule,
+                None => all.push(rule),
+            }
+        }
+        let fail =
+            |what: &str, r: &str, e: String| anyhow::anyhow!("{file}: [allowlist] invalid {what} regex {r:?}: {e}");
+        for list in syntax.allowlist.iter().chain(&syntax.allowlists) {
+            for p in &list.paths {
+                paths.push(regex::Regex::new(p).map_err(|e| fail("path", p, e.to_string()))?);
+            }
+            for r in &list.regexes {
+                let regex = Arc::new(Pattern::new(r, true).map_err(|e| fail("secret", r, e))?);
+                for rule in &mut all {
+                    rule.allow_regexes.push(regex.clone());
+                }
+            }
+            for w in &list.stopwords {
+                for rule in &mut all {
+                    rule.stopwords.push(w.to_lowercase());
+                }
+            }
+        }
+    }
+    Ok((all, paths))
 }
 
 /// Shannon entropy of `bytes`, in bits per byte.

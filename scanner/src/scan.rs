@@ -84,7 +84,7 @@ impl<'e> Scan<'e> {
             for f in &mut here {
                 if let Some(owner) = owned.owner(f.secret.expose().as_bytes()) {
                     f.owned_secret = Some(owner.to_owned());
-                    f.verified = "true";
+                    f.verified = crate::finding::Verified::Live;
                 }
             }
             let mut cursor = Cursor::new(bytes);
@@ -163,7 +163,9 @@ impl<'e> Scan<'e> {
     }
 
     fn keep(&self, mut here: Vec<Finding>) {
-        here.retain(|f| !self.known.contains(&f.fingerprint));
+        here.retain(|f| {
+            !self.known.contains(&f.fingerprint) && (f.owned_secret.is_some() || !self.engine.path_allowed(&f.path))
+        });
         if !here.is_empty() {
             self.findings.lock().expect("never poisoned").append(&mut here);
         }
