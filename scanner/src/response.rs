@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
+use sidekey::api::{RevokeAction, RevokeAnswer};
 
 use crate::agent;
 use crate::finding::Finding;
@@ -120,21 +120,7 @@ pub fn revoke_owned(
             let Via::Agent(socket) = &via else {
                 unreachable!("matched above")
             };
-            let body = serde_json::to_vec(&RevokeRequest::Fingerprint(print.clone()))?;
-            let (status, answer) = agent::request(socket, "POST", "/v1/revoke", &body)?;
-            match serde_json::from_slice::<RevokeAnswer>(&answer) {
-                Ok(a) => a,
-                Err(_) => RevokeAnswer {
-                    secret: owner.clone(),
-                    action: RevokeAction::Failed,
-                    revoked: false,
-                    lease_id: None,
-                    version: None,
-                    detail: serde_json::from_slice::<sidekey::api::ErrorBody>(&answer)
-                        .map(|e| e.error)
-                        .unwrap_or_else(|_| format!("the agent answered {status}")),
-                },
-            }
+            agent::revoke(socket, &print, &owner)?
         };
         f.revoked = answer.revoked;
         let incident = Incident {
