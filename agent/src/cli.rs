@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// sidekey-agent: keeps short-lived credentials alive and serves them over a Unix socket.
 ///
@@ -19,13 +19,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: fetch, renew and serve the configured secrets until SIGTERM/SIGINT.
     ///
-    /// Logs go to stderr (RUST_LOG=debug for more). The socket is created 0660 and removed on
+    /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The socket is created 0660 and removed on
     /// a graceful stop.
     Run {
         /// The agent config (TOML). Without it, the embedded config/dev.toml is used: local
         /// generated secrets, no external service.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Log lines as text (for people) or json (one JSON object per line, for a log
+        /// pipeline). Secret values are never logged in either.
+        #[arg(long, value_enum, value_name = "FORMAT", env = "SIDEKEY_LOG_FORMAT", default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Validate a config: exit 0, or 2 with a message naming the file, key and reason.
     Check {
@@ -103,4 +107,13 @@ pub enum StoreCommand {
         /// The secret's name; must be a `kind = "local.static"` secret in the config.
         name: String,
     },
+}
+
+/// How `run` writes its log lines (stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `2026-12-06T19:10:13Z  INFO target: message key=value`, coloured on a terminal.
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields (message included), spans.
+    Json,
 }

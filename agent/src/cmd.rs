@@ -32,7 +32,7 @@ fn load(path: Option<&Path>) -> Result<Config, sidekey::config::Error> {
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { config } => run::run(load(config.as_deref())?),
+        Command::Run { config, log_format } => run::run(load(config.as_deref())?, log_format),
         Command::Check { config } => check::check(load(config.as_deref())?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
         Command::Revoke {
