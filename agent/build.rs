@@ -32,6 +32,9 @@ fn main() {
 /// means HEAD moved: HEAD itself, the branch's ref file and packed-refs (worktrees included:
 /// git says where they are).
 fn from_git(dir: &Path) -> Option<(String, String)> {
+    // A source tarball unpacked inside some other repository (a packaging one) is not that
+    // repository's commit: the crate's own manifest must be tracked.
+    git(dir, &["ls-files", "--error-unmatch", "Cargo.toml"])?;
     let head = git(dir, &["rev-parse", "--git-path", "HEAD"])?;
     watch(dir, &head);
     if let Some(branch) = git(dir, &["symbolic-ref", "-q", "HEAD"]) {

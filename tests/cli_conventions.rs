@@ -1,5 +1,5 @@
-//! What users of command-line tools look for, on both real binaries: logs a pipeline can
-//! parse (`--log-format json`).
+//! What users of command-line tools look for, on both real binaries: `--version` naming the
+//! commit, logs a pipeline can parse (`--log-format json`).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -8,6 +8,53 @@ use crate::support::agent::AGENT;
 use crate::support::{bin, eventually, http, Agent, GRANT_SELF, LOCAL_DEV};
 
 const GENERATED: &str = "[secrets.token]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n";
+
+/// `NAME --version` and `-V`: "NAME 0.1.0 (abc1234 2026-12-06)", the commit one of this
+/// repository's (tests run from a checkout; "unknown" only when git is missing).
+fn assert_version_names_the_commit(name: &str) {
+    let out = Command::new(bin(name)).arg("-V").output().unwrap();
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let rest = line
+        .trim_end()
+        .strip_prefix(&format!("{name} {} (", env!("CARGO_PKG_VERSION")))
+        .unwrap_or_else(|| panic!("{line}"));
+    let inside = rest.strip_suffix(')').unwrap_or_else(|| panic!("{line}"));
+    let git_here = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !git_here {
+        assert_eq!(inside, "unknown", "{line}");
+        return;
+    }
+    let (commit, date) = inside
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("no commit date: {line}"));
+    assert!(
+        commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{line}"
+    );
+    assert_eq!(date.len(), "2026-12-06".len(), "{line}");
+    let known = Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .status()
+        .unwrap();
+    assert!(known.success(), "{commit} is not a commit of this repository");
+
+    let long = Command::new(bin(name)).arg("--version").output().unwrap();
+    let long = String::from_utf8(long.stdout).unwrap();
+    assert!(
+        long.starts_with(line.trim_end()) && long.contains("\ntarget: "),
+        "{long}"
+    );
+}
+
+#[test]
+fn version_names_the_commit_on_both_binaries() {
+    assert_version_names_the_commit("sidekey-agent");
+    assert_version_names_the_commit("sidekey-scan");
+}
 
 /// Every line is one JSON object with a timestamp, a level and a message.
 fn assert_json_lines(stderr: &str) {

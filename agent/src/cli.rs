@@ -4,12 +4,19 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// `-V`: the version and the commit it was built from, e.g. "0.1.0 (abc1234 2026-12-06)"
+/// ("unknown" without git; see build.rs).
+pub const VERSION: &str = env!("SIDEKEY_VERSION");
+
+/// `--version`: the same, and the target it was built for.
+pub const LONG_VERSION: &str = concat!(env!("SIDEKEY_VERSION"), "\ntarget: ", env!("SIDEKEY_TARGET"));
+
 /// sidekey-agent: keeps short-lived credentials alive and serves them over a Unix socket.
 ///
 /// Exit codes: 0 ok; 1 the request was refused or failed (the message says why);
 /// 2 bad usage or config.
 #[derive(Debug, Parser)]
-#[command(name = "sidekey-agent", version, about, long_about = None)]
+#[command(name = "sidekey-agent", version = VERSION, long_version = LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

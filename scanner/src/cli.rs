@@ -4,6 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// `-V`: the version and the commit it was built from, e.g. "0.1.0 (abc1234 2026-12-06)"
+/// ("unknown" without git; see build.rs).
+pub const VERSION: &str = env!("SIDEKEY_VERSION");
+
+/// `--version`: the same, and the target it was built for.
+pub const LONG_VERSION: &str = concat!(env!("SIDEKEY_VERSION"), "\ntarget: ", env!("SIDEKEY_TARGET"));
+
 /// sidekey-scan: find leaked secrets in files, git history, staged changes, archives and
 /// container images.
 ///
@@ -18,7 +25,7 @@ use clap::{Args, Parser, Subcommand};
 /// Exit codes: 0 no findings; 1 findings (after baseline and inline allows); 2 error.
 /// A line containing `sidekey:allow` or `gitleaks:allow` is not reported.
 #[derive(Debug, Parser)]
-#[command(name = "sidekey-scan", version, about, long_about, verbatim_doc_comment)]
+#[command(name = "sidekey-scan", version = VERSION, long_version = LONG_VERSION, about, long_about, verbatim_doc_comment)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
