@@ -1,5 +1,7 @@
 //! What users of command-line tools look for, on both real binaries: `--version` naming the
-//! commit, logs a pipeline can parse (`--log-format json`).
+//! commit, shell completions and manual pages generated from the same definition as `--help`
+//! (`sidekey-agent completions SHELL` / `man`, `sidekey-scan --completions SHELL` / `--man`),
+//! logs a pipeline can parse (`--log-format json`).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -54,6 +56,111 @@ fn assert_version_names_the_commit(name: &str) {
 fn version_names_the_commit_on_both_binaries() {
     assert_version_names_the_commit("sidekey-agent");
     assert_version_names_the_commit("sidekey-scan");
+}
+
+/// Runs a binary of this workspace; its stdout (it must succeed).
+fn stdout_of(name: &str, args: &[&str]) -> String {
+    let out = Command::new(bin(name)).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{name} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const SHELLS: [&str; 5] = ["bash", "zsh", "fish", "elvish", "powershell"];
+
+#[test]
+fn completions_cover_every_subcommand_in_every_shell() {
+    for shell in SHELLS {
+        let agent = stdout_of("sidekey-agent", &["completions", shell]);
+        for sub in [
+            "run",
+            "check",
+            "get",
+            "revoke",
+            "store",
+            "hash-token",
+            "completions",
+            "man",
+        ] {
+            assert!(agent.contains(sub), "sidekey-agent completions {shell}: no {sub}");
+        }
+        assert!(
+            agent.contains("log-format"),
+            "sidekey-agent completions {shell}: no --log-format"
+        );
+        let scan = stdout_of("sidekey-scan", &["--completions", shell]);
+        for word in ["install-hook", "staged", "artifact", "verify"] {
+            assert!(scan.contains(word), "sidekey-scan --completions {shell}: no {word}");
+        }
+    }
+    let bash = stdout_of("sidekey-agent", &["completions", "bash"]);
+    assert!(bash.contains("complete -F") && bash.contains("sidekey-agent"), "{bash}");
+}
+
+/// A roff page that `man -l` renders (when man is installed) with its NAME and SYNOPSIS.
+fn assert_man_page(roff: &str, name: &str) {
+    assert!(roff.starts_with(".ie") || roff.starts_with(".TH"), "not roff: {roff}");
+    assert!(roff.contains(&format!(".TH {name} 1")), "{roff}");
+    assert!(roff.contains(".SH NAME") && roff.contains(".SH SYNOPSIS"), "{roff}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), roff).unwrap();
+    let Ok(out) = Command::new("man")
+        .arg("-l")
+        .arg(file.path())
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+    else {
+        return; // no man here: the checks above stand
+    };
+    assert!(out.status.success(), "man -l: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("NAME") && text.contains("SYNOPSIS"), "{text}");
+}
+
+#[test]
+fn man_pages_are_roff_that_man_renders() {
+    assert_man_page(&stdout_of("sidekey-agent", &["man"]), "sidekey-agent");
+    assert_man_page(&stdout_of("sidekey-scan", &["--man"]), "sidekey-scan");
+
+    let dir = tempfile::tempdir().unwrap();
+    stdout_of("sidekey-agent", &["man", "--dir", &dir.path().display().to_string()]);
+    for page in [
+        "sidekey-agent",
+        "sidekey-agent-run",
+        "sidekey-agent-get",
+        "sidekey-agent-store-set",
+    ] {
+        let roff =
+            std::fs::read_to_string(dir.path().join(format!("{page}.1"))).unwrap_or_else(|e| panic!("{page}.1: {e}"));
+        assert_man_page(&roff, page);
+    }
+}
+
+/// The generators are flags of sidekey-scan, whose operands are paths: a directory named
+/// `completions` is scanned as before.
+#[test]
+fn sidekey_scan_completions_without_dashes_scans_a_directory_of_that_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("completions")).unwrap();
+    let key = format!("AKIA{}", "QYLPMN5HFIQR7XCW");
+    std::fs::write(
+        dir.path().join("completions/aws.env"),
+        format!("aws_access_key_id = \"{key}\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(bin("sidekey-scan"))
+        .args(["completions", "--format", "json", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["findings"][0]["path"], "completions/aws.env", "{report}");
 }
 
 /// Every line is one JSON object with a timestamp, a level and a message.

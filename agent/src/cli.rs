@@ -97,6 +97,24 @@ pub enum Command {
     },
     /// Read a bearer token from stdin and print its argon2id hash for [agent] tokens.
     HashToken,
+    /// Print a shell completion script to stdout.
+    ///
+    /// Examples: sidekey-agent completions bash > /etc/bash_completion.d/sidekey-agent
+    ///           sidekey-agent completions zsh > "${fpath[1]}/_sidekey-agent"
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per subcommand into DIR.
+    ///
+    /// Examples: sidekey-agent man | man -l -
+    ///           sidekey-agent man --dir /usr/local/share/man/man1
+    Man {
+        /// Write sidekey-agent.1, sidekey-agent-run.1, ... into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! One function per subcommand; `dispatch` picks it.
 
 mod check;
+mod generate;
 mod get;
 mod hash_token;
 mod revoke;
@@ -45,5 +46,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
             command: StoreCommand::Set { config, name },
         } => store::set(&config, &name),
         Command::HashToken => hash_token::hash_token(),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(dir.as_deref()),
     }
 }

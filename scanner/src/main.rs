@@ -21,6 +21,9 @@ use sidekey_scanner::{allow, hook, report, rules};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let Some(generated) = cli.generate() {
+        return generated;
+    }
     let outcome = match cli.command {
         Some(cli::Command::InstallHook { pre_push, force, extra }) => {
             install_hook(pre_push, force, &extra).map(|()| false)
