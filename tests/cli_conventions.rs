@@ -1,7 +1,8 @@
 //! What users of command-line tools look for, on both real binaries: `--version` naming the
 //! commit, shell completions and manual pages generated from the same definition as `--help`
 //! (`sidekey-agent completions SHELL` / `man`, `sidekey-scan --completions SHELL` / `--man`),
-//! logs a pipeline can parse (`--log-format json`).
+//! logs a pipeline can parse (`--log-format json`), and a Vault habit (`-config=FILE`) answered
+//! with the form sidekey takes.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -161,6 +162,55 @@ fn sidekey_scan_completions_without_dashes_scans_a_directory_of_that_name() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["findings"][0]["path"], "completions/aws.env", "{report}");
+}
+
+#[test]
+fn a_vault_style_single_dash_option_is_a_usage_error_naming_the_two_dash_form() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, fix) in [
+        (&["check", "-config=agent.toml"][..], "--config agent.toml"),
+        (&["run", "-config", "agent.toml"][..], "--config"),
+        (
+            &["get", "db", "-socket=/run/sidekey/agent.sock"][..],
+            "--socket /run/sidekey/agent.sock",
+        ),
+    ] {
+        let out = Command::new(bin("sidekey-agent"))
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("'{fix}'")), "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("onfig=agent.toml").exists());
+}
+
+/// The example in `store set --help` works with the config it names: that config defines the
+/// secret, as a `local.static` one.
+#[test]
+fn the_store_set_example_names_a_secret_its_config_defines() {
+    let help = stdout_of("sidekey-agent", &["store", "set", "--help"]);
+    let words: Vec<&str> = help.split_whitespace().collect();
+    let at = words
+        .windows(3)
+        .position(|w| w == ["sidekey-agent", "store", "set"])
+        .unwrap_or_else(|| panic!("no example in:\n{help}"));
+    let (config, name) = match &words[at + 3..] {
+        ["-c" | "--config", config, name, ..] => (*config, *name),
+        rest => panic!("the example is not `store set --config FILE NAME`: {rest:?}"),
+    };
+    let toml = std::fs::read_to_string(config).unwrap_or_else(|e| panic!("{config}: {e}"));
+    let table = toml
+        .split(&format!("[secrets.{name}]"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{config} defines no secrets.{name}"));
+    let table = table.split("\n[").next().unwrap();
+    assert!(
+        table.contains(r#"kind = "local.static""#),
+        "{config}: secrets.{name}: {table}"
+    );
 }
 
 /// Every line is one JSON object with a timestamp, a level and a message.

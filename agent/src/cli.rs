@@ -2,7 +2,56 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+/// Parses the command line, exiting with a usage error (2) as clap does. A Vault-style
+/// single-dash long option (`-config=FILE`, `-socket PATH`) is refused with a pointer to the
+/// two-dash form: clap would read it as the short option and a value (`-c onfig=FILE`, a config
+/// file named "onfig=FILE").
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(message) = single_dash_long(&args[1.min(args.len())..]) {
+        Cli::command()
+            .error(clap::error::ErrorKind::UnknownArgument, message)
+            .exit();
+    }
+    Cli::parse_from(args)
+}
+
+/// The message for the first argument (before `--`) that is a long option of this program
+/// written with one dash, e.g. `-config=FILE`.
+fn single_dash_long(args: &[std::ffi::OsString]) -> Option<String> {
+    let cmd = Cli::command();
+    let mut longs = Vec::new();
+    collect_longs(&cmd, &mut longs);
+    let args = args.iter().map(|a| a.to_string_lossy());
+    for arg in args.take_while(|a| a != "--") {
+        let Some(rest) = arg.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
+            continue;
+        };
+        let (name, value) = match rest.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (rest, None),
+        };
+        if name.len() > 1 && longs.iter().any(|l| l == name) {
+            let fix = match value {
+                Some(value) => format!("--{name} {value}"),
+                None => format!("--{name}"),
+            };
+            return Some(format!(
+                "unexpected argument '{arg}': long options take two dashes here; use '{fix}'"
+            ));
+        }
+    }
+    None
+}
+
+fn collect_longs(cmd: &clap::Command, out: &mut Vec<String>) {
+    out.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned));
+    for sub in cmd.get_subcommands() {
+        collect_longs(sub, out);
+    }
+}
 
 /// `-V`: the version and the commit it was built from, e.g. "0.1.0 (abc1234 2026-12-06)"
 /// ("unknown" without git; see build.rs).
@@ -123,8 +172,11 @@ pub enum StoreCommand {
     ///
     /// A JSON object on stdin becomes the secret's data; anything else becomes
     /// {"value": "..."} (one trailing newline removed). A running agent serves the new value
-    /// within its `refresh` (default 5s). Example:
-    /// printf '%s' "$SMTP_PASSWORD" | sidekey-agent store set --config config/dev.toml smtp
+    /// within its `refresh` (default 5s).
+    ///
+    /// Example (config/agent.example.toml defines smtp as a local.static secret):
+    ///   printf '%s' "$SMTP_PASSWORD" | sidekey-agent store set -c config/agent.example.toml smtp
+    #[command(verbatim_doc_comment)]
     Set {
         /// The agent config naming the local backend.
         #[arg(long, short, value_name = "FILE")]
@@ -141,4 +193,31 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line: timestamp, level, target, fields (message included), spans.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_dash_long;
+
+    fn check(args: &[&str]) -> Option<String> {
+        let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        single_dash_long(&args)
+    }
+
+    #[test]
+    fn vault_style_single_dash_options_get_the_two_dash_form() {
+        let msg = check(&["run", "-config=/etc/sidekey/agent.toml"]).unwrap();
+        assert!(msg.contains("'--config /etc/sidekey/agent.toml'"), "{msg}");
+        let msg = check(&["get", "db", "-socket", "/run/s.sock"]).unwrap();
+        assert!(msg.contains("'--socket'"), "{msg}");
+        assert!(check(&["revoke", "-secret", "db"]).is_some());
+    }
+
+    #[test]
+    fn short_options_and_operands_pass() {
+        assert_eq!(check(&["run", "-c", "agent.toml"]), None);
+        assert_eq!(check(&["get", "db", "-f", "password", "-s", "/run/s.sock"]), None);
+        assert_eq!(check(&["get", "-", "--", "-config"]), None);
+        assert_eq!(check(&["check", "--config=agent.toml"]), None);
+    }
 }
