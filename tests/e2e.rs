@@ -17,6 +17,7 @@ mod agent_vault_database;
 mod agent_vault_kv;
 mod agent_vault_pki;
 mod bad_input;
+mod cli_conventions;
 mod file_delivery;
 mod leak_loop;
 mod owned_secrets;

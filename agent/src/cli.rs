@@ -2,14 +2,70 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+/// Parses the command line, exiting with a usage error (2) as clap does. A Vault-style
+/// single-dash long option (`-config=FILE`, `-socket PATH`) is refused with a pointer to the
+/// two-dash form: clap would read it as the short option and a value (`-c onfig=FILE`, a config
+/// file named "onfig=FILE").
+pub fn parse() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(message) = single_dash_long(&args[1.min(args.len())..]) {
+        Cli::command()
+            .error(clap::error::ErrorKind::UnknownArgument, message)
+            .exit();
+    }
+    Cli::parse_from(args)
+}
+
+/// The message for the first argument (before `--`) that is a long option of this program
+/// written with one dash, e.g. `-config=FILE`.
+fn single_dash_long(args: &[std::ffi::OsString]) -> Option<String> {
+    let cmd = Cli::command();
+    let mut longs = Vec::new();
+    collect_longs(&cmd, &mut longs);
+    let args = args.iter().map(|a| a.to_string_lossy());
+    for arg in args.take_while(|a| a != "--") {
+        let Some(rest) = arg.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
+            continue;
+        };
+        let (name, value) = match rest.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (rest, None),
+        };
+        if name.len() > 1 && longs.iter().any(|l| l == name) {
+            let fix = match value {
+                Some(value) => format!("--{name} {value}"),
+                None => format!("--{name}"),
+            };
+            return Some(format!(
+                "unexpected argument '{arg}': long options take two dashes here; use '{fix}'"
+            ));
+        }
+    }
+    None
+}
+
+fn collect_longs(cmd: &clap::Command, out: &mut Vec<String>) {
+    out.extend(cmd.get_arguments().filter_map(|a| a.get_long()).map(str::to_owned));
+    for sub in cmd.get_subcommands() {
+        collect_longs(sub, out);
+    }
+}
+
+/// `-V`: the version and the commit it was built from, e.g. "0.1.0 (abc1234 2026-12-06)"
+/// ("unknown" without git; see build.rs).
+pub const VERSION: &str = env!("SIDEKEY_VERSION");
+
+/// `--version`: the same, and the target it was built for.
+pub const LONG_VERSION: &str = concat!(env!("SIDEKEY_VERSION"), "\ntarget: ", env!("SIDEKEY_TARGET"));
 
 /// sidekey-agent: keeps short-lived credentials alive and serves them over a Unix socket.
 ///
 /// Exit codes: 0 ok; 1 the request was refused or failed (the message says why);
 /// 2 bad usage or config.
 #[derive(Debug, Parser)]
-#[command(name = "sidekey-agent", version, about, long_about = None)]
+#[command(name = "sidekey-agent", version = VERSION, long_version = LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,13 +75,17 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: fetch, renew and serve the configured secrets until SIGTERM/SIGINT.
     ///
-    /// Logs go to stderr (RUST_LOG=debug for more). The socket is created 0660 and removed on
+    /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The socket is created 0660 and removed on
     /// a graceful stop.
     Run {
         /// The agent config (TOML). Without it, the embedded config/dev.toml is used: local
         /// generated secrets, no external service.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Log lines as text (for people) or json (one JSON object per line, for a log
+        /// pipeline). Secret values are never logged in either.
+        #[arg(long, value_enum, value_name = "FORMAT", env = "SIDEKEY_LOG_FORMAT", default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Validate a config: exit 0, or 2 with a message naming the file, key and reason.
     Check {
@@ -86,6 +146,24 @@ pub enum Command {
     },
     /// Read a bearer token from stdin and print its argon2id hash for [agent] tokens.
     HashToken,
+    /// Print a shell completion script to stdout.
+    ///
+    /// Examples: sidekey-agent completions bash > /etc/bash_completion.d/sidekey-agent
+    ///           sidekey-agent completions zsh > "${fpath[1]}/_sidekey-agent"
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout, or write one page per subcommand into DIR.
+    ///
+    /// Examples: sidekey-agent man | man -l -
+    ///           sidekey-agent man --dir /usr/local/share/man/man1
+    Man {
+        /// Write sidekey-agent.1, sidekey-agent-run.1, ... into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,8 +172,11 @@ pub enum StoreCommand {
     ///
     /// A JSON object on stdin becomes the secret's data; anything else becomes
     /// {"value": "..."} (one trailing newline removed). A running agent serves the new value
-    /// within its `refresh` (default 5s). Example:
-    /// printf '%s' "$SMTP_PASSWORD" | sidekey-agent store set --config config/dev.toml smtp
+    /// within its `refresh` (default 5s).
+    ///
+    /// Example (config/agent.example.toml defines smtp as a local.static secret):
+    ///   printf '%s' "$SMTP_PASSWORD" | sidekey-agent store set -c config/agent.example.toml smtp
+    #[command(verbatim_doc_comment)]
     Set {
         /// The agent config naming the local backend.
         #[arg(long, short, value_name = "FILE")]
@@ -103,4 +184,40 @@ pub enum StoreCommand {
         /// The secret's name; must be a `kind = "local.static"` secret in the config.
         name: String,
     },
+}
+
+/// How `run` writes its log lines (stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `2026-12-06T19:10:13Z  INFO target: message key=value`, coloured on a terminal.
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields (message included), spans.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::single_dash_long;
+
+    fn check(args: &[&str]) -> Option<String> {
+        let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        single_dash_long(&args)
+    }
+
+    #[test]
+    fn vault_style_single_dash_options_get_the_two_dash_form() {
+        let msg = check(&["run", "-config=/etc/sidekey/agent.toml"]).unwrap();
+        assert!(msg.contains("'--config /etc/sidekey/agent.toml'"), "{msg}");
+        let msg = check(&["get", "db", "-socket", "/run/s.sock"]).unwrap();
+        assert!(msg.contains("'--socket'"), "{msg}");
+        assert!(check(&["revoke", "-secret", "db"]).is_some());
+    }
+
+    #[test]
+    fn short_options_and_operands_pass() {
+        assert_eq!(check(&["run", "-c", "agent.toml"]), None);
+        assert_eq!(check(&["get", "db", "-f", "password", "-s", "/run/s.sock"]), None);
+        assert_eq!(check(&["get", "-", "--", "-config"]), None);
+        assert_eq!(check(&["check", "--config=agent.toml"]), None);
+    }
 }

@@ -1,6 +1,7 @@
 //! One function per subcommand; `dispatch` picks it.
 
 mod check;
+mod generate;
 mod get;
 mod hash_token;
 mod revoke;
@@ -32,7 +33,7 @@ fn load(path: Option<&Path>) -> Result<Config, sidekey::config::Error> {
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { config } => run::run(load(config.as_deref())?),
+        Command::Run { config, log_format } => run::run(load(config.as_deref())?, log_format),
         Command::Check { config } => check::check(load(config.as_deref())?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
         Command::Revoke {
@@ -45,5 +46,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
             command: StoreCommand::Set { config, name },
         } => store::set(&config, &name),
         Command::HashToken => hash_token::hash_token(),
+        Command::Completions { shell } => generate::completions(shell),
+        Command::Man { dir } => generate::man(dir.as_deref()),
     }
 }

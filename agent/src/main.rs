@@ -4,11 +4,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use sidekey_agent::{cli, cmd};
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     match cmd::dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

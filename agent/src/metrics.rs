@@ -2,10 +2,16 @@
 //! routes, actions and configured file paths only — never a value, a lease id or a raw
 //! request path.
 //!
+//! Every metric has a `# HELP` line (described once at install, from [`COUNTERS`], [`GAUGES`] and [`HISTOGRAMS`]).
+//! Request latency is a histogram with fixed buckets ([`LATENCY_BUCKETS`]), so that a fleet's
+//! agents can be aggregated (`histogram_quantile` over a `sum by (le)`); a summary's quantiles
+//! cannot be.
+//!
 //! | metric | labels | meaning |
 //! |---|---|---|
+//! | `sidekey_build_info` | version, commit | always 1; the running build |
 //! | `sidekey_requests_total` | route, status | HTTP requests answered |
-//! | `sidekey_request_duration_seconds` | route | time to answer (summary) |
+//! | `sidekey_request_duration_seconds` | route | time to answer (histogram) |
 //! | `sidekey_fetches_total` | secret | values fetched or credentials issued |
 //! | `sidekey_renewals_total` | secret | leases renewed |
 //! | `sidekey_reissues_total` | secret | credentials replaced before expiry |
@@ -13,6 +19,7 @@
 //! | `sidekey_rotations_total` | secret | rotations asked of the source (`rotate_every`) |
 //! | `sidekey_failures_total` | secret, action | failed fetch/renew/reissue/revoke |
 //! | `sidekey_refusals_total` | route | requests refused by the access policy |
+//! | `sidekey_registry_publications_total` | | fingerprint registry snapshots published |
 //! | `sidekey_secret_version` | secret | served version |
 //! | `sidekey_secret_expiry_seconds` | secret | seconds until the served credential expires |
 //! | `sidekey_secret_up` | secret | 1 when the secret can be served |
@@ -23,10 +30,69 @@ use std::time::{Duration, SystemTime};
 
 use hyper::StatusCode;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sidekey::SecretName;
 
 use crate::store::Store;
+
+/// Request latency buckets, in seconds: 100 µs (a cached read) to 1 s (a backend call), then
+/// 5 s to 60 s for long polls (`?wait=`), which are answered when a version arrives or at
+/// their timeout.
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 60.0,
+];
+
+/// `# HELP` texts, by kind of metric: (name, help).
+const COUNTERS: &[(&str, &str)] = &[
+    ("sidekey_requests_total", "HTTP requests answered, by route and status."),
+    (
+        "sidekey_fetches_total",
+        "Values fetched or credentials issued, by secret.",
+    ),
+    ("sidekey_renewals_total", "Leases renewed, by secret."),
+    (
+        "sidekey_reissues_total",
+        "Credentials replaced before they expire, by secret.",
+    ),
+    ("sidekey_revocations_total", "Old leases revoked, by secret."),
+    (
+        "sidekey_rotations_total",
+        "Rotations asked of the source (rotate_every), by secret.",
+    ),
+    (
+        "sidekey_failures_total",
+        "Failed fetch, renew, reissue or revoke actions, by secret and action.",
+    ),
+    (
+        "sidekey_refusals_total",
+        "Requests refused by the access policy, by route.",
+    ),
+    (
+        "sidekey_registry_publications_total",
+        "Fingerprint registry snapshots published.",
+    ),
+    (
+        "sidekey_file_renders_total",
+        "[[file]] renders, by file and result (written, unchanged, error).",
+    ),
+    (
+        "sidekey_file_commands_total",
+        "[[file]] on_change runs, by file and result (ok, failed, timeout).",
+    ),
+];
+const GAUGES: &[(&str, &str)] = &[
+    ("sidekey_build_info", "Always 1; the labels name the running build."),
+    ("sidekey_secret_version", "Version of the value served, by secret."),
+    (
+        "sidekey_secret_expiry_seconds",
+        "Seconds until the served credential expires, by secret.",
+    ),
+    ("sidekey_secret_up", "1 when the secret can be served, else 0."),
+];
+const HISTOGRAMS: &[(&str, &str)] = &[(
+    "sidekey_request_duration_seconds",
+    "Time to answer an HTTP request in seconds, by route.",
+)];
 
 /// The installed recorder.
 #[derive(Clone)]
@@ -35,11 +101,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Installs the process-wide recorder (once per process) and, on the current runtime, the
-    /// task that folds recorded latencies into their summaries every second (without it
-    /// they would pile up in memory between scrapes).
+    /// Installs the process-wide recorder (once per process), describes every metric, sets
+    /// `sidekey_build_info`, and starts on the current runtime the task that folds recorded
+    /// latencies into their buckets every second (without it they would pile up in memory
+    /// between scrapes).
     pub fn install() -> anyhow::Result<Self> {
-        let handle = PrometheusBuilder::new().install_recorder()?;
+        let handle = builder()?.install_recorder()?;
+        describe();
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -73,6 +141,33 @@ impl Metrics {
         }
         self.handle.render()
     }
+}
+
+/// The exporter's settings: latency as a histogram with [`LATENCY_BUCKETS`].
+fn builder() -> anyhow::Result<PrometheusBuilder> {
+    Ok(PrometheusBuilder::new().set_buckets_for_metric(
+        Matcher::Full("sidekey_request_duration_seconds".into()),
+        &LATENCY_BUCKETS,
+    )?)
+}
+
+/// Gives every metric its `# HELP` line and sets `sidekey_build_info`.
+fn describe() {
+    for &(name, help) in COUNTERS {
+        metrics::describe_counter!(name, help);
+    }
+    for &(name, help) in GAUGES {
+        metrics::describe_gauge!(name, help);
+    }
+    for &(name, help) in HISTOGRAMS {
+        metrics::describe_histogram!(name, help);
+    }
+    metrics::gauge!(
+        "sidekey_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "commit" => env!("SIDEKEY_COMMIT")
+    )
+    .set(1.0);
 }
 
 /// Counts and times one answered request. Labels are static strings: nothing is allocated.
@@ -119,4 +214,47 @@ pub fn file_render(file: &str, result: &'static str) {
 /// Counts one `[[file]] on_change` run (`ok`, `failed`, `timeout`).
 pub fn file_command(file: &str, result: &'static str) {
     metrics::counter!("sidekey_file_commands_total", "file" => file.to_owned(), "result" => result).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hyper::StatusCode;
+
+    #[test]
+    fn latency_is_a_histogram_every_metric_has_help_and_the_build_is_named() {
+        let recorder = super::builder().unwrap().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            super::describe();
+            super::request("secret", StatusCode::OK, Duration::from_micros(300));
+            super::count("fetches", &sidekey::SecretName::new("db"));
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("# TYPE sidekey_request_duration_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sidekey_request_duration_seconds_bucket{route="secret",le="0.0005"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sidekey_request_duration_seconds_bucket{route="secret",le="0.00025"} 0"#),
+            "{text}"
+        );
+        let build = format!(
+            r#"sidekey_build_info{{version="{}",commit="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION"),
+            env!("SIDEKEY_COMMIT")
+        );
+        assert!(text.contains(&build), "{text}");
+        for name in ["sidekey_requests_total", "sidekey_fetches_total", "sidekey_build_info"] {
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no HELP line:\n{text}"
+            );
+        }
+    }
 }

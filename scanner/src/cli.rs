@@ -1,8 +1,16 @@
 //! Command-line interface (clap), as docs/scanner.md ("Commands") lists it.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// `-V`: the version and the commit it was built from, e.g. "0.1.0 (abc1234 2026-12-06)"
+/// ("unknown" without git; see build.rs).
+pub const VERSION: &str = env!("SIDEKEY_VERSION");
+
+/// `--version`: the same, and the target it was built for.
+pub const LONG_VERSION: &str = concat!(env!("SIDEKEY_VERSION"), "\ntarget: ", env!("SIDEKEY_TARGET"));
 
 /// sidekey-scan: find leaked secrets in files, git history, staged changes, archives and
 /// container images.
@@ -14,17 +22,53 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///   sidekey-scan --staged             what `git commit` would add (the pre-commit hook)
 ///   sidekey-scan --artifact app.jar image.tar
 ///   sidekey-scan install-hook         refuse commits that add secrets
+///   sidekey-scan --completions bash   a shell completion script (--man: the manual page)
 ///
 /// Exit codes: 0 no findings; 1 findings (after baseline and inline allows); 2 error.
 /// A line containing `sidekey:allow` or `gitleaks:allow` is not reported.
 #[derive(Debug, Parser)]
-#[command(name = "sidekey-scan", version, about, long_about, verbatim_doc_comment)]
+#[command(name = "sidekey-scan", version = VERSION, long_version = LONG_VERSION, about, long_about, verbatim_doc_comment)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// Print a shell completion script to stdout and exit. A flag, not a subcommand, so that
+    /// `sidekey-scan completions` still scans a directory of that name.
+    #[arg(long, value_enum, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+    /// Print the manual page (roff) to stdout and exit, e.g. `sidekey-scan --man | man -l -`.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+}
+
+impl Cli {
+    /// Prints what `--completions` or `--man` asked for and answers the exit code; `None` when
+    /// neither was given (the scan or subcommand runs).
+    pub fn generate(&self) -> Option<std::process::ExitCode> {
+        use clap::CommandFactory as _;
+        let mut text = Vec::new();
+        if let Some(shell) = self.completions {
+            // Into memory first: clap_complete panics on a write error such as a closed pipe.
+            clap_complete::generate(shell, &mut Cli::command(), "sidekey-scan", &mut text);
+        } else if self.man {
+            clap_mangen::Man::new(Cli::command())
+                .date(env!("SIDEKEY_COMMIT_DATE"))
+                .render(&mut text)
+                .expect("rendering into memory cannot fail");
+        } else {
+            return None;
+        }
+        let mut out = std::io::stdout().lock();
+        Some(match out.write_all(&text).and_then(|()| out.flush()) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sidekey-scan: writing to stdout: {e}");
+                std::process::ExitCode::from(2)
+            }
+        })
+    }
 }
 
 /// Subcommands.

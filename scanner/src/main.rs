@@ -16,6 +16,9 @@ use sidekey_scanner::source::git::Repo;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let Some(generated) = cli.generate() {
+        return generated;
+    }
     let outcome = match cli.command {
         Some(cli::Command::InstallHook { pre_push, force, extra }) => {
             install_hook(pre_push, force, &extra).map(|()| Outcome::Clean)

@@ -1,4 +1,4 @@
-//! `sidekey-agent run [--config FILE]`: the daemon's life — logging, load, build, serve, wait
+//! `sidekey-agent run [--config FILE] [--log-format text|json]`: the daemon's life — logging, load, build, serve, wait
 //! for SIGTERM/SIGINT, drain.
 
 use std::io::IsTerminal;
@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::App;
+use crate::cli::LogFormat;
 
 /// No core dumps and no ptrace by other processes of the same user: a dump or an attached
 /// debugger would hold every served value.
@@ -17,16 +18,9 @@ fn harden() -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(config: sidekey::Config) -> anyhow::Result<()> {
+pub fn run(config: sidekey::Config, log_format: LogFormat) -> anyhow::Result<()> {
     harden()?;
-    // Our own logs at info; the HTTP client crates only when something is wrong.
-    let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,vaultrs=warn,rustify=error,hyper=warn,reqwest=warn,aws_config=warn,aws_smithy_runtime=warn,aws_runtime=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    logging(log_format);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -39,6 +33,20 @@ pub fn run(config: sidekey::Config) -> anyhow::Result<()> {
         let app = App::build(config, aws_token.as_deref()).await?;
         app.run_until(shutdown_signal()).await
     })
+}
+
+/// Log lines to stderr, as text or one JSON object per line. Our own logs at info; the HTTP
+/// client crates only when something is wrong; RUST_LOG overrides both.
+fn logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,vaultrs=warn,rustify=error,hyper=warn,reqwest=warn,aws_config=warn,aws_smithy_runtime=warn,aws_runtime=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 async fn shutdown_signal() {
