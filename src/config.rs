@@ -297,5 +297,17 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 /// Validates config text; `file` is used in messages and nothing else.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
     let raw = validate::parse_raw(file, text)?;
-    validate::validate(file, raw)
+    validate::validate(file, raw, true)
+}
+
+/// Reads and validates the config at `path` as text only: keys, types, values and references
+/// between tables, but not the files, directories and groups it names on this machine
+/// (`sidekey-agent check --portable`, for a config written for another host).
+pub fn load_portable(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    let raw = validate::parse_raw(path, &text)?;
+    validate::validate(path, raw, false)
 }

@@ -144,3 +144,20 @@ fn the_example_config_checks_ok_once_its_files_exist() {
     assert_eq!(code, Some(0), "{message}");
     assert!(message.contains("8 secrets"), "{message}");
 }
+
+#[test]
+fn the_example_config_as_committed_passes_a_portable_check_and_names_what_this_host_lacks() {
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/agent.example.toml")).unwrap();
+    let (code, message) = agent(&["check", "--portable", "--config", "bad.toml"], &example);
+    assert_eq!(code, Some(0), "{message}");
+    assert!(message.contains("8 secrets"), "{message}");
+    // Without --portable the same file is held against this machine, which has none of its paths.
+    let (code, message) = check(&example);
+    assert_eq!(code, Some(2), "{message}");
+    assert!(message.contains("does not exist") || message.contains("cannot read"), "{message}");
+    // --portable still refuses what is wrong in the text.
+    let broken = example.replace("kind = \"vault.database\"", "kind = \"vault.databse\"");
+    let (code, message) = agent(&["check", "--portable", "--config", "bad.toml"], &broken);
+    assert_eq!(code, Some(2), "{message}");
+    assert!(message.contains("unknown kind \"vault.databse\""), "{message}");
+}

@@ -88,10 +88,20 @@ pub enum Command {
         log_format: LogFormat,
     },
     /// Validate a config: exit 0, or 2 with a message naming the file, key and reason.
+    ///
+    /// By default it also checks what `run` needs on this machine: the files, directories and
+    /// group the config names. `--portable` checks the text only (keys, types, values,
+    /// references), for a config written for another host.
+    ///
+    /// Examples: sidekey-agent check --config /etc/sidekey/agent.toml
+    ///           sidekey-agent check --portable --config config/agent.example.toml
     Check {
         /// The agent config (TOML); without it, the embedded config/dev.toml.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Check the text only: not the files, directories and groups it names on this machine.
+        #[arg(long)]
+        portable: bool,
     },
     /// Read a secret from a running agent and print it as JSON, or one field raw.
     ///

@@ -34,7 +34,11 @@ fn load(path: Option<&Path>) -> Result<Config, sidekey::config::Error> {
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run { config, log_format } => run::run(load(config.as_deref())?, log_format),
-        Command::Check { config } => check::check(load(config.as_deref())?),
+        Command::Check {
+            config: Some(path),
+            portable: true,
+        } => check::check(sidekey::config::load_portable(&path)?),
+        Command::Check { config, .. } => check::check(load(config.as_deref())?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
         Command::Revoke {
             secret,

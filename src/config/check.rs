@@ -13,11 +13,20 @@ use super::Error;
 /// Makes the errors of one file.
 pub(super) struct Checker<'a> {
     file: &'a Path,
+    /// Whether to look at this machine (files, directories, groups), or only at the text.
+    host: bool,
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn new(file: &'a Path) -> Self {
-        Checker { file }
+    /// A checker that also looks at this machine when `host` (what `run` and `check` do);
+    /// `check --portable` reads the text only.
+    pub(super) fn new(file: &'a Path, host: bool) -> Self {
+        Checker { file, host }
+    }
+
+    /// Whether files, directories and groups named by the config are checked on this machine.
+    pub(super) fn on_host(&self) -> bool {
+        self.host
     }
 
     pub(super) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -43,6 +52,9 @@ impl<'a> Checker<'a> {
 
     pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
         let path = PathBuf::from(value);
+        if !self.host {
+            return Ok(path);
+        }
         match std::fs::metadata(&path) {
             Ok(meta) if meta.is_file() => Ok(path),
             Ok(_) => Err(self.invalid(key, format!("{value} is not a regular file"))),

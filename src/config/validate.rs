@@ -42,8 +42,8 @@ pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
     })
 }
 
-pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
-    let c = Checker::new(file);
+pub(super) fn validate(file: &Path, raw: RawConfig, host: bool) -> Result<Config, Error> {
+    let c = Checker::new(file, host);
 
     let agent = raw.agent;
     let cache = match (&agent.cache, &agent.cache_key_file) {
@@ -57,7 +57,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
         None => None,
     };
     let tcp = agent.tcp.as_deref().map(|t| tcp_listener(&c, t)).transpose()?;
-    if let Some(group) = &agent.socket_group {
+    if let Some(group) = agent.socket_group.as_ref().filter(|_| c.on_host()) {
         socket_group(&c, group)?;
     }
     let tokens = agent.tokens.unwrap_or_default();
@@ -91,7 +91,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig) -> Result<Config, Error> {
     ];
     for (key, path) in dirs_needed {
         if let Some(parent) = path.and_then(|p| p.parent()).filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
+            if c.on_host() && !parent.is_dir() {
                 return Err(c.invalid(key, format!("directory {} does not exist", parent.display())));
             }
         }
@@ -342,10 +342,10 @@ fn file_spec(
     if f.path.is_empty() {
         return Err(c.invalid(format!("{table}.path"), "missing: the file to write"));
     }
-    if path.is_dir() {
+    if c.on_host() && path.is_dir() {
         return Err(c.invalid(format!("{table}.path"), format!("{} is a directory", f.path)));
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && c.on_host()) {
         if !parent.is_dir() {
             return Err(c.invalid(
                 format!("{table}.path"),
