@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
 use crate::backend::{Backend, Error, Issued};
+use crate::backoff;
 use crate::metrics;
 use crate::store::Store;
 use plan::{Action, Held};
@@ -118,7 +119,7 @@ impl Task {
                         (_, Action::Rotate) => Action::Refresh,
                         _ => action,
                     };
-                    let wait = plan::retry_in(failures, rand::random(), held.as_ref(), now);
+                    let wait = backoff::retry_in(failures, rand::random(), lease_of(&held), now);
                     failures = failures.saturating_add(1);
                     let retry_in_ms = wait.as_millis() as u64;
                     if e.is_transient() {

@@ -30,7 +30,7 @@ use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use zeroize::Zeroizing;
 
 use super::{Backend, Error, Issued};
-use crate::scheduler::plan;
+use crate::backoff;
 
 /// A Vault/OpenBao backend.
 pub struct Vault {
@@ -358,7 +358,7 @@ impl Session {
                     tracing::warn!(backend = %self.backend, error = %e, "Vault login failed");
                     *self.last_error.lock().expect("never poisoned") = Some(e.to_string());
                     *self.client.write().expect("never poisoned") = None;
-                    let wait = plan::backoff(failures, rand::random());
+                    let wait = backoff::backoff(failures, rand::random());
                     failures = failures.saturating_add(1);
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
@@ -439,7 +439,7 @@ impl Session {
     /// use fails; returns when it must log in again.
     async fn keep_renewed(&self, token: Token) {
         let mut ttl = token.ttl;
-        let mut renew_at = tokio::time::Instant::now() + plan::renew_in(ttl, rand::random());
+        let mut renew_at = tokio::time::Instant::now() + backoff::renew_in(ttl, rand::random());
         loop {
             tokio::select! {
                 // A token without TTL (e.g. root): only a refusal makes us log in again.
@@ -464,7 +464,7 @@ impl Session {
             {
                 Ok(Envelope { auth: Some(auth), .. }) if auth.lease_duration * 10 >= token.ttl.as_secs() * 9 => {
                     ttl = Duration::from_secs(auth.lease_duration);
-                    renew_at = tokio::time::Instant::now() + plan::renew_in(ttl, rand::random());
+                    renew_at = tokio::time::Instant::now() + backoff::renew_in(ttl, rand::random());
                     tracing::debug!(backend = %self.backend, ttl_s = auth.lease_duration, "renewed Vault token");
                 }
                 Ok(_) => return, // capped by the token's max TTL: log in afresh
