@@ -13,13 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use sidekey::api::RevokeAction;
 use sidekey::audit::EventKind;
-use sidekey::config::{SecretSource, SecretSpec};
+use sidekey::config::SecretSpec;
 use sidekey::{AuditEvent, Lease, LeaseId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
-use crate::backend::{Backend, Error, Issued};
+use crate::backend::{Backend, Error, Issued, Revocation};
 use crate::backoff;
 use crate::metrics;
 use crate::store::Store;
@@ -188,88 +188,80 @@ impl Task {
         Ok(())
     }
 
-    /// A responder's revocation: the lease at the issuer and a fresh credential at once for
-    /// leased kinds; a new value for `local.generated` and for `aws.secretsmanager` with
-    /// rotation; for the rest, a plain statement that sidekey cannot revoke it at its source.
+    /// A responder's revocation, carried out as the backend says for this kind
+    /// ([`Backend::revocation`]); answers what was done.
     async fn revoke(&self, lease: Option<LeaseId>, held: &mut Option<Held>) -> Revoked {
-        let current = held.as_ref().and_then(|h| h.lease.as_ref()).and_then(|l| l.id.clone());
-        let source = &self.spec.source;
-        let answer = match source {
-            SecretSource::VaultDatabase { .. } | SecretSource::VaultLease { .. } => {
-                let Some(id) = lease.clone().or(current.clone()) else {
-                    return self.not_revocable(held, "no lease is held for it");
-                };
-                if let Err(e) = self.backend.revoke(&id).await {
-                    metrics::failure("revoke", &self.spec.name);
-                    self.audit(
-                        EventKind::Failure {
-                            action: "revoke".into(),
-                            reason: e.to_string(),
-                        },
-                        None,
-                        None,
-                    );
-                    return Revoked {
-                        action: RevokeAction::Failed,
-                        revoked: false,
-                        lease_id: Some(id.to_string()),
-                        version: self.version(),
-                        detail: format!("revoking lease {id} failed: {e}"),
-                    };
-                }
-                metrics::count("revocations", &self.spec.name);
-                self.audit.record(
-                    AuditEvent::new(EventKind::Revoke)
-                        .secret(&self.spec.name)
-                        .backend(&self.spec.backend)
-                        .lease(Some(&id)),
-                );
-                let mut detail = format!("lease {id} revoked at the issuer");
-                if current.as_ref() == Some(&id) {
-                    match self.backend.fetch(&self.spec).await {
-                        Ok(issued) => {
-                            let (version, _) = self.serve(issued, held);
-                            metrics::count("reissues", &self.spec.name);
-                            self.audit(EventKind::Reissue, lease_of(held), Some(version));
-                            detail.push_str(&format!("; version {version} issued and served"));
-                        }
-                        Err(e) => {
-                            self.store
-                                .fail(&self.spec.name, format!("re-issue after revocation failed: {e}"));
-                            detail.push_str(&format!("; re-issuing failed ({e}), retrying"));
-                        }
-                    }
-                } else {
-                    detail.push_str(" (an earlier version; the served one is not affected)");
-                }
-                Revoked {
-                    action: RevokeAction::RevokedLease,
-                    revoked: true,
-                    lease_id: Some(id.to_string()),
-                    version: self.version(),
-                    detail,
-                }
-            }
-            SecretSource::VaultPki { .. } => self.revoke_at_source(held, RevokeAction::RevokedCertificate).await,
-            SecretSource::AwsSts { .. } => self.revoke_at_source(held, RevokeAction::RevokedSessions).await,
-            SecretSource::LocalGenerated { .. } => self.replace(held, RevokeAction::Regenerated).await,
-            SecretSource::AwsSecretsManager {
-                rotate_every: Some(_), ..
-            } => self.replace(held, RevokeAction::Rotated).await,
-            _ => self.not_revocable(
-                held,
-                &format!(
-                    "sidekey cannot revoke a {} secret at its source: rotate it there",
-                    source.kind_name()
-                ),
-            ),
+        let answer = match self.backend.revocation(&self.spec) {
+            Revocation::Lease => self.revoke_lease(lease, held).await,
+            Revocation::AtSource(action) => self.revoke_at_source(held, action).await,
+            Revocation::Replace(action) => self.replace(held, action).await,
+            Revocation::NotRevocable(why) => self.not_revocable(held, &why),
         };
         tracing::warn!(secret = %self.spec.name, action = %answer.action, revoked = answer.revoked, detail = %answer.detail, "revocation requested");
         answer
     }
 
-    /// Kinds revoked by the backend without a lease id — `vault.pki` (the served certificate by
-    /// serial, onto the CRL), `aws.sts` (the role's older sessions) — then re-issued and served.
+    /// The lease `lease` (the served one when `None`) revoked at the issuer; when it was the
+    /// served one, a fresh credential issued and served at once.
+    async fn revoke_lease(&self, lease: Option<LeaseId>, held: &mut Option<Held>) -> Revoked {
+        let current = lease_of(held).and_then(|l| l.id.clone());
+        let Some(id) = lease.or(current.clone()) else {
+            return self.not_revocable(held, "no lease is held for it");
+        };
+        if let Err(e) = self.backend.revoke(&id).await {
+            metrics::failure("revoke", &self.spec.name);
+            self.audit(
+                EventKind::Failure {
+                    action: "revoke".into(),
+                    reason: e.to_string(),
+                },
+                None,
+                None,
+            );
+            return Revoked {
+                action: RevokeAction::Failed,
+                revoked: false,
+                lease_id: Some(id.to_string()),
+                version: self.version(),
+                detail: format!("revoking lease {id} failed: {e}"),
+            };
+        }
+        metrics::count("revocations", &self.spec.name);
+        self.audit.record(
+            AuditEvent::new(EventKind::Revoke)
+                .secret(&self.spec.name)
+                .backend(&self.spec.backend)
+                .lease(Some(&id)),
+        );
+        let mut detail = format!("lease {id} revoked at the issuer");
+        if current.as_ref() == Some(&id) {
+            match self.backend.fetch(&self.spec).await {
+                Ok(issued) => {
+                    let (version, _) = self.serve(issued, held);
+                    metrics::count("reissues", &self.spec.name);
+                    self.audit(EventKind::Reissue, lease_of(held), Some(version));
+                    detail.push_str(&format!("; version {version} issued and served"));
+                }
+                Err(e) => {
+                    self.store
+                        .fail(&self.spec.name, format!("re-issue after revocation failed: {e}"));
+                    detail.push_str(&format!("; re-issuing failed ({e}), retrying"));
+                }
+            }
+        } else {
+            detail.push_str(" (an earlier version; the served one is not affected)");
+        }
+        Revoked {
+            action: RevokeAction::RevokedLease,
+            revoked: true,
+            lease_id: Some(id.to_string()),
+            version: self.version(),
+            detail,
+        }
+    }
+
+    /// A credential revoked by the backend without a lease id (e.g. a certificate by its
+    /// serial, a role's older sessions), then re-issued and served.
     async fn revoke_at_source(&self, held: &mut Option<Held>, action: RevokeAction) -> Revoked {
         let served = match self.store.read(self.spec.name.as_str(), SystemTime::now()) {
             Ok(served) => served,

@@ -22,6 +22,7 @@ use async_trait::async_trait;
 use rustify::endpoint::Endpoint;
 use rustify::enums::{RequestMethod, RequestType, ResponseType};
 use serde::Deserialize;
+use sidekey::api::RevokeAction;
 use sidekey::config::{SecretSource, SecretSpec, VaultAuth, VaultBackend};
 use sidekey::{Lease, LeaseId, SecretString};
 use tokio::sync::Notify;
@@ -29,7 +30,7 @@ use tokio::task::JoinHandle;
 use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use zeroize::Zeroizing;
 
-use super::{Backend, Error, Issued};
+use super::{Backend, Error, Issued, Revocation};
 use crate::backoff;
 
 /// A Vault/OpenBao backend.
@@ -62,6 +63,16 @@ impl Backend for Vault {
         match &spec.source {
             SecretSource::VaultKv2 { mount, path } => kv2::read(&self.session, mount, path).await,
             other => leased::issue(&self.session, other).await,
+        }
+    }
+
+    /// Leases by id at the issuer; a certificate by its serial, onto the CRL. A KV value is
+    /// the writer's to change.
+    fn revocation(&self, spec: &SecretSpec) -> Revocation {
+        match &spec.source {
+            SecretSource::VaultDatabase { .. } | SecretSource::VaultLease { .. } => Revocation::Lease,
+            SecretSource::VaultPki { .. } => Revocation::AtSource(RevokeAction::RevokedCertificate),
+            _ => Revocation::not_at_source(spec),
         }
     }
 
