@@ -37,13 +37,14 @@ pub struct Task {
     pub audit: AuditLog,
     /// Cancelled on shutdown.
     pub stop: CancellationToken,
-    /// Requests from responders (`POST /v1/revoke`).
+    /// Requests from routes (`POST /v1/revoke`, `/secretsmanager/get`).
     pub commands: mpsc::Receiver<Command>,
     /// What is already served (restored from the encrypted cache), to renew rather than fetch.
     pub held: Option<Held>,
 }
 
-/// A request to a secret's task.
+/// A request to a secret's task, from a route: the task is the only writer of its secret's
+/// slot in the [`Store`], so whatever would change what is served goes through it.
 #[derive(Debug)]
 pub enum Command {
     /// Revoke the credential with lease `lease` (the one served now when `None`) at its
@@ -53,6 +54,22 @@ pub enum Command {
         lease: Option<LeaseId>,
         /// Where the answer goes.
         reply: oneshot::Sender<Revoked>,
+    },
+    /// Read the secret at its source now, outside the schedule, and serve what was read
+    /// (a leased credential is re-issued); answers once it is served, or why it could not be
+    /// read — a failure here changes nothing served.
+    Refresh {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// Read one specific version (by id or stage) for one request: answered, never served.
+    FetchVersion {
+        /// The issuer's version id.
+        version_id: Option<String>,
+        /// The issuer's version stage.
+        version_stage: Option<String>,
+        /// Where the version goes.
+        reply: oneshot::Sender<Result<Issued, Error>>,
     },
 }
 
@@ -88,14 +105,12 @@ impl Task {
                 _ = self.stop.cancelled() => return held.and_then(|h| h.lease),
                 _ = tokio::time::sleep(wait) => {}
                 Some(command) = commands.recv() => {
-                    match command {
-                        Command::Revoke { lease, reply } => {
-                            let answer = self.revoke(lease, &mut held).await;
-                            reply.send(answer).ok();
-                        }
+                    if self.command(command, &mut held).await {
+                        failures = 0; // plan again from what is served now
+                    } else {
+                        retry = Some((action, at)); // nothing changed: keep the step due
                     }
-                    failures = 0;
-                    continue; // plan again from what is held now
+                    continue;
                 }
             }
             let result = match action {
@@ -139,6 +154,38 @@ impl Task {
                     );
                     retry = Some((next, now + wait));
                 }
+            }
+        }
+    }
+
+    /// Carries out a route's command; answers whether what is served changed.
+    async fn command(&self, command: Command, held: &mut Option<Held>) -> bool {
+        match command {
+            Command::Revoke { lease, reply } => {
+                reply.send(self.revoke(lease, held).await).ok();
+                true
+            }
+            Command::Refresh { reply } => {
+                let result = match held {
+                    None => self.fetch(Action::Fetch, held).await,
+                    Some(Held { lease: Some(_), .. }) => self.reissue(held).await,
+                    Some(_) => self.fetch(Action::Refresh, held).await,
+                };
+                let served = result.is_ok();
+                reply.send(result.map_err(|(_, e)| e)).ok();
+                served
+            }
+            Command::FetchVersion {
+                version_id,
+                version_stage,
+                reply,
+            } => {
+                let version = self
+                    .backend
+                    .fetch_version(&self.spec, version_id.as_deref(), version_stage.as_deref())
+                    .await;
+                reply.send(version).ok();
+                false
             }
         }
     }
