@@ -55,9 +55,12 @@ pub enum Error {
     /// Worth retrying: the backend is unreachable, overloaded, or our session lapsed.
     #[error("{0}")]
     Transient(String),
-    /// Retrying the same call will not help (bad role, missing value, refused).
+    /// Retrying the same call will not help (bad role, refused, malformed answer).
     #[error("{0}")]
     Permanent(String),
+    /// The source has nothing at that name (HTTP 404, `ResourceNotFoundException`); permanent.
+    #[error("{0}")]
+    NotFound(String),
     /// The lease is gone at the issuer (expired or revoked): issue a new credential.
     #[error("lease is no longer valid at the issuer: {0}")]
     LeaseGone(String),

@@ -159,6 +159,7 @@ where
                 | "InternalFailure"
                 | "ServiceUnavailable"
                 | "RequestTimeout" => Error::Transient(msg),
+                "ResourceNotFoundException" | "NoSuchEntity" => Error::NotFound(msg),
                 _ => Error::Permanent(msg),
             }
         }

@@ -206,42 +206,20 @@ impl Session {
         })
     }
 
-    /// Maps a failed call to an [`Error`], without the response body beyond Vault's `errors`.
+    /// Maps a failed call to an [`Error`] ([`status_error`] for an HTTP answer), and reacts
+    /// to it: a 403 logs in again, an unreachable node or a 503 looks for the active node.
     fn classify(&self, path: &str, e: rustify::errors::ClientError) -> Error {
         use rustify::errors::ClientError as E;
         match e {
             E::ServerResponseError { code, content } => {
-                let errors = content
-                    .and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok())
-                    .and_then(|v| v.get("errors").cloned())
-                    .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
-                    .unwrap_or_default()
-                    .join("; ");
-                let msg = format!(
-                    "{}: Vault answered {code} for {path}: {}",
-                    self.backend,
-                    if errors.is_empty() { "no detail" } else { &errors }
-                );
                 match code {
-                    403 => {
-                        // Our token may have lapsed: log in again, and let the caller retry.
-                        self.reauth.notify_one();
-                        Error::Transient(msg)
-                    }
-                    400 if errors.contains("lease not found")
-                        || errors.contains("invalid lease")
-                        || errors.contains("lease expired") =>
-                    {
-                        Error::LeaseGone(msg)
-                    }
-                    503 => {
-                        // Sealed, or a standby that lost its leader: look for the active node.
-                        self.node_failed();
-                        Error::Transient(msg)
-                    }
-                    429 | 500..=599 => Error::Transient(msg),
-                    _ => Error::Permanent(msg),
+                    // Our token may have lapsed: log in again, and let the caller retry.
+                    403 => self.reauth.notify_one(),
+                    // Sealed, or a standby that lost its leader: look for the active node.
+                    503 => self.node_failed(),
+                    _ => {}
                 }
+                status_error(&self.backend, path, code, content.as_deref())
             }
             E::RequestError { source, .. } => {
                 self.node_failed();
@@ -488,6 +466,42 @@ impl Session {
     }
 }
 
+/// Vault's error body, `{"errors": ["..."]}`: the only part of a failed answer that sidekey
+/// reads or repeats (the rest may hold a credential).
+/// <https://openbao.org/api-docs/#error-response>
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+impl ErrorBody {
+    /// The `errors` of `content`; none when it is absent or not that shape.
+    fn parse(content: Option<&str>) -> Self {
+        content.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+    }
+}
+
+/// The [`Error`] for Vault's HTTP answer `code` to `path`, with Vault's `errors` as detail.
+/// The status decides the kind; a 400 is a gone lease only when Vault says so in words, as
+/// it has no other signal for it.
+fn status_error(backend: &str, path: &str, code: u16, content: Option<&str>) -> Error {
+    let errors = ErrorBody::parse(content).errors.join("; ");
+    let msg = format!(
+        "{backend}: Vault answered {code} for {path}: {}",
+        if errors.is_empty() { "no detail" } else { &errors }
+    );
+    let lease_gone = ["lease not found", "invalid lease", "lease expired"]
+        .iter()
+        .any(|m| errors.contains(m));
+    match code {
+        400 if lease_gone => Error::LeaseGone(msg),
+        404 => Error::NotFound(msg),
+        403 | 429 | 500..=599 => Error::Transient(msg),
+        _ => Error::Permanent(msg),
+    }
+}
+
 /// How long [`Session::follow_active`] waits for the nodes' answers.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -513,4 +527,36 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_errors_are_classified_by_status_and_carry_only_the_errors_list() {
+        let body = r#"{"errors": ["permission denied"], "data": {"password": "hunter2"}}"#;
+        let e = status_error("vault", "auth/token/lookup-self", 403, Some(body));
+        assert!(e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "vault: Vault answered 403 for auth/token/lookup-self: permission denied"
+        );
+        let e = status_error("vault", "kv/data/x", 404, Some(r#"{"errors": []}"#));
+        assert!(matches!(e, Error::NotFound(_)) && !e.is_transient());
+        assert!(e.to_string().ends_with("for kv/data/x: no detail"));
+        let e = status_error(
+            "vault",
+            "sys/leases/renew",
+            400,
+            Some(r#"{"errors": ["lease not found"]}"#),
+        );
+        assert!(matches!(e, Error::LeaseGone(_)));
+        let e = status_error("vault", "db/creds/app", 400, Some(r#"{"errors": ["unknown role"]}"#));
+        assert!(matches!(e, Error::Permanent(_)));
+        for code in [429, 500, 503] {
+            assert!(status_error("vault", "p", code, Some("<html>not json</html>")).is_transient());
+        }
+        assert!(!status_error("vault", "p", 400, None).to_string().contains("hunter2"));
+    }
 }
