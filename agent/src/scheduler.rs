@@ -7,6 +7,8 @@
 //! backoff.
 
 pub mod plan;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -41,6 +43,25 @@ pub struct Task {
     pub commands: mpsc::Receiver<Command>,
     /// What is already served (restored from the encrypted cache), to renew rather than fetch.
     pub held: Option<Held>,
+    /// Where the time comes from ([`SystemClock`] but in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Where a task reads the time, to judge leases and plan the next step. The system clock in
+/// production; the tests pass one that moves with tokio's paused time, so leases run out as
+/// fast as the test's sleeps advance (as rustls' `TimeProvider`).
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 /// A request to a secret's task, from a route: the task is the only writer of its secret's
@@ -96,7 +117,7 @@ impl Task {
         let mut failures = 0u32;
         let mut retry: Option<(Action, SystemTime)> = None;
         loop {
-            let now = SystemTime::now();
+            let now = self.clock.now();
             let (action, at) = retry
                 .take()
                 .unwrap_or_else(|| plan::next(held.as_ref(), self.spec.refresh, now, rand::random()));
@@ -122,7 +143,7 @@ impl Task {
             match result {
                 Ok(()) => failures = 0,
                 Err((failed, e)) => {
-                    let now = SystemTime::now();
+                    let now = self.clock.now();
                     let still_valid = held
                         .as_ref()
                         .and_then(|h| h.lease.as_ref())
@@ -310,7 +331,7 @@ impl Task {
     /// A credential revoked by the backend without a lease id (e.g. a certificate by its
     /// serial, a role's older sessions), then re-issued and served.
     async fn revoke_at_source(&self, held: &mut Option<Held>, action: RevokeAction) -> Revoked {
-        let served = match self.store.read(self.spec.name.as_str(), SystemTime::now()) {
+        let served = match self.store.read(self.spec.name.as_str(), self.clock.now()) {
             Ok(served) => served,
             Err(e) => return self.not_revocable(held, &format!("nothing is served to revoke: {e}")),
         };
@@ -383,16 +404,18 @@ impl Task {
 
     fn version(&self) -> Option<u64> {
         self.store
-            .read(self.spec.name.as_str(), SystemTime::now())
+            .read(self.spec.name.as_str(), self.clock.now())
             .ok()
             .map(|s| s.version)
     }
 
     /// Revokes a replaced lease after a grace period, in the background.
     fn retire(&self, old: Lease) {
-        let Some(at) = plan::retire_at(&old, SystemTime::now()) else {
+        let now = self.clock.now();
+        let Some(at) = plan::retire_at(&old, now) else {
             return;
         };
+        let grace = at.duration_since(now).unwrap_or_default();
         let (backend, audit, name, backend_name, stop) = (
             self.backend.clone(),
             self.audit.clone(),
@@ -403,7 +426,7 @@ impl Task {
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()) => {}
+                _ = tokio::time::sleep(grace) => {}
             }
             let Some(id) = old.id.as_ref() else { return };
             let kind = match backend.revoke(id).await {
@@ -433,7 +456,7 @@ impl Task {
     async fn rotate(&self, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
         if let Some(h) = held.as_mut() {
             h.rotate_at = None;
-            h.last_rotation = Some(SystemTime::now());
+            h.last_rotation = Some(self.clock.now());
         }
         self.backend.rotate(&self.spec).await.map_err(|e| ("rotate", e))?;
         metrics::count("rotations", &self.spec.name);
@@ -443,7 +466,7 @@ impl Task {
     }
 
     fn serve(&self, issued: Issued, held: &mut Option<Held>) -> (u64, bool) {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let (lease, refresh_at) = (issued.lease.clone(), issued.refresh_at);
         let last_rotation = held.as_ref().and_then(|h| h.last_rotation);
         // Not again before a full period after our own last rotation, whatever the source says.
