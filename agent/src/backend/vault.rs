@@ -2,8 +2,8 @@
 //!
 //! One [`Session`] per backend holds the agent's own token: it logs in (token file or
 //! AppRole), renews the token at about two thirds of its TTL, and logs in again when the
-//! token can no longer be renewed or a call is refused with 403. Secret kinds live in
-//! [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
+//! token can no longer be renewed or a call is refused with 403 ([`login`] decides when).
+//! Secret kinds live in [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
 //! [`Error`]s that never include a response body (it may hold a credential).
 //!
 //! With several `address`es (an HA cluster) the session follows the active node: before each
@@ -13,6 +13,7 @@
 
 mod kv2;
 mod leased;
+mod login;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -31,7 +32,6 @@ use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use zeroize::Zeroizing;
 
 use super::{Backend, Error, Issued, Revocation};
-use crate::backoff;
 
 /// A Vault/OpenBao backend.
 pub struct Vault {
@@ -52,7 +52,10 @@ impl Vault {
             moved: Notify::new(),
             ready: Notify::new(),
         });
-        let auth_task = tokio::spawn(session.clone().keep_logged_in());
+        let auth_task = tokio::spawn({
+            let session = session.clone();
+            async move { login::keep_logged_in(&*session).await }
+        });
         Ok(Vault { session, auth_task })
     }
 }
@@ -333,31 +336,6 @@ impl Session {
         VaultClient::new(settings).map_err(|e| Error::Permanent(format!("{}: cannot build client: {e}", self.backend)))
     }
 
-    /// The auth loop: log in, renew the token until it cannot be renewed, log in again.
-    async fn keep_logged_in(self: Arc<Self>) {
-        let mut failures = 0u32;
-        loop {
-            match self.login().await {
-                Ok(token) => {
-                    failures = 0;
-                    tracing::info!(backend = %self.backend, ttl_s = token.ttl.as_secs(), "logged in to Vault");
-                    self.keep_renewed(token).await;
-                }
-                Err(e) => {
-                    tracing::warn!(backend = %self.backend, error = %e, "Vault login failed");
-                    *self.last_error.lock().expect("never poisoned") = Some(e.to_string());
-                    *self.client.write().expect("never poisoned") = None;
-                    let wait = backoff::backoff(failures, rand::random());
-                    failures = failures.saturating_add(1);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.reauth.notified() => {}
-                    }
-                }
-            }
-        }
-    }
-
     async fn login(&self) -> Result<Token, Error> {
         self.follow_active().await;
         let token = match &self.config.auth {
@@ -423,46 +401,52 @@ impl Session {
         self.ready.notify_waiters();
         Ok(token)
     }
+}
 
-    /// Renews the token at ~2/3 of its TTL, and moves it to the active node when the node in
-    /// use fails; returns when it must log in again.
-    async fn keep_renewed(&self, token: Token) {
-        let mut ttl = token.ttl;
-        let mut renew_at = tokio::time::Instant::now() + backoff::renew_in(ttl, rand::random());
-        loop {
-            tokio::select! {
-                // A token without TTL (e.g. root): only a refusal makes us log in again.
-                _ = tokio::time::sleep_until(renew_at), if !ttl.is_zero() => {}
-                _ = self.reauth.notified() => return,
-                _ = self.moved.notified() => {
-                    self.follow_active().await;
-                    match self.new_client(Some(&token.value)) {
-                        Ok(client) => *self.client.write().expect("never poisoned") = Some(Arc::new(client)),
-                        Err(_) => return,
-                    }
-                    continue;
-                }
+/// The login loop's calls ([`login::keep_logged_in`] makes the decisions).
+#[async_trait]
+impl login::Auth for Session {
+    fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    async fn log_in(&self) -> Result<Token, Error> {
+        self.login().await
+    }
+
+    async fn renew_token(&self, token: &Token) -> Result<Duration, Error> {
+        let body = serde_json::json!({ "increment": token.ttl.as_secs() });
+        let answer = self
+            .call(RequestMethod::POST, "auth/token/renew-self", Some(body))
+            .await?;
+        Ok(answer
+            .auth
+            .map(|auth| Duration::from_secs(auth.lease_duration))
+            .unwrap_or_default())
+    }
+
+    async fn move_to_active(&self, token: &Token) -> bool {
+        self.follow_active().await;
+        match self.new_client(Some(&token.value)) {
+            Ok(client) => {
+                *self.client.write().expect("never poisoned") = Some(Arc::new(client));
+                true
             }
-            if !token.renewable {
-                return;
-            }
-            let body = serde_json::json!({ "increment": token.ttl.as_secs() });
-            match self
-                .call(RequestMethod::POST, "auth/token/renew-self", Some(body))
-                .await
-            {
-                Ok(Envelope { auth: Some(auth), .. }) if auth.lease_duration * 10 >= token.ttl.as_secs() * 9 => {
-                    ttl = Duration::from_secs(auth.lease_duration);
-                    renew_at = tokio::time::Instant::now() + backoff::renew_in(ttl, rand::random());
-                    tracing::debug!(backend = %self.backend, ttl_s = auth.lease_duration, "renewed Vault token");
-                }
-                Ok(_) => return, // capped by the token's max TTL: log in afresh
-                Err(e) => {
-                    tracing::warn!(backend = %self.backend, error = %e, "Vault token renewal failed; logging in again");
-                    return;
-                }
-            }
+            Err(_) => false,
         }
+    }
+
+    fn login_failed(&self, e: &Error) {
+        *self.last_error.lock().expect("never poisoned") = Some(e.to_string());
+        *self.client.write().expect("never poisoned") = None;
+    }
+
+    fn reauth(&self) -> &Notify {
+        &self.reauth
+    }
+
+    fn moved(&self) -> &Notify {
+        &self.moved
     }
 }
 
