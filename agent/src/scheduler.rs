@@ -2,9 +2,15 @@
 //! retire the old lease — following the pure schedule in [`plan`]. The loop only sleeps,
 //! calls the backend, publishes to the [`Store`], and records audit events and metrics.
 //!
+//! Each task is the only writer of its secret's slot: routes that would change what is
+//! served (a revocation, `refreshNow`) or read the source (another version) send it a
+//! [`Command`] and await the answer. How a kind is revoked is its backend's to say
+//! ([`Backend::revocation`]); the scheduler knows no kinds.
+//!
 //! On failure it keeps serving the last good value while that is valid (the store refuses
 //! expired ones), records the reason for `/v1/health`, and retries with capped, jittered
-//! backoff.
+//! backoff ([`crate::backoff`]). Time comes from a [`Clock`], so the tests run a task on
+//! paused tokio time (`scheduler/tests.rs`).
 
 pub mod plan;
 #[cfg(test)]
