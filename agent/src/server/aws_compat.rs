@@ -135,7 +135,8 @@ pub async fn get_secret_value(
     native(served.native.as_ref())
 }
 
-/// Sends a command to `name`'s task and waits for its answer, at most [`TIMEOUT`].
+/// Sends a command to `name`'s task and waits for its answer, at most [`TIMEOUT`] in all
+/// (the task may be busy with its own backend call).
 async fn ask<T>(
     shared: &Shared,
     name: &SecretName,
@@ -147,16 +148,16 @@ async fn ask<T>(
         .get(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", name.as_str())))?;
     let (reply, answer) = oneshot::channel();
-    task.send(command(reply)).await.map_err(|_| stopping())?;
-    tokio::time::timeout(TIMEOUT, answer)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("reading {name} from AWS takes longer than {TIMEOUT:?}"),
-            )
-        })?
-        .map_err(|_| stopping())
+    let asked = async {
+        task.send(command(reply)).await.map_err(|_| stopping())?;
+        answer.await.map_err(|_| stopping())
+    };
+    tokio::time::timeout(TIMEOUT, asked).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("reading {name} from AWS takes longer than {TIMEOUT:?}"),
+        )
+    })?
 }
 
 /// The value leaves here, in GetSecretValue's own JSON.
