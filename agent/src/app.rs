@@ -22,7 +22,7 @@ use crate::delivery;
 use crate::fingerprints::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::scheduler::{Command, Task, DRAIN};
+use crate::scheduler::{Command, SystemClock, Task, DRAIN};
 use crate::server::{self, token::Tokens, Listeners, Shared};
 use crate::store::Store;
 
@@ -162,6 +162,7 @@ impl App {
                 stop: stop.clone(),
                 commands: commands.remove(&spec.name).expect("one channel per secret"),
                 held: restored.remove(&spec.name),
+                clock: Arc::new(SystemClock),
             };
             let (name, backend) = (spec.name.clone(), spec.backend.clone());
             tasks.spawn(async move { (name, backend, task.run().await) });

@@ -1,6 +1,8 @@
 //! Backends: where credentials come from. The scheduler drives every kind through one trait,
 //! [`Backend`]: `fetch` a value (issuing a new credential for leased kinds), `renew` a lease,
-//! `revoke` one. Each backend is built once from its `[backends.NAME]` table.
+//! `revoke` one. Each backend is built once from its `[backends.NAME]` table, and says for
+//! each of its kinds how a leaked credential is revoked ([`Revocation`]); the scheduler
+//! carries that out without knowing kinds.
 
 pub mod aws;
 pub mod local;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use sidekey::api::RevokeAction;
 use sidekey::config::{BackendConfig, SecretSpec};
 use sidekey::{Lease, LeaseId, SecretData, SecretString};
 
@@ -52,9 +55,12 @@ pub enum Error {
     /// Worth retrying: the backend is unreachable, overloaded, or our session lapsed.
     #[error("{0}")]
     Transient(String),
-    /// Retrying the same call will not help (bad role, missing value, refused).
+    /// Retrying the same call will not help (bad role, refused, malformed answer).
     #[error("{0}")]
     Permanent(String),
+    /// The source has nothing at that name (HTTP 404, `ResourceNotFoundException`); permanent.
+    #[error("{0}")]
+    NotFound(String),
     /// The lease is gone at the issuer (expired or revoked): issue a new credential.
     #[error("lease is no longer valid at the issuer: {0}")]
     LeaseGone(String),
@@ -67,6 +73,32 @@ impl Error {
     /// Whether the same call may succeed later; decided here, once.
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Transient(_))
+    }
+}
+
+/// How a kind's credential is revoked when a responder asks (`POST /v1/revoke`); the
+/// scheduler carries it out and answers with the [`RevokeAction`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoke the lease at the issuer by its id ([`Backend::revoke`]), then issue and serve a
+    /// fresh credential when it was the served one ([`RevokeAction::RevokedLease`]).
+    Lease,
+    /// Revoke the served credential at its source without a lease id
+    /// ([`Backend::revoke_issued`]), then issue and serve a fresh one.
+    AtSource(RevokeAction),
+    /// Make a new value at the source ([`Backend::rotate`]) and serve it.
+    Replace(RevokeAction),
+    /// sidekey cannot revoke it; why, in words.
+    NotRevocable(String),
+}
+
+impl Revocation {
+    /// The answer for a kind whose source sidekey cannot revoke.
+    pub fn not_at_source(spec: &SecretSpec) -> Self {
+        Revocation::NotRevocable(format!(
+            "sidekey cannot revoke a {} secret at its source: rotate it there",
+            spec.source.kind_name()
+        ))
     }
 }
 
@@ -91,6 +123,11 @@ pub trait Backend: Send + Sync {
     async fn rotate(&self, spec: &SecretSpec) -> Result<(), Error> {
         let _ = spec;
         Err(Error::Unsupported("rotation"))
+    }
+
+    /// How a leaked credential of `spec` is revoked; by default it cannot be.
+    fn revocation(&self, spec: &SecretSpec) -> Revocation {
+        Revocation::not_at_source(spec)
     }
 
     /// Extends `lease` by its original TTL; answers the lease as the issuer now has it.

@@ -10,6 +10,7 @@
 mod app;
 mod audit_log;
 mod backend;
+mod backoff;
 pub mod cache;
 pub mod cli;
 pub mod cmd;

@@ -2,24 +2,33 @@
 //! retire the old lease — following the pure schedule in [`plan`]. The loop only sleeps,
 //! calls the backend, publishes to the [`Store`], and records audit events and metrics.
 //!
+//! Each task is the only writer of its secret's slot: routes that would change what is
+//! served (a revocation, `refreshNow`) or read the source (another version) send it a
+//! [`Command`] and await the answer. How a kind is revoked is its backend's to say
+//! ([`Backend::revocation`]); the scheduler knows no kinds.
+//!
 //! On failure it keeps serving the last good value while that is valid (the store refuses
 //! expired ones), records the reason for `/v1/health`, and retries with capped, jittered
-//! backoff.
+//! backoff ([`crate::backoff`]). Time comes from a [`Clock`], so the tests run a task on
+//! paused tokio time (`scheduler/tests.rs`).
 
 pub mod plan;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sidekey::api::RevokeAction;
 use sidekey::audit::EventKind;
-use sidekey::config::{SecretSource, SecretSpec};
+use sidekey::config::SecretSpec;
 use sidekey::{AuditEvent, Lease, LeaseId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
-use crate::backend::{Backend, Error, Issued};
+use crate::backend::{Backend, Error, Issued, Revocation};
+use crate::backoff;
 use crate::metrics;
 use crate::store::Store;
 use plan::{Action, Held};
@@ -36,13 +45,33 @@ pub struct Task {
     pub audit: AuditLog,
     /// Cancelled on shutdown.
     pub stop: CancellationToken,
-    /// Requests from responders (`POST /v1/revoke`).
+    /// Requests from routes (`POST /v1/revoke`, `/secretsmanager/get`).
     pub commands: mpsc::Receiver<Command>,
     /// What is already served (restored from the encrypted cache), to renew rather than fetch.
     pub held: Option<Held>,
+    /// Where the time comes from ([`SystemClock`] but in tests).
+    pub clock: Arc<dyn Clock>,
 }
 
-/// A request to a secret's task.
+/// Where a task reads the time, to judge leases and plan the next step. The system clock in
+/// production; the tests pass one that moves with tokio's paused time, so leases run out as
+/// fast as the test's sleeps advance (as rustls' `TimeProvider`).
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A request to a secret's task, from a route: the task is the only writer of its secret's
+/// slot in the [`Store`], so whatever would change what is served goes through it.
 #[derive(Debug)]
 pub enum Command {
     /// Revoke the credential with lease `lease` (the one served now when `None`) at its
@@ -52,6 +81,22 @@ pub enum Command {
         lease: Option<LeaseId>,
         /// Where the answer goes.
         reply: oneshot::Sender<Revoked>,
+    },
+    /// Read the secret at its source now, outside the schedule, and serve what was read
+    /// (a leased credential is re-issued); answers once it is served, or why it could not be
+    /// read — a failure here changes nothing served.
+    Refresh {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// Read one specific version (by id or stage) for one request: answered, never served.
+    FetchVersion {
+        /// The issuer's version id.
+        version_id: Option<String>,
+        /// The issuer's version stage.
+        version_stage: Option<String>,
+        /// Where the version goes.
+        reply: oneshot::Sender<Result<Issued, Error>>,
     },
 }
 
@@ -78,7 +123,7 @@ impl Task {
         let mut failures = 0u32;
         let mut retry: Option<(Action, SystemTime)> = None;
         loop {
-            let now = SystemTime::now();
+            let now = self.clock.now();
             let (action, at) = retry
                 .take()
                 .unwrap_or_else(|| plan::next(held.as_ref(), self.spec.refresh, now, rand::random()));
@@ -87,14 +132,12 @@ impl Task {
                 _ = self.stop.cancelled() => return held.and_then(|h| h.lease),
                 _ = tokio::time::sleep(wait) => {}
                 Some(command) = commands.recv() => {
-                    match command {
-                        Command::Revoke { lease, reply } => {
-                            let answer = self.revoke(lease, &mut held).await;
-                            reply.send(answer).ok();
-                        }
+                    if self.command(command, &mut held).await {
+                        failures = 0; // plan again from what is served now
+                    } else {
+                        retry = Some((action, at)); // nothing changed: keep the step due
                     }
-                    failures = 0;
-                    continue; // plan again from what is held now
+                    continue;
                 }
             }
             let result = match action {
@@ -106,7 +149,7 @@ impl Task {
             match result {
                 Ok(()) => failures = 0,
                 Err((failed, e)) => {
-                    let now = SystemTime::now();
+                    let now = self.clock.now();
                     let still_valid = held
                         .as_ref()
                         .and_then(|h| h.lease.as_ref())
@@ -118,7 +161,7 @@ impl Task {
                         (_, Action::Rotate) => Action::Refresh,
                         _ => action,
                     };
-                    let wait = plan::retry_in(failures, rand::random(), held.as_ref(), now);
+                    let wait = backoff::retry_in(failures, rand::random(), lease_of(&held), now);
                     failures = failures.saturating_add(1);
                     let retry_in_ms = wait.as_millis() as u64;
                     if e.is_transient() {
@@ -138,6 +181,38 @@ impl Task {
                     );
                     retry = Some((next, now + wait));
                 }
+            }
+        }
+    }
+
+    /// Carries out a route's command; answers whether what is served changed.
+    async fn command(&self, command: Command, held: &mut Option<Held>) -> bool {
+        match command {
+            Command::Revoke { lease, reply } => {
+                reply.send(self.revoke(lease, held).await).ok();
+                true
+            }
+            Command::Refresh { reply } => {
+                let result = match held {
+                    None => self.fetch(Action::Fetch, held).await,
+                    Some(Held { lease: Some(_), .. }) => self.reissue(held).await,
+                    Some(_) => self.fetch(Action::Refresh, held).await,
+                };
+                let served = result.is_ok();
+                reply.send(result.map_err(|(_, e)| e)).ok();
+                served
+            }
+            Command::FetchVersion {
+                version_id,
+                version_stage,
+                reply,
+            } => {
+                let version = self
+                    .backend
+                    .fetch_version(&self.spec, version_id.as_deref(), version_stage.as_deref())
+                    .await;
+                reply.send(version).ok();
+                false
             }
         }
     }
@@ -187,90 +262,82 @@ impl Task {
         Ok(())
     }
 
-    /// A responder's revocation: the lease at the issuer and a fresh credential at once for
-    /// leased kinds; a new value for `local.generated` and for `aws.secretsmanager` with
-    /// rotation; for the rest, a plain statement that sidekey cannot revoke it at its source.
+    /// A responder's revocation, carried out as the backend says for this kind
+    /// ([`Backend::revocation`]); answers what was done.
     async fn revoke(&self, lease: Option<LeaseId>, held: &mut Option<Held>) -> Revoked {
-        let current = held.as_ref().and_then(|h| h.lease.as_ref()).and_then(|l| l.id.clone());
-        let source = &self.spec.source;
-        let answer = match source {
-            SecretSource::VaultDatabase { .. } | SecretSource::VaultLease { .. } => {
-                let Some(id) = lease.clone().or(current.clone()) else {
-                    return self.not_revocable(held, "no lease is held for it");
-                };
-                if let Err(e) = self.backend.revoke(&id).await {
-                    metrics::failure("revoke", &self.spec.name);
-                    self.audit(
-                        EventKind::Failure {
-                            action: "revoke".into(),
-                            reason: e.to_string(),
-                        },
-                        None,
-                        None,
-                    );
-                    return Revoked {
-                        action: RevokeAction::Failed,
-                        revoked: false,
-                        lease_id: Some(id.to_string()),
-                        version: self.version(),
-                        detail: format!("revoking lease {id} failed: {e}"),
-                    };
-                }
-                metrics::count("revocations", &self.spec.name);
-                self.audit.record(
-                    AuditEvent::new(EventKind::Revoke)
-                        .secret(&self.spec.name)
-                        .backend(&self.spec.backend)
-                        .lease(Some(&id)),
-                );
-                let mut detail = format!("lease {id} revoked at the issuer");
-                if current.as_ref() == Some(&id) {
-                    match self.backend.fetch(&self.spec).await {
-                        Ok(issued) => {
-                            let (version, _) = self.serve(issued, held);
-                            metrics::count("reissues", &self.spec.name);
-                            self.audit(EventKind::Reissue, lease_of(held), Some(version));
-                            detail.push_str(&format!("; version {version} issued and served"));
-                        }
-                        Err(e) => {
-                            self.store
-                                .fail(&self.spec.name, format!("re-issue after revocation failed: {e}"));
-                            detail.push_str(&format!("; re-issuing failed ({e}), retrying"));
-                        }
-                    }
-                } else {
-                    detail.push_str(" (an earlier version; the served one is not affected)");
-                }
-                Revoked {
-                    action: RevokeAction::RevokedLease,
-                    revoked: true,
-                    lease_id: Some(id.to_string()),
-                    version: self.version(),
-                    detail,
-                }
-            }
-            SecretSource::VaultPki { .. } => self.revoke_at_source(held, RevokeAction::RevokedCertificate).await,
-            SecretSource::AwsSts { .. } => self.revoke_at_source(held, RevokeAction::RevokedSessions).await,
-            SecretSource::LocalGenerated { .. } => self.replace(held, RevokeAction::Regenerated).await,
-            SecretSource::AwsSecretsManager {
-                rotate_every: Some(_), ..
-            } => self.replace(held, RevokeAction::Rotated).await,
-            _ => self.not_revocable(
-                held,
-                &format!(
-                    "sidekey cannot revoke a {} secret at its source: rotate it there",
-                    source.kind_name()
-                ),
-            ),
+        let answer = match self.backend.revocation(&self.spec) {
+            Revocation::Lease => self.revoke_lease(lease, held).await,
+            Revocation::AtSource(action) => self.revoke_at_source(held, action).await,
+            Revocation::Replace(action) => self.replace(held, action).await,
+            Revocation::NotRevocable(why) => self.not_revocable(held, &why),
         };
         tracing::warn!(secret = %self.spec.name, action = %answer.action, revoked = answer.revoked, detail = %answer.detail, "revocation requested");
         answer
     }
 
-    /// Kinds revoked by the backend without a lease id — `vault.pki` (the served certificate by
-    /// serial, onto the CRL), `aws.sts` (the role's older sessions) — then re-issued and served.
+    /// The lease `lease` (the served one when `None`) revoked at the issuer; when it was the
+    /// served one, a fresh credential issued and served at once.
+    async fn revoke_lease(&self, lease: Option<LeaseId>, held: &mut Option<Held>) -> Revoked {
+        let current = lease_of(held).and_then(|l| l.id.clone());
+        let Some(id) = lease.or(current.clone()) else {
+            return self.not_revocable(held, "no lease is held for it");
+        };
+        if let Err(e) = self.backend.revoke(&id).await {
+            metrics::failure("revoke", &self.spec.name);
+            self.audit(
+                EventKind::Failure {
+                    action: "revoke".into(),
+                    reason: e.to_string(),
+                },
+                None,
+                None,
+            );
+            return Revoked {
+                action: RevokeAction::Failed,
+                revoked: false,
+                lease_id: Some(id.to_string()),
+                version: self.version(),
+                detail: format!("revoking lease {id} failed: {e}"),
+            };
+        }
+        metrics::count("revocations", &self.spec.name);
+        self.audit.record(
+            AuditEvent::new(EventKind::Revoke)
+                .secret(&self.spec.name)
+                .backend(&self.spec.backend)
+                .lease(Some(&id)),
+        );
+        let mut detail = format!("lease {id} revoked at the issuer");
+        if current.as_ref() == Some(&id) {
+            match self.backend.fetch(&self.spec).await {
+                Ok(issued) => {
+                    let (version, _) = self.serve(issued, held);
+                    metrics::count("reissues", &self.spec.name);
+                    self.audit(EventKind::Reissue, lease_of(held), Some(version));
+                    detail.push_str(&format!("; version {version} issued and served"));
+                }
+                Err(e) => {
+                    self.store
+                        .fail(&self.spec.name, format!("re-issue after revocation failed: {e}"));
+                    detail.push_str(&format!("; re-issuing failed ({e}), retrying"));
+                }
+            }
+        } else {
+            detail.push_str(" (an earlier version; the served one is not affected)");
+        }
+        Revoked {
+            action: RevokeAction::RevokedLease,
+            revoked: true,
+            lease_id: Some(id.to_string()),
+            version: self.version(),
+            detail,
+        }
+    }
+
+    /// A credential revoked by the backend without a lease id (e.g. a certificate by its
+    /// serial, a role's older sessions), then re-issued and served.
     async fn revoke_at_source(&self, held: &mut Option<Held>, action: RevokeAction) -> Revoked {
-        let served = match self.store.read(self.spec.name.as_str(), SystemTime::now()) {
+        let served = match self.store.read(self.spec.name.as_str(), self.clock.now()) {
             Ok(served) => served,
             Err(e) => return self.not_revocable(held, &format!("nothing is served to revoke: {e}")),
         };
@@ -343,16 +410,18 @@ impl Task {
 
     fn version(&self) -> Option<u64> {
         self.store
-            .read(self.spec.name.as_str(), SystemTime::now())
+            .read(self.spec.name.as_str(), self.clock.now())
             .ok()
             .map(|s| s.version)
     }
 
     /// Revokes a replaced lease after a grace period, in the background.
     fn retire(&self, old: Lease) {
-        let Some(at) = plan::retire_at(&old, SystemTime::now()) else {
+        let now = self.clock.now();
+        let Some(at) = plan::retire_at(&old, now) else {
             return;
         };
+        let grace = at.duration_since(now).unwrap_or_default();
         let (backend, audit, name, backend_name, stop) = (
             self.backend.clone(),
             self.audit.clone(),
@@ -363,7 +432,7 @@ impl Task {
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(at.duration_since(SystemTime::now()).unwrap_or_default()) => {}
+                _ = tokio::time::sleep(grace) => {}
             }
             let Some(id) = old.id.as_ref() else { return };
             let kind = match backend.revoke(id).await {
@@ -393,7 +462,7 @@ impl Task {
     async fn rotate(&self, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
         if let Some(h) = held.as_mut() {
             h.rotate_at = None;
-            h.last_rotation = Some(SystemTime::now());
+            h.last_rotation = Some(self.clock.now());
         }
         self.backend.rotate(&self.spec).await.map_err(|e| ("rotate", e))?;
         metrics::count("rotations", &self.spec.name);
@@ -403,7 +472,7 @@ impl Task {
     }
 
     fn serve(&self, issued: Issued, held: &mut Option<Held>) -> (u64, bool) {
-        let now = SystemTime::now();
+        let now = self.clock.now();
         let (lease, refresh_at) = (issued.lease.clone(), issued.refresh_at);
         let last_rotation = held.as_ref().and_then(|h| h.last_rotation);
         // Not again before a full period after our own last rotation, whatever the source says.

@@ -8,9 +8,10 @@ mod sts;
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use sidekey::api::RevokeAction;
 use sidekey::config::{AwsBackend, SecretSource, SecretSpec};
 
-use super::{Backend, Error, Issued};
+use super::{Backend, Error, Issued, Revocation};
 
 /// An AWS backend.
 pub struct Aws {
@@ -59,6 +60,18 @@ impl Backend for Aws {
                 "kind {} is not served by an aws backend",
                 other.kind_name()
             ))),
+        }
+    }
+
+    /// A role's older sessions are denied; a Secrets Manager secret that this agent rotates
+    /// is rotated; one rotated elsewhere is not ours to change.
+    fn revocation(&self, spec: &SecretSpec) -> Revocation {
+        match &spec.source {
+            SecretSource::AwsSts { .. } => Revocation::AtSource(RevokeAction::RevokedSessions),
+            SecretSource::AwsSecretsManager {
+                rotate_every: Some(_), ..
+            } => Revocation::Replace(RevokeAction::Rotated),
+            _ => Revocation::not_at_source(spec),
         }
     }
 
@@ -146,6 +159,7 @@ where
                 | "InternalFailure"
                 | "ServiceUnavailable"
                 | "RequestTimeout" => Error::Transient(msg),
+                "ResourceNotFoundException" | "NoSuchEntity" => Error::NotFound(msg),
                 _ => Error::Permanent(msg),
             }
         }

@@ -19,12 +19,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use sidekey::api::RevokeAction;
 use sidekey::config::{LocalBackend, SecretSource, SecretSpec};
 use sidekey::crypto::{self, SealingKey};
 use sidekey::{SecretData, SecretName, SecretString};
 use zeroize::Zeroizing;
 
-use super::{Backend, Error, Issued};
+use super::{Backend, Error, Issued, Revocation};
 
 /// The embedded store.
 pub struct Local {
@@ -196,6 +197,14 @@ impl Backend for Local {
                 other.kind_name()
             ))),
         })
+    }
+
+    /// A generated value is regenerated; a static one is the operator's to change.
+    fn revocation(&self, spec: &SecretSpec) -> Revocation {
+        match &spec.source {
+            SecretSource::LocalGenerated { .. } => Revocation::Replace(RevokeAction::Regenerated),
+            _ => Revocation::not_at_source(spec),
+        }
     }
 
     /// `local.generated`: a new value now (a leak response), whatever its schedule.

@@ -2,8 +2,8 @@
 //!
 //! One [`Session`] per backend holds the agent's own token: it logs in (token file or
 //! AppRole), renews the token at about two thirds of its TTL, and logs in again when the
-//! token can no longer be renewed or a call is refused with 403. Secret kinds live in
-//! [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
+//! token can no longer be renewed or a call is refused with 403 ([`login`] decides when).
+//! Secret kinds live in [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
 //! [`Error`]s that never include a response body (it may hold a credential).
 //!
 //! With several `address`es (an HA cluster) the session follows the active node: before each
@@ -13,6 +13,7 @@
 
 mod kv2;
 mod leased;
+mod login;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 use rustify::endpoint::Endpoint;
 use rustify::enums::{RequestMethod, RequestType, ResponseType};
 use serde::Deserialize;
+use sidekey::api::RevokeAction;
 use sidekey::config::{SecretSource, SecretSpec, VaultAuth, VaultBackend};
 use sidekey::{Lease, LeaseId, SecretString};
 use tokio::sync::Notify;
@@ -29,8 +31,7 @@ use tokio::task::JoinHandle;
 use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
 use zeroize::Zeroizing;
 
-use super::{Backend, Error, Issued};
-use crate::scheduler::plan;
+use super::{Backend, Error, Issued, Revocation};
 
 /// A Vault/OpenBao backend.
 pub struct Vault {
@@ -51,7 +52,10 @@ impl Vault {
             moved: Notify::new(),
             ready: Notify::new(),
         });
-        let auth_task = tokio::spawn(session.clone().keep_logged_in());
+        let auth_task = tokio::spawn({
+            let session = session.clone();
+            async move { login::keep_logged_in(&*session).await }
+        });
         Ok(Vault { session, auth_task })
     }
 }
@@ -62,6 +66,16 @@ impl Backend for Vault {
         match &spec.source {
             SecretSource::VaultKv2 { mount, path } => kv2::read(&self.session, mount, path).await,
             other => leased::issue(&self.session, other).await,
+        }
+    }
+
+    /// Leases by id at the issuer; a certificate by its serial, onto the CRL. A KV value is
+    /// the writer's to change.
+    fn revocation(&self, spec: &SecretSpec) -> Revocation {
+        match &spec.source {
+            SecretSource::VaultDatabase { .. } | SecretSource::VaultLease { .. } => Revocation::Lease,
+            SecretSource::VaultPki { .. } => Revocation::AtSource(RevokeAction::RevokedCertificate),
+            _ => Revocation::not_at_source(spec),
         }
     }
 
@@ -195,42 +209,20 @@ impl Session {
         })
     }
 
-    /// Maps a failed call to an [`Error`], without the response body beyond Vault's `errors`.
+    /// Maps a failed call to an [`Error`] ([`status_error`] for an HTTP answer), and reacts
+    /// to it: a 403 logs in again, an unreachable node or a 503 looks for the active node.
     fn classify(&self, path: &str, e: rustify::errors::ClientError) -> Error {
         use rustify::errors::ClientError as E;
         match e {
             E::ServerResponseError { code, content } => {
-                let errors = content
-                    .and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok())
-                    .and_then(|v| v.get("errors").cloned())
-                    .and_then(|v| serde_json::from_value::<Vec<String>>(v).ok())
-                    .unwrap_or_default()
-                    .join("; ");
-                let msg = format!(
-                    "{}: Vault answered {code} for {path}: {}",
-                    self.backend,
-                    if errors.is_empty() { "no detail" } else { &errors }
-                );
                 match code {
-                    403 => {
-                        // Our token may have lapsed: log in again, and let the caller retry.
-                        self.reauth.notify_one();
-                        Error::Transient(msg)
-                    }
-                    400 if errors.contains("lease not found")
-                        || errors.contains("invalid lease")
-                        || errors.contains("lease expired") =>
-                    {
-                        Error::LeaseGone(msg)
-                    }
-                    503 => {
-                        // Sealed, or a standby that lost its leader: look for the active node.
-                        self.node_failed();
-                        Error::Transient(msg)
-                    }
-                    429 | 500..=599 => Error::Transient(msg),
-                    _ => Error::Permanent(msg),
+                    // Our token may have lapsed: log in again, and let the caller retry.
+                    403 => self.reauth.notify_one(),
+                    // Sealed, or a standby that lost its leader: look for the active node.
+                    503 => self.node_failed(),
+                    _ => {}
                 }
+                status_error(&self.backend, path, code, content.as_deref())
             }
             E::RequestError { source, .. } => {
                 self.node_failed();
@@ -344,31 +336,6 @@ impl Session {
         VaultClient::new(settings).map_err(|e| Error::Permanent(format!("{}: cannot build client: {e}", self.backend)))
     }
 
-    /// The auth loop: log in, renew the token until it cannot be renewed, log in again.
-    async fn keep_logged_in(self: Arc<Self>) {
-        let mut failures = 0u32;
-        loop {
-            match self.login().await {
-                Ok(token) => {
-                    failures = 0;
-                    tracing::info!(backend = %self.backend, ttl_s = token.ttl.as_secs(), "logged in to Vault");
-                    self.keep_renewed(token).await;
-                }
-                Err(e) => {
-                    tracing::warn!(backend = %self.backend, error = %e, "Vault login failed");
-                    *self.last_error.lock().expect("never poisoned") = Some(e.to_string());
-                    *self.client.write().expect("never poisoned") = None;
-                    let wait = plan::backoff(failures, rand::random());
-                    failures = failures.saturating_add(1);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.reauth.notified() => {}
-                    }
-                }
-            }
-        }
-    }
-
     async fn login(&self) -> Result<Token, Error> {
         self.follow_active().await;
         let token = match &self.config.auth {
@@ -434,46 +401,88 @@ impl Session {
         self.ready.notify_waiters();
         Ok(token)
     }
+}
 
-    /// Renews the token at ~2/3 of its TTL, and moves it to the active node when the node in
-    /// use fails; returns when it must log in again.
-    async fn keep_renewed(&self, token: Token) {
-        let mut ttl = token.ttl;
-        let mut renew_at = tokio::time::Instant::now() + plan::renew_in(ttl, rand::random());
-        loop {
-            tokio::select! {
-                // A token without TTL (e.g. root): only a refusal makes us log in again.
-                _ = tokio::time::sleep_until(renew_at), if !ttl.is_zero() => {}
-                _ = self.reauth.notified() => return,
-                _ = self.moved.notified() => {
-                    self.follow_active().await;
-                    match self.new_client(Some(&token.value)) {
-                        Ok(client) => *self.client.write().expect("never poisoned") = Some(Arc::new(client)),
-                        Err(_) => return,
-                    }
-                    continue;
-                }
+/// The login loop's calls ([`login::keep_logged_in`] makes the decisions).
+#[async_trait]
+impl login::Auth for Session {
+    fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    async fn log_in(&self) -> Result<Token, Error> {
+        self.login().await
+    }
+
+    async fn renew_token(&self, token: &Token) -> Result<Duration, Error> {
+        let body = serde_json::json!({ "increment": token.ttl.as_secs() });
+        let answer = self
+            .call(RequestMethod::POST, "auth/token/renew-self", Some(body))
+            .await?;
+        Ok(answer
+            .auth
+            .map(|auth| Duration::from_secs(auth.lease_duration))
+            .unwrap_or_default())
+    }
+
+    async fn move_to_active(&self, token: &Token) -> bool {
+        self.follow_active().await;
+        match self.new_client(Some(&token.value)) {
+            Ok(client) => {
+                *self.client.write().expect("never poisoned") = Some(Arc::new(client));
+                true
             }
-            if !token.renewable {
-                return;
-            }
-            let body = serde_json::json!({ "increment": token.ttl.as_secs() });
-            match self
-                .call(RequestMethod::POST, "auth/token/renew-self", Some(body))
-                .await
-            {
-                Ok(Envelope { auth: Some(auth), .. }) if auth.lease_duration * 10 >= token.ttl.as_secs() * 9 => {
-                    ttl = Duration::from_secs(auth.lease_duration);
-                    renew_at = tokio::time::Instant::now() + plan::renew_in(ttl, rand::random());
-                    tracing::debug!(backend = %self.backend, ttl_s = auth.lease_duration, "renewed Vault token");
-                }
-                Ok(_) => return, // capped by the token's max TTL: log in afresh
-                Err(e) => {
-                    tracing::warn!(backend = %self.backend, error = %e, "Vault token renewal failed; logging in again");
-                    return;
-                }
-            }
+            Err(_) => false,
         }
+    }
+
+    fn login_failed(&self, e: &Error) {
+        *self.last_error.lock().expect("never poisoned") = Some(e.to_string());
+        *self.client.write().expect("never poisoned") = None;
+    }
+
+    fn reauth(&self) -> &Notify {
+        &self.reauth
+    }
+
+    fn moved(&self) -> &Notify {
+        &self.moved
+    }
+}
+
+/// Vault's error body, `{"errors": ["..."]}`: the only part of a failed answer that sidekey
+/// reads or repeats (the rest may hold a credential).
+/// <https://openbao.org/api-docs/#error-response>
+#[derive(Deserialize, Default)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<String>,
+}
+
+impl ErrorBody {
+    /// The `errors` of `content`; none when it is absent or not that shape.
+    fn parse(content: Option<&str>) -> Self {
+        content.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+    }
+}
+
+/// The [`Error`] for Vault's HTTP answer `code` to `path`, with Vault's `errors` as detail.
+/// The status decides the kind; a 400 is a gone lease only when Vault says so in words, as
+/// it has no other signal for it.
+fn status_error(backend: &str, path: &str, code: u16, content: Option<&str>) -> Error {
+    let errors = ErrorBody::parse(content).errors.join("; ");
+    let msg = format!(
+        "{backend}: Vault answered {code} for {path}: {}",
+        if errors.is_empty() { "no detail" } else { &errors }
+    );
+    let lease_gone = ["lease not found", "invalid lease", "lease expired"]
+        .iter()
+        .any(|m| errors.contains(m));
+    match code {
+        400 if lease_gone => Error::LeaseGone(msg),
+        404 => Error::NotFound(msg),
+        403 | 429 | 500..=599 => Error::Transient(msg),
+        _ => Error::Permanent(msg),
     }
 }
 
@@ -502,4 +511,36 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_errors_are_classified_by_status_and_carry_only_the_errors_list() {
+        let body = r#"{"errors": ["permission denied"], "data": {"password": "hunter2"}}"#;
+        let e = status_error("vault", "auth/token/lookup-self", 403, Some(body));
+        assert!(e.is_transient());
+        assert_eq!(
+            e.to_string(),
+            "vault: Vault answered 403 for auth/token/lookup-self: permission denied"
+        );
+        let e = status_error("vault", "kv/data/x", 404, Some(r#"{"errors": []}"#));
+        assert!(matches!(e, Error::NotFound(_)) && !e.is_transient());
+        assert!(e.to_string().ends_with("for kv/data/x: no detail"));
+        let e = status_error(
+            "vault",
+            "sys/leases/renew",
+            400,
+            Some(r#"{"errors": ["lease not found"]}"#),
+        );
+        assert!(matches!(e, Error::LeaseGone(_)));
+        let e = status_error("vault", "db/creds/app", 400, Some(r#"{"errors": ["unknown role"]}"#));
+        assert!(matches!(e, Error::Permanent(_)));
+        for code in [429, 500, 503] {
+            assert!(status_error("vault", "p", code, Some("<html>not json</html>")).is_transient());
+        }
+        assert!(!status_error("vault", "p", 400, None).to_string().contains("hunter2"));
+    }
 }

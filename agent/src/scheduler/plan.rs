@@ -1,5 +1,6 @@
 //! The renewal schedule, as pure functions of (lease, now, settings): what the scheduler does
-//! next and when. No I/O and no clock here, so every rule is unit-tested.
+//! next and when. No I/O and no clock here, so every rule is unit-tested. Retry delays after
+//! a failure are [`crate::backoff`]'s.
 //!
 //! The rules (docs/config.md, "Schedules and failures"): renew at about two thirds of the lease's current
 //! window, with up to 10 % jitter earlier so a fleet does not renew in step; when a renewal
@@ -10,6 +11,8 @@
 use std::time::{Duration, SystemTime};
 
 use sidekey::Lease;
+
+use crate::backoff::renew_in;
 
 /// What to do next with one secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +69,6 @@ pub fn next(held: Option<&Held>, refresh: Duration, now: SystemTime, jitter: f64
     }
 }
 
-/// About two thirds of `window`, up to 10 % earlier by `jitter`.
-pub fn renew_in(window: Duration, jitter: f64) -> Duration {
-    window.mul_f64(2.0 / 3.0 * (1.0 - 0.1 * jitter.clamp(0.0, 1.0)))
-}
-
 /// Whether a renewal answer shows the lease has hit its max TTL: it granted less than 90 %
 /// of the lease's full TTL.
 pub fn is_capped(renewed: &Lease) -> bool {
@@ -79,26 +77,6 @@ pub fn is_capped(renewed: &Lease) -> bool {
         .duration_since(renewed.renewed_at)
         .unwrap_or_default();
     granted.as_secs_f64() < renewed.ttl.as_secs_f64() * 0.9
-}
-
-/// The longest wait between retries.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
-
-/// Delay before retry number `attempt` (0-based): 1 s doubling to an 8 s cap, scaled by
-/// 50–100 % with `jitter` — so a backend that comes back is used again within 8 s.
-pub fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let base = Duration::from_secs(1).saturating_mul(1u32 << attempt.min(5));
-    base.min(MAX_BACKOFF).mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
-}
-
-/// Retry delay while a credential is still served: never sleep past a third of what is left,
-/// so a failing renewal is retried several times before the credential expires.
-pub fn retry_in(attempt: u32, jitter: f64, held: Option<&Held>, now: SystemTime) -> Duration {
-    let wait = backoff(attempt, jitter);
-    match held.and_then(|h| h.lease.as_ref()) {
-        Some(lease) if lease.is_valid(now) => wait.min(lease.remaining(now) / 3).max(Duration::from_millis(100)),
-        _ => wait,
-    }
 }
 
 /// When to revoke a lease that was replaced at `now`: after a grace period of a sixth of its
@@ -228,20 +206,6 @@ mod tests {
             }
             l = renewed;
         }
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_cap() {
-        assert_eq!(backoff(0, 1.0), Duration::from_secs(1));
-        assert_eq!(backoff(3, 1.0), Duration::from_secs(8));
-        assert_eq!(backoff(30, 1.0), Duration::from_secs(8));
-        assert_eq!(backoff(30, 0.0), Duration::from_secs(4));
-    }
-
-    #[test]
-    fn retries_come_well_before_expiry() {
-        let h = held(Some(lease(30, true)));
-        assert_eq!(retry_in(10, 1.0, Some(&h), t(27.0)), Duration::from_secs(1));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //!
 //! `/secretsmanager/get?secretId=ID` serves configured `aws.secretsmanager` secrets, matched by
 //! their `secret_id` or their name, from the agent's background-refreshed value; `refreshNow=true`
-//! re-reads first; `versionId`, or a `versionStage` other than the configured one, is read
-//! from AWS for this request only.
+//! has the secret's task re-read and serve it first; `versionId`, or a `versionStage` other
+//! than the configured one, is read by the task from AWS for this request only. The route
+//! never calls a backend nor writes the store: the task does both.
 //! <https://github.com/aws/aws-secretsmanager-agent#retrieve-secrets>
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -16,14 +17,19 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use sidekey::audit::format_time;
 use sidekey::config::SecretSource;
-use sidekey::SecretName;
+use sidekey::{SecretName, SecretString};
+use tokio::sync::oneshot;
 
 use super::respond::{audit_read, json, ApiError};
 use super::Shared;
 use crate::backend::Error;
 use crate::policy::{Admitted, Caller, Permit};
+use crate::scheduler::Command;
 
 const ROUTE: &str = "/secretsmanager/get";
+
+/// How long a read through to AWS (`refreshNow`, another version) may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The query of `/secretsmanager/get`.
 #[derive(Debug, Default, PartialEq)]
@@ -95,38 +101,68 @@ pub async fn get_secret_value(
     let SecretSource::AwsSecretsManager { version_stage, .. } = &spec.source else {
         unreachable!("filtered above")
     };
-    let backend = &shared.backends[&spec.backend];
 
-    // Another version than the one kept fresh: read it for this request only.
+    // Another version than the one kept fresh: read by the secret's task for this request
+    // only, never served.
     if q.version_id.is_some() || q.version_stage.as_deref().is_some_and(|s| s != version_stage) {
-        let issued = backend
-            .fetch_version(spec, q.version_id.as_deref(), q.version_stage.as_deref())
-            .await
-            .map_err(backend_error)?;
-        let served = crate::store::Served {
+        let issued = ask(shared, &spec.name, |reply| Command::FetchVersion {
+            version_id: q.version_id.clone(),
+            version_stage: q.version_stage.clone(),
+            reply,
+        })
+        .await?
+        .map_err(backend_error)?;
+        // Version 0: not a version this agent serves.
+        shared.audit.read(crate::audit_log::Read {
+            secret: spec.name.clone(),
             version: 0,
-            data: issued.data,
-            lease: None,
-            fetched_at: SystemTime::now(),
-            revision: issued.revision,
-            native: issued.native,
-            body: Default::default(),
-        };
-        audit_read(shared, caller, ROUTE, spec.name.as_str(), &served, &permit);
-        return native(&served);
+            lease_id: None,
+            peer: caller.peer,
+            remote: caller.remote,
+            token: caller.token.clone(),
+            route: ROUTE,
+            rule: permit.rule,
+        });
+        return native(issued.native.as_ref());
     }
     if q.refresh_now {
-        let issued = backend.fetch(spec).await.map_err(backend_error)?;
-        shared.store.publish(&spec.name, issued, SystemTime::now());
+        ask(shared, &spec.name, |reply| Command::Refresh { reply })
+            .await?
+            .map_err(backend_error)?;
     }
     let served = shared.store.read(spec.name.as_str(), SystemTime::now())?;
     audit_read(shared, caller, ROUTE, spec.name.as_str(), &served, &permit);
-    native(&served)
+    native(served.native.as_ref())
 }
 
-fn native(served: &crate::store::Served) -> Result<Response<Full<Bytes>>, ApiError> {
-    // The value leaves here, in GetSecretValue's own JSON.
-    let body = served.native.as_ref().ok_or_else(|| {
+/// Sends a command to `name`'s task and waits for its answer, at most [`TIMEOUT`] in all
+/// (the task may be busy with its own backend call).
+async fn ask<T>(
+    shared: &Shared,
+    name: &SecretName,
+    command: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, ApiError> {
+    let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping");
+    let task = shared
+        .revokers
+        .get(name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", name.as_str())))?;
+    let (reply, answer) = oneshot::channel();
+    let asked = async {
+        task.send(command(reply)).await.map_err(|_| stopping())?;
+        answer.await.map_err(|_| stopping())
+    };
+    tokio::time::timeout(TIMEOUT, asked).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("reading {name} from AWS takes longer than {TIMEOUT:?}"),
+        )
+    })?
+}
+
+/// The value leaves here, in GetSecretValue's own JSON.
+fn native(body: Option<&SecretString>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let body = body.ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "no GetSecretValue answer is held for this secret",

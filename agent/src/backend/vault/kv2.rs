@@ -12,9 +12,7 @@ pub(super) async fn read(session: &Session, mount: &str, path: &str) -> Result<I
         .call(RequestMethod::GET, &format!("{mount}/data/{path}"), None)
         .await
         .map_err(|e| match e {
-            Error::Permanent(m) if m.contains(" 404 ") => {
-                Error::Permanent(format!("{m} (no KV v2 secret at {mount}/{path})"))
-            }
+            Error::NotFound(m) => Error::NotFound(format!("{m} (no KV v2 secret at {mount}/{path})")),
             other => other,
         })?;
     let mut outer = answer.data.unwrap_or_default();
