@@ -154,7 +154,10 @@ fn the_example_config_as_committed_passes_a_portable_check_and_names_what_this_h
     // Without --portable the same file is held against this machine, which has none of its paths.
     let (code, message) = check(&example);
     assert_eq!(code, Some(2), "{message}");
-    assert!(message.contains("does not exist") || message.contains("cannot read"), "{message}");
+    assert!(
+        message.contains("does not exist") || message.contains("cannot read"),
+        "{message}"
+    );
     // --portable still refuses what is wrong in the text.
     let broken = example.replace("kind = \"vault.database\"", "kind = \"vault.databse\"");
     let (code, message) = agent(&["check", "--portable", "--config", "bad.toml"], &broken);
