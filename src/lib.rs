@@ -33,6 +33,7 @@ pub mod fingerprint;
 pub mod lease;
 pub mod secret;
 pub mod template;
+pub mod vault;
 
 pub use audit::AuditEvent;
 pub use config::Config;

@@ -32,7 +32,9 @@ pub struct App {
     listeners: Listeners,
     shared: Arc<Shared>,
     audit_writer: Writer,
-    /// Each secret task's end of its command channel (revocations).
+    /// Backends by name: each secret's task and the registry publisher get theirs from here.
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    /// Each secret task's end of its command channel (revocations, route commands).
     commands: BTreeMap<sidekey::SecretName, mpsc::Receiver<Command>>,
     /// The encrypted cache, and what it restored (served already; their tasks renew them).
     cache: Option<crate::cache::Cache>,
@@ -112,10 +114,10 @@ impl App {
             }
         };
         let unix = bind_unix(&config.agent.socket, config.agent.socket_group.as_deref())?;
-        let (mut revokers, mut commands) = (BTreeMap::new(), BTreeMap::new());
+        let (mut tasks, mut commands) = (BTreeMap::new(), BTreeMap::new());
         for name in config.secrets.keys() {
             let (tx, rx) = mpsc::channel(4);
-            revokers.insert(name.clone(), tx);
+            tasks.insert(name.clone(), tx);
             commands.insert(name.clone(), rx);
         }
         let shared = Arc::new(Shared {
@@ -125,8 +127,7 @@ impl App {
             audit,
             metrics,
             specs: config.secrets.clone(),
-            backends,
-            revokers,
+            tasks,
             files: Arc::new(delivery::Status::default()),
         });
         Ok(App {
@@ -134,6 +135,7 @@ impl App {
             listeners: Listeners { unix, tcp },
             shared,
             audit_writer,
+            backends,
             commands,
             cache,
             restored,
@@ -147,6 +149,7 @@ impl App {
             listeners,
             shared,
             audit_writer,
+            backends,
             mut commands,
             cache,
             mut restored,
@@ -156,7 +159,7 @@ impl App {
         for spec in config.secrets.values() {
             let task = Task {
                 spec: spec.clone(),
-                backend: shared.backends[&spec.backend].clone(),
+                backend: backends[&spec.backend].clone(),
                 store: shared.store.clone(),
                 audit: shared.audit.clone(),
                 stop: stop.clone(),
@@ -182,7 +185,7 @@ impl App {
         }
         let cache_writer = cache.map(|c| tokio::spawn(crate::cache::run(c, shared.store.clone(), stop.clone())));
         if let (Some(cfg), Some(registry)) = (&config.registry, shared.store.fingerprint_registry()) {
-            let backend = shared.backends[&cfg.backend].clone();
+            let backend = backends[&cfg.backend].clone();
             tokio::spawn(crate::publish::run(registry, backend, cfg.clone(), stop.clone()));
         }
         let tcp = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
@@ -208,12 +211,12 @@ impl App {
             }
         }
         if config.agent.revoke_on_exit {
-            revoke_on_exit(&shared, &leases).await;
+            revoke_on_exit(&shared, &backends, &leases).await;
         }
         if let Some(writer) = cache_writer {
             writer.await.ok();
         }
-        for b in shared.backends.values() {
+        for b in backends.values() {
             b.shutdown();
         }
         tracing::info!(leases_held = leases.len(), "stopped");
@@ -234,10 +237,14 @@ impl Drop for SocketFile {
 
 /// `revoke_on_exit = true`: the leases held at a graceful stop are revoked at their issuers
 /// (each within the drain period), so nothing this agent issued outlives it.
-async fn revoke_on_exit(shared: &Shared, leases: &[(sidekey::SecretName, String, sidekey::Lease)]) {
+async fn revoke_on_exit(
+    shared: &Shared,
+    backends: &BTreeMap<String, Arc<dyn Backend>>,
+    leases: &[(sidekey::SecretName, String, sidekey::Lease)],
+) {
     for (name, backend_name, lease) in leases {
         let Some(id) = &lease.id else { continue };
-        let Some(backend) = shared.backends.get(backend_name) else {
+        let Some(backend) = backends.get(backend_name) else {
             continue;
         };
         let kind = match tokio::time::timeout(DRAIN, backend.revoke(id)).await {

@@ -29,7 +29,6 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
-use crate::backend::Backend;
 use crate::metrics::Metrics;
 use crate::policy::{Caller, Policy};
 use crate::store::Store;
@@ -48,10 +47,9 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Every configured secret.
     pub specs: BTreeMap<SecretName, SecretSpec>,
-    /// Backends by name, for reads outside the schedule (`refreshNow`, other versions).
-    pub backends: BTreeMap<String, Arc<dyn Backend>>,
-    /// Each secret's task, for revocations.
-    pub revokers: BTreeMap<SecretName, tokio::sync::mpsc::Sender<crate::scheduler::Command>>,
+    /// Each secret's scheduler task: the server's only way to change what is served
+    /// (`Revoke`, `Refresh`, `FetchVersion`).
+    pub tasks: BTreeMap<SecretName, tokio::sync::mpsc::Sender<crate::scheduler::Command>>,
     /// `[[file]]` deliveries that are failing, for `/v1/health`.
     pub files: Arc<crate::delivery::Status>,
 }

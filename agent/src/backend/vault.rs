@@ -25,6 +25,7 @@ use rustify::enums::{RequestMethod, RequestType, ResponseType};
 use serde::Deserialize;
 use sidekey::api::RevokeAction;
 use sidekey::config::{SecretSource, SecretSpec, VaultAuth, VaultBackend};
+use sidekey::vault::ErrorBody;
 use sidekey::{Lease, LeaseId, SecretString};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -450,27 +451,11 @@ impl login::Auth for Session {
     }
 }
 
-/// Vault's error body, `{"errors": ["..."]}`: the only part of a failed answer that sidekey
-/// reads or repeats (the rest may hold a credential).
-/// <https://openbao.org/api-docs/#error-response>
-#[derive(Deserialize, Default)]
-struct ErrorBody {
-    #[serde(default)]
-    errors: Vec<String>,
-}
-
-impl ErrorBody {
-    /// The `errors` of `content`; none when it is absent or not that shape.
-    fn parse(content: Option<&str>) -> Self {
-        content.and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
-    }
-}
-
 /// The [`Error`] for Vault's HTTP answer `code` to `path`, with Vault's `errors` as detail.
 /// The status decides the kind; a 400 is a gone lease only when Vault says so in words, as
 /// it has no other signal for it.
 fn status_error(backend: &str, path: &str, code: u16, content: Option<&str>) -> Error {
-    let errors = ErrorBody::parse(content).errors.join("; ");
+    let errors = ErrorBody::parse(content.unwrap_or_default().as_bytes()).joined();
     let msg = format!(
         "{backend}: Vault answered {code} for {path}: {}",
         if errors.is_empty() { "no detail" } else { &errors }

@@ -144,7 +144,7 @@ async fn ask<T>(
 ) -> Result<T, ApiError> {
     let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping");
     let task = shared
-        .revokers
+        .tasks
         .get(name)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", name.as_str())))?;
     let (reply, answer) = oneshot::channel();

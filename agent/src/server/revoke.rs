@@ -53,7 +53,7 @@ pub async fn revoke(
         return Err(refuse(target.secret.as_str(), denied.0));
     }
     let sender = shared
-        .revokers
+        .tasks
         .get(&target.secret)
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", target.secret.as_str())))?;
     let (reply, answer) = oneshot::channel();

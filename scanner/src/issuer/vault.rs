@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use sidekey::api::RegistrySnapshot;
+use sidekey::vault::ErrorBody;
 use zeroize::Zeroizing;
 
 use super::Answer;
@@ -122,7 +123,9 @@ impl Client {
     pub fn revoke_self(&self, token: &str) -> Result<(), String> {
         match self.call("POST", "auth/token/revoke-self", token, None) {
             Ok((code, _)) if code < 400 => Ok(()),
-            Ok((code, body)) => Err(format!("answered {code} {}", errors(&body)).trim_end().to_owned()),
+            Ok((code, body)) => Err(format!("answered {code} {}", ErrorBody::parse(&body).joined())
+                .trim_end()
+                .to_owned()),
             Err(e) => Err(format!("could not be reached: {e}")),
         }
     }
@@ -160,18 +163,6 @@ fn unreachable_why(e: &reqwest::Error) -> String {
     } else {
         why
     }
-}
-
-/// The `errors` of a Vault error body, `; `-joined (empty when there are none).
-fn errors(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v["errors"]
-                .as_array()
-                .map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
-        })
-        .unwrap_or_default()
 }
 
 /// Vault with the operator's token: the fingerprint registry and lease revocation.
@@ -231,7 +222,7 @@ impl Vault {
             Ok((code, body)) if code < 400 => Ok(Some(
                 serde_json::from_slice(&body).with_context(|| format!("{path}: the answer is not JSON"))?,
             )),
-            Ok((code, body)) => bail!("{path}: Vault answered {code} {}", errors(&body)),
+            Ok((code, body)) => bail!("{path}: Vault answered {code} {}", ErrorBody::parse(&body).joined()),
             Err(e) => bail!("{}: cannot reach Vault: {e}", self.client.addr),
         }
     }
