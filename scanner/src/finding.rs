@@ -185,6 +185,30 @@ pub struct Record<'a> {
     pub revoked: bool,
 }
 
+/// A finding of rule `rule` (a stand-in rule of `family`) at `path:line`, for unit tests of what
+/// reads findings (the issuers, `verify`).
+#[cfg(test)]
+pub(crate) fn test_finding(rule: &str, family: &str, path: &str, line: usize, secret: &str) -> Finding {
+    let rule = crate::rules::Rule::compile(
+        "test",
+        crate::rules::RuleSyntax {
+            id: rule.to_owned(),
+            description: String::new(),
+            family: Some(family.to_owned()),
+            regex: Some("x".to_owned()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    Finding::new(
+        &rule,
+        path.to_owned(),
+        line,
+        1,
+        sidekey::SecretString::from(secret.to_owned()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -298,22 +298,8 @@ pub fn is_vault_token(f: &Finding) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sidekey::SecretString;
 
-    fn finding(rule: &str, family: &str, path: &str, line: usize, secret: &str) -> Finding {
-        let rule = crate::rules::Rule::compile(
-            "test",
-            crate::rules::RuleSyntax {
-                id: rule.to_owned(),
-                description: String::new(),
-                family: Some(family.to_owned()),
-                regex: Some("x".to_owned()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        Finding::new(&rule, path.to_owned(), line, 1, SecretString::from(secret.to_owned()))
-    }
+    use crate::finding::test_finding as finding;
 
     #[test]
     fn vault_tokens_are_told_by_family_and_prefix() {

@@ -331,22 +331,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sidekey::SecretString;
 
-    fn finding(rule: &str, family: &str, path: &str, line: usize, secret: &str) -> Finding {
-        let rule = crate::rules::Rule::compile(
-            "test",
-            crate::rules::RuleSyntax {
-                id: rule.to_owned(),
-                description: String::new(),
-                family: Some(family.to_owned()),
-                regex: Some("x".to_owned()),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        Finding::new(&rule, path.to_owned(), line, 1, SecretString::from(secret.to_owned()))
-    }
+    use crate::finding::test_finding as finding;
 
     #[test]
     fn ids_are_paired_with_the_secrets_of_their_file_nearest_first() {

@@ -6,7 +6,8 @@
 //! `SIDEKEY_TARGET` the target triple, for `--version`.
 //!
 //! The script reruns when HEAD moves (a commit, a checkout), not on every edit: the commit is
-//! the one checked out, not a claim that the tree is clean. (agent/build.rs is the same file.)
+//! the one checked out, not a claim that the tree is clean. Both binaries use this one script
+//! (`build = "../build/version.rs"` in agent/ and scanner/).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
