@@ -176,17 +176,18 @@ fn properties(f: &Finding) -> serde_json::Value {
     p
 }
 
-/// A relative URI reference for a path: characters outside RFC 3986's unreserved set, `/` and
-/// `!` are percent-encoded.
+/// Bytes of a path kept as they are in a SARIF URI: RFC 3986's unreserved set, `/` and `!`.
+const URI_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b'!');
+
+/// A relative URI reference for a path: everything outside [`URI_KEEP`] percent-encoded.
 fn uri(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b'!' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(path, URI_KEEP).to_string()
 }
 
 #[cfg(test)]
@@ -214,5 +215,12 @@ mod tests {
     fn uris_escape_what_uris_cannot_hold() {
         assert_eq!(uri("src/app/config.py"), "src/app/config.py");
         assert_eq!(uri("a dir/x.zip!in side.env"), "a%20dir/x.zip!in%20side.env");
+    }
+
+    #[test]
+    fn sarif_uris_escape_all_but_unreserved_slash_and_bang() {
+        assert_eq!(uri("src/app.py"), "src/app.py");
+        assert_eq!(uri("a b/c%d!e~f"), "a%20b/c%25d!e~f");
+        assert_eq!(uri("café.txt"), "caf%C3%A9.txt");
     }
 }
