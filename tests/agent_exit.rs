@@ -94,3 +94,25 @@ fn the_leak_search_also_reads_the_errors_the_agent_rendered() {
     let r = agent.http(&format!("/v1/secrets/{value}"));
     assert!(r.status >= 400 && r.body.contains(&value), "{} {}", r.status, r.body);
 }
+
+#[test]
+fn issue_13_a_long_poll_does_not_hold_up_the_stop() {
+    // A client long-polling for five minutes: SIGTERM answers it at once (nothing changed) and
+    // the agent exits well within systemd's stop timeout, its socket removed. Before, the agent
+    // logged "stopped" after the drain but exited only when the long-poll ended.
+    let (mut agent, _) = generated_secret_agent();
+    let version = agent.get("s")["version"].as_u64().unwrap();
+    let socket = agent.socket.clone();
+    let poll = std::thread::spawn(move || {
+        crate::support::http::get(&socket, &format!("/v1/secrets/s?wait={version}&timeout=300s"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let status = agent.stop();
+    let took = started.elapsed();
+    assert!(status.success(), "exit {status}");
+    assert!(took < Duration::from_secs(5), "the stop took {took:?}");
+    let answer = poll.join().unwrap().expect("the long-poll was answered");
+    assert_eq!(answer.status, 304, "{}", answer.body);
+    assert!(!agent.socket.exists(), "the socket is removed");
+}

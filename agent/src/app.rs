@@ -129,6 +129,7 @@ impl App {
             specs: config.secrets.clone(),
             tasks,
             files: Arc::new(delivery::Status::default()),
+            stop: CancellationToken::new(),
         });
         Ok(App {
             config,
@@ -154,7 +155,7 @@ impl App {
             cache,
             mut restored,
         } = self;
-        let stop = CancellationToken::new();
+        let stop = shared.stop.clone();
         let mut tasks = JoinSet::new();
         for spec in config.secrets.values() {
             let task = Task {

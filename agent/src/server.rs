@@ -26,6 +26,7 @@ use sidekey::config::SecretSpec;
 use sidekey::SecretName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub tasks: BTreeMap<SecretName, tokio::sync::mpsc::Sender<crate::scheduler::Command>>,
     /// `[[file]]` deliveries that are failing, for `/v1/health`.
     pub files: Arc<crate::delivery::Status>,
+    /// Cancelled when the agent stops: long-polls answer at once instead of holding the stop.
+    pub stop: CancellationToken,
 }
 
 /// What the server knows of a connection before any request: the kernel's peer on the Unix
@@ -82,19 +85,23 @@ pub struct Listeners {
     pub tcp: Option<TcpListener>,
 }
 
-/// Accepts connections until `stop`, then drains in-flight requests.
+/// Accepts connections until `stop`, then drains in-flight requests for at most
+/// [`crate::scheduler::DRAIN`]; connections still open after that are ended, so the agent's
+/// stop never waits on a client.
 pub async fn serve(listeners: Listeners, shared: Arc<Shared>, stop: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let mut connections = JoinSet::new();
     let Listeners { unix, tcp } = listeners;
     loop {
+        while connections.try_join_next().is_some() {}
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
             a = unix.accept() => a.map(|(s, _)| unix_conn(s)),
             a = async { tcp.as_ref().expect("guarded").accept().await }, if tcp.is_some() => a.map(tcp_conn),
         };
         match accepted {
-            Ok(Some((Stream::Unix(s), conn))) => spawn(&graceful, &shared, s, conn),
-            Ok(Some((Stream::Tcp(s), conn))) => spawn(&graceful, &shared, s, conn),
+            Ok(Some((Stream::Unix(s), conn))) => spawn(&graceful, &mut connections, &shared, s, conn),
+            Ok(Some((Stream::Tcp(s), conn))) => spawn(&graceful, &mut connections, &shared, s, conn),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -107,8 +114,9 @@ pub async fn serve(listeners: Listeners, shared: Arc<Shared>, stop: Cancellation
         .await
         .is_err()
     {
-        tracing::warn!("some requests were still in flight after the drain period");
+        tracing::warn!("some requests were still in flight after the drain period; ending them");
     }
+    connections.shutdown().await;
 }
 
 enum Stream {
@@ -152,7 +160,7 @@ fn tcp_conn((stream, remote): (tokio::net::TcpStream, SocketAddr)) -> Option<(St
     ))
 }
 
-fn spawn<S>(graceful: &GracefulShutdown, shared: &Arc<Shared>, stream: S, conn: Conn)
+fn spawn<S>(graceful: &GracefulShutdown, connections: &mut JoinSet<()>, shared: &Arc<Shared>, stream: S, conn: Conn)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -166,7 +174,7 @@ where
         .header_read_timeout(Duration::from_secs(10))
         .serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
-    tokio::spawn(async move {
+    connections.spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "connection ended with an error");
         }

@@ -90,15 +90,19 @@ pub(super) async fn read(shared: &Shared, caller: &Caller, permit: Permit, name:
                 .store
                 .subscribe(name)
                 .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such secret"))?;
-            let changed = tokio::time::timeout(
-                timeout,
-                rx.wait_for(|slot| slot.served.as_ref().is_some_and(|s| s.version != known)),
-            )
-            .await;
-            match changed {
-                Ok(Ok(_)) => served = shared.store.read(name, SystemTime::now())?,
-                _ => return Ok(respond::empty(StatusCode::NOT_MODIFIED)),
+            // A stopping agent answers at once (nothing changed), so a long-poll never holds
+            // up the stop; the client asks again, of the next agent.
+            let changed = tokio::select! {
+                changed = tokio::time::timeout(
+                    timeout,
+                    rx.wait_for(|slot| slot.served.as_ref().is_some_and(|s| s.version != known)),
+                ) => matches!(changed, Ok(Ok(_))),
+                _ = shared.stop.cancelled() => false,
+            };
+            if !changed {
+                return Ok(respond::empty(StatusCode::NOT_MODIFIED));
             }
+            served = shared.store.read(name, SystemTime::now())?;
         }
     }
     audit_read(shared, caller, "/v1/secrets/{name}", name, &served, &permit);
