@@ -116,3 +116,42 @@ fn issue_13_a_long_poll_does_not_hold_up_the_stop() {
     assert_eq!(answer.status, 304, "{}", answer.body);
     assert!(!agent.socket.exists(), "the socket is removed");
 }
+
+#[test]
+fn issue_13_sighup_reopens_the_audit_log_and_the_agent_serves_on() {
+    // logrotate's way: move the log aside, then SIGHUP. Before, SIGHUP killed the agent outright
+    // (no drain, no revoke_on_exit, the socket left behind).
+    use std::os::unix::fs::PermissionsExt;
+    let (agent, _) = generated_secret_agent();
+    let log = agent.path("audit.jsonl");
+    let rotated = agent.path("audit.jsonl.1");
+    crate::support::eventually(Duration::from_secs(5), "the first audit lines", || {
+        std::fs::metadata(&log).ok().filter(|m| m.len() > 0)
+    });
+    std::fs::rename(&log, &rotated).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &agent.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    crate::support::eventually(Duration::from_secs(5), "the reopened audit log", || {
+        agent.stderr().contains("audit log reopened").then_some(())
+    });
+    assert_eq!(agent.get("s")["name"], "s", "still serving after SIGHUP");
+    let lines = crate::support::eventually(Duration::from_secs(5), "a read in the new audit log", || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        text.contains("\"read\"").then_some(text)
+    });
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{lines}"
+    );
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the new log is created 0600");
+    assert!(
+        std::fs::read_to_string(&rotated).unwrap().contains("\"issue\""),
+        "what came before stays in the rotated file"
+    );
+}

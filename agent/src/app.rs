@@ -143,6 +143,16 @@ impl App {
         })
     }
 
+    /// The audit log, e.g. to reopen it on SIGHUP.
+    pub fn audit_log(&self) -> AuditLog {
+        self.shared.audit.clone()
+    }
+
+    /// Cancelled when the agent starts to stop; work tied to the agent's life ends with it.
+    pub fn stopping(&self) -> CancellationToken {
+        self.shared.stop.clone()
+    }
+
     /// Serves until `signal` completes, then stops gracefully.
     pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
         let App {

@@ -6,12 +6,15 @@
 //! tallied, not queued: identical reads (same caller, connection, secret, version, lease and
 //! rule) within one flush interval ([`READ_WINDOW`]) become one `read` line with a `count`
 //! and the time of the first. Every other event is written as it happens.
+//!
+//! [`AuditLog::reopen`] (on SIGHUP) closes the file and opens the configured path again, as
+//! logrotate and systemd's `ExecReload` expect; no event is lost across it.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -25,7 +28,7 @@ pub const READ_WINDOW: Duration = Duration::from_millis(250);
 /// A handle to record audit events; cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    tx: mpsc::Sender<AuditEvent>,
+    tx: mpsc::Sender<Msg>,
     reads: Arc<Mutex<HashMap<Read, Tally>>>,
 }
 
@@ -50,6 +53,17 @@ pub struct Read {
     pub rule: usize,
 }
 
+/// What the writer thread is asked to do.
+// Events are nearly every message; boxing them would add an allocation to each to save space
+// on the rare `Reopen`.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    /// Write this event.
+    Event(AuditEvent),
+    /// Open the log's path again (after a rotation).
+    Reopen,
+}
+
 struct Tally {
     first: SystemTime,
     count: u64,
@@ -69,29 +83,29 @@ impl AuditLog {
     /// Opens (creating 0600, appending) the log at `path`, or stderr when `None`.
     pub fn open(path: Option<&Path>) -> anyhow::Result<(AuditLog, Writer)> {
         let out: Box<dyn Write + Send> = match path {
-            Some(path) => Box::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .mode(0o600)
-                    .open(path)
-                    .with_context(|| format!("{}: cannot open audit log", path.display()))?,
-            ),
+            Some(path) => Box::new(open_file(path)?),
             None => Box::new(StderrLines),
         };
-        let (tx, rx) = mpsc::channel::<AuditEvent>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let reads = Arc::new(Mutex::new(HashMap::new()));
         let tallied = reads.clone();
+        let path = path.map(Path::to_path_buf);
         let thread = std::thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || write_loop(rx, &tallied, BufWriter::new(out)))
+            .spawn(move || write_loop(rx, &tallied, BufWriter::new(out), path))
             .context("cannot start the audit log writer")?;
         Ok((AuditLog { tx, reads }, Writer(thread)))
     }
 
     /// Records one event (never blocks on I/O).
     pub fn record(&self, event: AuditEvent) {
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(Msg::Event(event));
+    }
+
+    /// Closes the log file and opens its path again (a rotated file is left to its rotator);
+    /// events recorded before are written to the old file. Without a file, nothing happens.
+    pub fn reopen(&self) {
+        let _ = self.tx.send(Msg::Reopen);
     }
 
     /// Tallies one read; its line is written within [`READ_WINDOW`].
@@ -131,20 +145,34 @@ fn drain_reads(reads: &Mutex<HashMap<Read, Tally>>) -> Vec<AuditEvent> {
     events
 }
 
+/// Opens (creating 0600, appending) the log file at `path`.
+fn open_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("{}: cannot open audit log", path.display()))
+}
+
 fn write_loop(
-    rx: mpsc::Receiver<AuditEvent>,
+    rx: mpsc::Receiver<Msg>,
     reads: &Mutex<HashMap<Read, Tally>>,
     mut out: BufWriter<Box<dyn Write + Send>>,
+    path: Option<PathBuf>,
 ) {
     let mut next_reads = SystemTime::now() + READ_WINDOW;
     loop {
         let wait = next_reads.duration_since(SystemTime::now()).unwrap_or_default();
+        let mut reopen = false;
         let open = match rx.recv_timeout(wait) {
-            Ok(event) => {
-                write_event(&mut out, &event);
+            Ok(msg) => {
                 // Drain what is queued, then flush once: one write per burst, not per event.
-                while let Ok(event) = rx.try_recv() {
-                    write_event(&mut out, &event);
+                for msg in std::iter::once(msg).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                    match msg {
+                        Msg::Event(event) => write_event(&mut out, &event),
+                        Msg::Reopen => reopen = true,
+                    }
                 }
                 true
             }
@@ -159,6 +187,17 @@ fn write_loop(
         }
         if let Err(e) = out.flush() {
             tracing::error!(error = %e, "cannot write the audit log");
+        }
+        if let (true, Some(path)) = (reopen, &path) {
+            match open_file(path) {
+                Ok(file) => {
+                    out = BufWriter::new(Box::new(file));
+                    tracing::info!(path = %path.display(), "audit log reopened");
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "cannot reopen the audit log; writing to the old file")
+                }
+            }
         }
         if !open {
             break;

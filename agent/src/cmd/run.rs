@@ -1,5 +1,5 @@
 //! `sidekey-agent run [--config FILE] [--log-format text|json]`: the daemon's life — logging, load, build, serve, wait
-//! for SIGTERM/SIGINT, drain.
+//! for SIGTERM/SIGINT, drain; SIGHUP reopens the audit log.
 
 use std::io::IsTerminal;
 
@@ -28,9 +28,13 @@ pub fn run(config: sidekey::Config, log_format: LogFormat) -> anyhow::Result<()>
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Before anything else: a SIGHUP (logrotate, `systemctl reload`) must never kill the agent.
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot install a SIGHUP handler")?;
         // AWS_TOKEN: the AWS Secrets Manager Agent's token variable (the value or file://PATH).
         let aws_token = std::env::var("AWS_TOKEN").ok();
         let app = App::build(config, aws_token.as_deref()).await?;
+        tokio::spawn(reopen_on_hangup(hangups, app.audit_log(), app.stopping()));
         app.run_until(shutdown_signal()).await
     })
 }
@@ -46,6 +50,24 @@ fn logging(format: LogFormat) {
     match format {
         LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
         LogFormat::Json => logs.json().init(),
+    }
+}
+
+/// SIGHUP: the audit log is reopened (after logrotate moved it) and the agent keeps serving.
+/// Ends when the agent stops, so that the audit log's last handle can go.
+async fn reopen_on_hangup(
+    mut hangups: tokio::signal::unix::Signal,
+    audit: crate::audit_log::AuditLog,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            Some(()) = hangups.recv() => {
+                tracing::info!(signal = "SIGHUP", "reopening the audit log; serving on");
+                audit.reopen();
+            }
+        }
     }
 }
 
