@@ -31,6 +31,7 @@ pub mod config;
 pub mod crypto;
 pub mod fingerprint;
 pub mod lease;
+pub mod own_files;
 pub mod secret;
 pub mod template;
 pub mod vault;

@@ -12,6 +12,7 @@ mod agent_dev;
 mod agent_exit;
 mod agent_ha;
 mod agent_outage;
+mod agent_own_files;
 mod agent_vault_auth;
 mod agent_vault_database;
 mod agent_vault_kv;

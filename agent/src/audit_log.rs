@@ -11,9 +11,7 @@
 //! logrotate and systemd's `ExecReload` expect; no event is lost across it.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -146,13 +144,9 @@ fn drain_reads(reads: &Mutex<HashMap<Read, Tally>>) -> Vec<AuditEvent> {
 }
 
 /// Opens (creating 0600, appending) the log file at `path`.
+/// Not through a symlink and never a FIFO or device ([`sidekey::own_files`]).
 fn open_file(path: &Path) -> anyhow::Result<std::fs::File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("{}: cannot open audit log", path.display()))
+    sidekey::own_files::append(path, 0o600).with_context(|| format!("{}: cannot open audit log", path.display()))
 }
 
 fn write_loop(

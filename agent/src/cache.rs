@@ -96,7 +96,8 @@ impl Cache {
         let bytes = std::fs::read(key_file)
             .map_err(|e| anyhow::anyhow!("agent.cache_key_file: {}: cannot read: {e}", key_file.display()))?;
         let passphrase = crypto::passphrase_from_file_bytes(bytes);
-        let blob = match std::fs::read(path) {
+        // The agent's own file: not through a symlink, never a FIFO or device, read capped.
+        let blob = match sidekey::own_files::read(path) {
             Ok(blob) => Some(blob),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => anyhow::bail!("agent.cache: {}: cannot read: {e}", path.display()),

@@ -125,12 +125,7 @@ impl Local {
 
     fn lock(&self) -> anyhow::Result<File> {
         let lock_path = sibling(&self.path, ".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
+        let file = sidekey::own_files::write(&lock_path, 0o600)
             .map_err(|e| anyhow::anyhow!("{}: cannot open lock file: {e}", lock_path.display()))?;
         file.lock()
             .map_err(|e| anyhow::anyhow!("{}: cannot lock: {e}", lock_path.display()))?;
@@ -138,7 +133,7 @@ impl Local {
     }
 
     fn read(&self) -> anyhow::Result<Contents> {
-        let blob = match std::fs::read(&self.path) {
+        let blob = match sidekey::own_files::read(&self.path) {
             Ok(blob) => blob,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
             Err(e) => anyhow::bail!("{}: cannot read store: {e}", self.path.display()),
