@@ -10,6 +10,7 @@ mod agent_cache;
 mod agent_config;
 mod agent_dev;
 mod agent_exit;
+mod agent_flood;
 mod agent_ha;
 mod agent_outage;
 mod agent_own_files;

@@ -46,6 +46,10 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
 const COUNTERS: &[(&str, &str)] = &[
     ("sidekey_requests_total", "HTTP requests answered, by route and status."),
     (
+        "sidekey_connections_refused_total",
+        "Connections closed at once because their listener held its share of the open-file limit, by listener.",
+    ),
+    (
         "sidekey_fetches_total",
         "Values fetched or credentials issued, by secret.",
     ),

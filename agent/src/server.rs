@@ -85,13 +85,89 @@ pub struct Listeners {
     pub tcp: Option<TcpListener>,
 }
 
+/// File descriptors kept out of every listener's share: backends, files, the runtime.
+const RESERVED_FDS: u64 = 64;
+
+/// How many connections each listener may hold at once, from the process's open-file limit:
+/// the Unix socket half of what is left after [`RESERVED_FDS`], the TCP listener a quarter, so
+/// that a flood of TCP connections can never take the fds the socket's callers need.
+fn caps() -> Caps {
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let budget = limit.saturating_sub(RESERVED_FDS).max(8);
+    Caps {
+        unix: (budget / 2) as usize,
+        tcp: (budget / 4) as usize,
+    }
+}
+
+struct Caps {
+    unix: usize,
+    tcp: usize,
+}
+
+/// Connections open on one listener; a [`Slot`] is held for each.
+#[derive(Default)]
+struct Open(Arc<std::sync::atomic::AtomicUsize>);
+
+/// One open connection, counted until it is dropped.
+struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Open {
+    /// A slot, unless `cap` connections are open already.
+    fn take(&self, cap: usize) -> Option<Slot> {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
+            .ok()
+            .map(|_| Slot(self.0.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A warning that repeats at most once per [`Throttled::EVERY`], with the count of what it
+/// held back: a flood must not turn into a flood of log lines.
+struct Throttled {
+    last: Option<std::time::Instant>,
+    held: u64,
+}
+
+impl Throttled {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        Throttled { last: None, held: 0 }
+    }
+
+    /// Whether to log now; when so, also how many were held back since the last line.
+    fn due(&mut self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        if self.last.is_some_and(|at| now.duration_since(at) < Self::EVERY) {
+            self.held += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held))
+    }
+}
+
 /// Accepts connections until `stop`, then drains in-flight requests for at most
 /// [`crate::scheduler::DRAIN`]; connections still open after that are ended, so the agent's
-/// stop never waits on a client.
+/// stop never waits on a client. Each listener holds at most its share of the open-file limit
+/// ([`caps`]); a connection past it is closed at once. A failing `accept` (EMFILE) backs off.
 pub async fn serve(listeners: Listeners, shared: Arc<Shared>, stop: CancellationToken) {
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let Listeners { unix, tcp } = listeners;
+    let (unix_open, tcp_open) = (Open::default(), Open::default());
+    let (mut full, mut failing) = (Throttled::new(), Throttled::new());
+    let mut backoff = Duration::from_millis(10);
     loop {
         while connections.try_join_next().is_some() {}
         let accepted = tokio::select! {
@@ -99,14 +175,39 @@ pub async fn serve(listeners: Listeners, shared: Arc<Shared>, stop: Cancellation
             a = unix.accept() => a.map(|(s, _)| unix_conn(s)),
             a = async { tcp.as_ref().expect("guarded").accept().await }, if tcp.is_some() => a.map(tcp_conn),
         };
-        match accepted {
-            Ok(Some((Stream::Unix(s), conn))) => spawn(&graceful, &mut connections, &shared, s, conn),
-            Ok(Some((Stream::Tcp(s), conn))) => spawn(&graceful, &mut connections, &shared, s, conn),
-            Ok(None) => {}
+        let caps = caps();
+        let (stream, conn) = match accepted {
+            Ok(Some(accepted)) => accepted,
+            Ok(None) => continue,
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(held) = failing.due() {
+                    tracing::warn!(error = %e, repeated = held, "accept failed; backing off");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
             }
+        };
+        backoff = Duration::from_millis(10);
+        let (slot, listener, cap) = match &stream {
+            Stream::Unix(_) => (unix_open.take(caps.unix), "unix", caps.unix),
+            Stream::Tcp(_) => (tcp_open.take(caps.tcp), "tcp", caps.tcp),
+        };
+        let Some(slot) = slot else {
+            metrics::counter!("sidekey_connections_refused_total", "listener" => listener).increment(1);
+            if let Some(held) = full.due() {
+                tracing::warn!(
+                    listener,
+                    cap,
+                    repeated = held,
+                    "connection limit reached; closing new connections"
+                );
+            }
+            continue; // dropping the stream closes it
+        };
+        match stream {
+            Stream::Unix(s) => spawn(&graceful, &mut connections, &shared, s, conn, slot),
+            Stream::Tcp(s) => spawn(&graceful, &mut connections, &shared, s, conn, slot),
         }
     }
     drop((unix, tcp));
@@ -160,8 +261,14 @@ fn tcp_conn((stream, remote): (tokio::net::TcpStream, SocketAddr)) -> Option<(St
     ))
 }
 
-fn spawn<S>(graceful: &GracefulShutdown, connections: &mut JoinSet<()>, shared: &Arc<Shared>, stream: S, conn: Conn)
-where
+fn spawn<S>(
+    graceful: &GracefulShutdown,
+    connections: &mut JoinSet<()>,
+    shared: &Arc<Shared>,
+    stream: S,
+    conn: Conn,
+    slot: Slot,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = shared.clone();
@@ -175,6 +282,7 @@ where
         .serve_connection(TokioIo::new(stream), service);
     let connection = graceful.watch(connection);
     connections.spawn(async move {
+        let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "connection ended with an error");
         }

@@ -18,8 +18,20 @@ fn harden() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The soft open-file limit raised to the hard one: each listener's share of it is what caps
+/// its connections (server.rs), so the agent takes what it is allowed.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 pub fn run(config: sidekey::Config, log_format: LogFormat) -> anyhow::Result<()> {
     harden()?;
+    raise_fd_limit();
     logging(log_format);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

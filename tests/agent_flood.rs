@@ -1,0 +1,45 @@
+//! Local abuse of the agent's listeners (issue 13, item 7): idle TCP connections by the
+//! hundred cannot take the file descriptors the Unix socket's callers need. Each listener holds
+//! at most its share of the open-file limit; connections past it are closed at once, and the
+//! refusal is logged at most once per 10 s.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{aws::free_port, http, Agent, GRANT_SELF, LOCAL_DEV};
+
+#[test]
+fn idle_tcp_connections_cannot_starve_the_unix_socket() {
+    let port = free_port();
+    let agent = Agent::start(&format!(
+        "[agent]\nsocket = \"@DIR@/agent.sock\"\naudit_log = \"@DIR@/audit.jsonl\"\ntcp = \"127.0.0.1:{port}\"\n\n\
+         {LOCAL_DEV}[secrets.s]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n\n{GRANT_SELF}"
+    ));
+    agent.wait_served("s", Duration::from_secs(10));
+    // The agent may now hold 200 fds: 34 TCP connections, 68 on the socket.
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &agent.pid().to_string(), "--nofile=200:200"])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(limited.success());
+
+    let idle: Vec<TcpStream> = (0..400)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(idle.len() > 200, "opened {}", idle.len());
+    std::thread::sleep(Duration::from_millis(500));
+
+    for _ in 0..3 {
+        let started = Instant::now();
+        let health = http::get(&agent.socket, "/v1/health").expect("the socket answers");
+        assert_eq!(health.status, 200, "{}", health.body);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the socket took {:?} under the TCP flood",
+            started.elapsed()
+        );
+    }
+    let said = agent.stderr().matches("connection limit reached").count();
+    assert!((1..=2).contains(&said), "{said} limit lines:\n{}", agent.stderr());
+    drop(idle);
+}
