@@ -5,7 +5,9 @@
 //! Reads are the one event a busy service makes thousands of times a second, so they are
 //! tallied, not queued: identical reads (same caller, connection, secret, version, lease and
 //! rule) within one flush interval ([`READ_WINDOW`]) become one `read` line with a `count`
-//! and the time of the first. Every other event is written as it happens.
+//! and the time of the first. Refusals are tallied the same way (same caller, connection,
+//! route, secret and reason), so a local flood of refused requests costs one line per window,
+//! not one per request. Every other event is written as it happens.
 //!
 //! [`AuditLog::reopen`] (on SIGHUP) closes the file and opens the configured path again, as
 //! logrotate and systemd's `ExecReload` expect; no event is lost across it.
@@ -27,7 +29,31 @@ pub const READ_WINDOW: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
-    reads: Arc<Mutex<HashMap<Read, Tally>>>,
+    tallies: Arc<Tallies>,
+}
+
+/// What is tallied until the next window's lines are written.
+#[derive(Default)]
+struct Tallies {
+    reads: Mutex<HashMap<Read, Tally>>,
+    refusals: Mutex<HashMap<Refused, Tally>>,
+}
+
+/// One kind of refusal, as the audit line will show it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Refused {
+    /// The Unix socket peer.
+    pub peer: Option<Peer>,
+    /// The TCP remote address.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The verified token's name.
+    pub token: Option<String>,
+    /// The route.
+    pub route: String,
+    /// The secret named, if any.
+    pub secret: Option<SecretName>,
+    /// Why.
+    pub reason: String,
 }
 
 /// One kind of read, as the audit line will show it.
@@ -85,14 +111,14 @@ impl AuditLog {
             None => Box::new(StderrLines),
         };
         let (tx, rx) = mpsc::channel::<Msg>();
-        let reads = Arc::new(Mutex::new(HashMap::new()));
-        let tallied = reads.clone();
+        let tallies = Arc::new(Tallies::default());
+        let tallied = tallies.clone();
         let path = path.map(Path::to_path_buf);
         let thread = std::thread::Builder::new()
             .name("audit-log".into())
             .spawn(move || write_loop(rx, &tallied, BufWriter::new(out), path))
             .context("cannot start the audit log writer")?;
-        Ok((AuditLog { tx, reads }, Writer(thread)))
+        Ok((AuditLog { tx, tallies }, Writer(thread)))
     }
 
     /// Records one event (never blocks on I/O).
@@ -108,7 +134,7 @@ impl AuditLog {
 
     /// Tallies one read; its line is written within [`READ_WINDOW`].
     pub fn read(&self, read: Read) {
-        let mut reads = self.reads.lock().expect("never poisoned");
+        let mut reads = self.tallies.reads.lock().expect("never poisoned");
         reads
             .entry(read)
             .or_insert_with(|| Tally {
@@ -117,6 +143,42 @@ impl AuditLog {
             })
             .count += 1;
     }
+}
+
+impl AuditLog {
+    /// Tallies one refusal; its line is written within [`READ_WINDOW`]. Answers whether it is
+    /// the first of its kind in this window (the caller logs only those).
+    pub fn refusal(&self, refused: Refused) -> bool {
+        let mut refusals = self.tallies.refusals.lock().expect("never poisoned");
+        let tally = refusals.entry(refused).or_insert_with(|| Tally {
+            first: SystemTime::now(),
+            count: 0,
+        });
+        tally.count += 1;
+        tally.count == 1
+    }
+}
+
+/// Takes the tallied reads and refusals as audit events, oldest first.
+fn drain(tallies: &Tallies) -> Vec<AuditEvent> {
+    let refusals = std::mem::take(&mut *tallies.refusals.lock().expect("never poisoned"));
+    let mut events: Vec<AuditEvent> = refusals
+        .into_iter()
+        .map(|(refused, tally)| {
+            let mut event = AuditEvent::new(EventKind::Refusal { reason: refused.reason });
+            event.ts = tally.first;
+            event.peer = refused.peer;
+            event.remote = refused.remote.map(|r| r.to_string());
+            event.token = refused.token;
+            event.route = Some(refused.route);
+            event.secret = refused.secret;
+            event.count = Some(tally.count);
+            event
+        })
+        .collect();
+    events.extend(drain_reads(&tallies.reads));
+    events.sort_by_key(|e| e.ts);
+    events
 }
 
 /// Takes the tallied reads as audit events.
@@ -151,7 +213,7 @@ fn open_file(path: &Path) -> anyhow::Result<std::fs::File> {
 
 fn write_loop(
     rx: mpsc::Receiver<Msg>,
-    reads: &Mutex<HashMap<Read, Tally>>,
+    tallies: &Tallies,
     mut out: BufWriter<Box<dyn Write + Send>>,
     path: Option<PathBuf>,
 ) {
@@ -174,7 +236,7 @@ fn write_loop(
             Err(mpsc::RecvTimeoutError::Disconnected) => false,
         };
         if !open || SystemTime::now() >= next_reads {
-            for event in drain_reads(reads) {
+            for event in drain(tallies) {
                 write_event(&mut out, &event);
             }
             next_reads = SystemTime::now() + READ_WINDOW;

@@ -122,11 +122,20 @@ pub(super) fn refuse(
     reason: String,
 ) -> ApiError {
     metrics::counter!("sidekey_refusals_total", "route" => route.to_owned()).increment(1);
-    let mut event = requested(EventKind::Refusal { reason: reason.clone() }, caller, route);
-    event.secret = secret.map(SecretName::new);
-    shared.audit.record(event);
-    let (uid, remote) = (caller.peer.map(|p| p.uid), caller.remote.map(|r| r.to_string()));
-    tracing::info!(?uid, ?remote, token = ?caller.token, route, status = status.as_u16(), reason = %reason, "refused");
+    // Tallied like reads: a flood of the same refusal is one audit line (with its count) and
+    // one log line per window, not one each.
+    let first = shared.audit.refusal(crate::audit_log::Refused {
+        peer: caller.peer,
+        remote: caller.remote,
+        token: caller.token.clone(),
+        route: route.to_owned(),
+        secret: secret.map(SecretName::new),
+        reason: reason.clone(),
+    });
+    if first {
+        let (uid, remote) = (caller.peer.map(|p| p.uid), caller.remote.map(|r| r.to_string()));
+        tracing::info!(?uid, ?remote, token = ?caller.token, route, status = status.as_u16(), reason = %reason, "refused");
+    }
     ApiError::new(status, reason)
 }
 
