@@ -384,7 +384,11 @@ impl ScanPlan {
         drop(out); // flushed: the report comes before what is said about it
         if r.format != Format::Human || r.output.is_some() {
             for s in skipped {
-                eprintln!("sidekey-scan: skipped {}: {}", s.path, s.reason);
+                eprintln!(
+                    "sidekey-scan: skipped {}: {}",
+                    report::printable(&s.path),
+                    report::printable(&s.reason)
+                );
             }
         }
         if r.format == Format::Human && !findings.is_empty() {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _};
 
 use super::{dispatch, dispatch_bytes, Commit, Ctx, Limits, Sink};
+use crate::report::printable;
 
 /// Blobs at most this large are handed to worker threads whole; larger ones are streamed.
 const WHOLE: u64 = 8 * 1024 * 1024;
@@ -386,7 +387,7 @@ fn read_batch(
             let mut bytes = Vec::with_capacity(size as usize);
             (&mut out).take(size).read_to_end(&mut bytes)?;
             if bytes.len() as u64 != size {
-                bail!("git cat-file: {path}: blob cut short");
+                bail!("git cat-file: {}: blob cut short", printable(&path));
             }
             jobs.send(Job { path, bytes, commit }).ok();
         } else {
@@ -412,15 +413,15 @@ fn read_batch(
 fn header(out: &mut impl BufRead, what: &str) -> anyhow::Result<u64> {
     let mut line = String::new();
     if out.read_line(&mut line).context("reading git cat-file")? == 0 {
-        bail!("git cat-file stopped before {what}");
+        bail!("git cat-file stopped before {}", printable(what));
     }
     let fields: Vec<&str> = line.split_whitespace().collect();
     match fields[..] {
         [_, "blob", size] => size
             .parse()
             .map_err(|_| anyhow!("git cat-file: unexpected answer {line:?}")),
-        [id, "missing"] => bail!("{what}: object {id} is missing from the repository"),
-        _ => bail!("{what}: git cat-file answered {:?}", line.trim_end()),
+        [id, "missing"] => bail!("{}: object {id} is missing from the repository", printable(what)),
+        _ => bail!("{}: git cat-file answered {:?}", printable(what), line.trim_end()),
     }
 }
 
