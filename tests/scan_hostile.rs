@@ -1,6 +1,8 @@
 //! `sidekey-scan` against hostile input: a committed file name (or archive member name) holding
 //! an escape sequence, a newline that forges a GitHub Actions `::error` line and a bidi
-//! override reaches the human report and stderr escaped, never raw.
+//! override reaches the human report and stderr escaped, never raw; a `--git` revision that
+//! looks like an option is refused (exit 2, naming it) and never reaches git; submodules,
+//! which are not scanned, are reported as skipped.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -124,4 +126,121 @@ fn hostile_file_and_member_names_are_escaped_in_human_output() {
     let out = scan(&dir, &["café-日本.env"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("café-日本.env:1:14"));
+}
+
+#[test]
+fn hostile_skipped_names_are_escaped_on_stderr() {
+    let (_tmp, dir) = repo();
+    std::fs::write(dir.join("README"), "hello\n").unwrap();
+    git(&dir, &["add", "README"]);
+    git(&dir, &["commit", "-q", "-m", "start"]);
+    let head = git(&dir, &["rev-parse", "HEAD"]);
+    // A submodule (gitlink) under the hostile name: skipped, and said so.
+    git(
+        &dir,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{head},{HOSTILE}"),
+        ],
+    );
+    git(&dir, &["commit", "-q", "-m", "submodule"]);
+
+    let out = scan(&dir, &["--git", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The JSON report holds the exact name, its control characters JSON-escaped.
+    assert_tame_stream("--git --format json", "stderr", &out.stderr);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !json.contains('\x1b') && json.lines().all(|l| !l.starts_with("::")),
+        "{json}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("sidekey-scan: skipped {ESCAPED}: submodule")),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["skipped"][0]["path"], HOSTILE,
+        "JSON keeps the name exact: {report:#}"
+    );
+
+    let out = scan(&dir, &["--git"]);
+    assert_tame("--git human", &out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("skipped {ESCAPED}: submodule")),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn submodules_are_reported_as_skipped_in_history_and_staged_scans() {
+    let (_tmp, dir) = repo();
+    std::fs::write(dir.join("README"), "hello\n").unwrap();
+    git(&dir, &["add", "README"]);
+    git(&dir, &["commit", "-q", "-m", "start"]);
+    let head = git(&dir, &["rev-parse", "HEAD"]);
+    git(
+        &dir,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{head},vendor/lib"),
+        ],
+    );
+
+    let out = scan(&dir, &["--staged", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["skipped"][0]["path"], "vendor/lib", "{report:#}");
+
+    git(&dir, &["commit", "-q", "-m", "vendor"]);
+    let bumped = git(&dir, &["rev-parse", "HEAD"]);
+    git(
+        &dir,
+        &["update-index", "--cacheinfo", &format!("160000,{bumped},vendor/lib")],
+    );
+    git(&dir, &["commit", "-q", "-m", "bump vendor"]);
+    let out = scan(&dir, &["--git", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = report["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "each submodule once: {report:#}");
+    assert_eq!(skipped[0]["path"], "vendor/lib");
+    assert!(
+        skipped[0]["reason"].as_str().unwrap().contains("not scanned"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_revision_is_never_read_as_an_option() {
+    let (tmp, dir) = repo();
+    std::fs::write(dir.join("README"), "hello\n").unwrap();
+    git(&dir, &["add", "README"]);
+    git(&dir, &["commit", "-q", "-m", "start"]);
+    let target = tmp.path().join("written-by-git");
+    let word = format!("--output={}", target.display());
+
+    for args in [
+        vec![format!("--git={word}")],
+        vec!["--git".into(), format!("HEAD {word}")],
+        vec!["--git".into(), format!("HEAD^..HEAD {word}")],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = scan(&dir, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{word:?}")),
+            "{args:?} names the revision: {stderr}"
+        );
+        assert!(!target.exists(), "{args:?}: git wrote {}", target.display());
+    }
+    // Revisions that are not options still work.
+    let out = scan(&dir, &["--git", "HEAD"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
