@@ -29,5 +29,6 @@ mod scan_aws_verify;
 mod scan_corpus;
 mod scan_files;
 mod scan_git;
+mod scan_hostile;
 mod scan_self;
 mod scan_vault_tls;

@@ -12,6 +12,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use sidekey_scanner::hook;
 use sidekey_scanner::plan::{Options, Outcome, RevokeMode, ScanPlan};
+use sidekey_scanner::report;
 use sidekey_scanner::source::git::Repo;
 
 fn main() -> ExitCode {
@@ -29,7 +30,11 @@ fn main() -> ExitCode {
         Ok(Outcome::Found(_)) => ExitCode::from(1),
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sidekey-scan: {e:#}");
+            // Errors may quote the input (a path, git's or Vault's answer): each line is made
+            // printable, the lines of a multi-line message (a regex error) are kept.
+            let text = format!("{e:#}");
+            let lines: Vec<_> = text.split('\n').map(report::printable).collect();
+            eprintln!("sidekey-scan: {}", lines.join("\n"));
             ExitCode::from(2)
         }
     }

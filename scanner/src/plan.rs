@@ -23,7 +23,7 @@ use crate::issuer::vault::Vault;
 use crate::owned::Owned;
 use crate::report::{self, Format};
 use crate::scan::Scan;
-use crate::source::git::Repo;
+use crate::source::git::{self, Repo, Revs};
 use crate::source::{self, files, Limits, Sink, Skipped};
 use crate::{allow, response, rules, verify};
 
@@ -129,7 +129,7 @@ pub enum Mode {
     /// Files and directories (archives inside are opened).
     Files(Vec<PathBuf>),
     /// Every blob reachable from these revisions, once, and the commit messages.
-    Git(Vec<String>),
+    Git(Revs),
     /// What `git commit` would add: staged blobs, minus secrets already in HEAD.
     Staged,
     /// What `git push` would send (refs read from stdin), to this remote if named.
@@ -312,7 +312,7 @@ impl ScanPlan {
             }
             Mode::Staged => {
                 let repo = Repo::open(cwd)?;
-                let changes = repo.staged()?;
+                let git::Staged { changes, submodules } = repo.staged()?;
                 let ids: Vec<&str> = changes
                     .iter()
                     .flat_map(|c| std::iter::once(c.new.as_str()).chain(c.old.as_deref()))
@@ -335,6 +335,9 @@ impl ScanPlan {
                         if let Some(new) = blobs.remove(c.new.as_str()) {
                             blob(&c.path, &new, scan, limits);
                         }
+                    }
+                    for path in &submodules {
+                        scan.skipped(path, git::SUBMODULE.into());
                     }
                     Ok(())
                 })?
@@ -384,7 +387,11 @@ impl ScanPlan {
         drop(out); // flushed: the report comes before what is said about it
         if r.format != Format::Human || r.output.is_some() {
             for s in skipped {
-                eprintln!("sidekey-scan: skipped {}: {}", s.path, s.reason);
+                eprintln!(
+                    "sidekey-scan: skipped {}: {}",
+                    report::printable(&s.path),
+                    report::printable(&s.reason)
+                );
             }
         }
         if r.format == Format::Human && !findings.is_empty() {
@@ -419,7 +426,7 @@ fn mode(opts: &Options) -> anyhow::Result<Mode> {
         );
     }
     Ok(if let Some(range) = &opts.git {
-        Mode::Git(range.split_whitespace().map(str::to_owned).collect())
+        Mode::Git(Revs::range(range)?)
     } else if opts.staged {
         Mode::Staged
     } else if let Some(remote) = &opts.pre_push {
@@ -554,7 +561,13 @@ mod tests {
             git: Some("--all".into()),
             ..Options::default()
         };
-        assert_eq!(mode(&git).unwrap(), Mode::Git(vec!["--all".into()]));
+        assert_eq!(mode(&git).unwrap(), Mode::Git(Revs::all()));
+        let git = Options {
+            git: Some("main --output=/tmp/x".into()),
+            ..Options::default()
+        };
+        let err = mode(&git).unwrap_err().to_string();
+        assert!(err.contains(r#"revision "--output=/tmp/x" starts with `-`"#), "{err}");
         let push = Options {
             pre_push: Some(String::new()),
             ..Options::default()

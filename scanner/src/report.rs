@@ -1,6 +1,13 @@
 //! Reports: the sink of findings. Human (colour on a TTY, redacted), JSON (flat records) and
 //! SARIF 2.1.0; none knows a regex or a source.
+//!
+//! Invariant: the human report writes no text from the scanned input as it is. Paths, member
+//! names, authors, rule descriptions and skip reasons go through [`printable`], so a file name
+//! holding an escape sequence, a newline (`\n::error::` in a CI log) or a bidi override cannot
+//! steer the terminal or forge lines; the scanner's stderr lines use it too. JSON and SARIF
+//! escape through their own encoders.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde_json::json;
@@ -57,30 +64,79 @@ fn human(
     } else {
         ("", "", "")
     };
+    let p = printable;
     for f in findings {
-        writeln!(out, "{red}{}{reset} {}:{}:{}", f.rule_id, f.path, f.line, f.column)?;
+        writeln!(
+            out,
+            "{red}{}{reset} {}:{}:{}",
+            p(&f.rule_id),
+            p(&f.path),
+            f.line,
+            f.column
+        )?;
         if let Some(c) = &f.commit {
+            let id: String = c.id.chars().take(12).collect();
             writeln!(
                 out,
                 "    commit {} by {} <{}> on {}",
-                &c.id[..c.id.len().min(12)],
-                c.author,
-                c.email,
-                c.date
+                p(&id),
+                p(&c.author),
+                p(&c.email),
+                p(&c.date)
             )?;
         }
         writeln!(
             out,
             "    {}  {dim}({}; fingerprint {}){reset}",
-            f.shown(reveal),
-            f.description,
+            p(&f.shown(reveal)),
+            p(&f.description),
             &f.fingerprint[..16]
         )?;
     }
     for s in skipped {
-        writeln!(out, "{dim}skipped{reset} {}: {}", s.path, s.reason)?;
+        writeln!(out, "{dim}skipped{reset} {}: {}", p(&s.path), p(&s.reason))?;
     }
     writeln!(out, "{} finding(s), {} skipped", findings.len(), skipped.len())
+}
+
+/// `text` as a terminal or a CI log may show it: each control character (C0, DEL, C1), Unicode
+/// bidi control (the Trojan Source overrides and isolates), line or paragraph separator and
+/// zero-width or invisible formatting character is written as an escape in Rust's notation
+/// (`\n`, `\t`, `\r`, `\x1b`, `\u{202e}`), and a backslash as `\\` so that an escape is never
+/// confused with a name that spells one. Everything else, `é` and `日本` included, is kept.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && needs_escape(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether [`printable`] escapes `c`.
+fn needs_escape(c: char) -> bool {
+    c == '\\'
+        || c.is_control()
+        || matches!(c,
+            '\u{061c}'                    // Arabic letter mark (bidi)
+            | '\u{00ad}'                  // soft hyphen (invisible)
+            | '\u{200b}'..='\u{200f}'     // zero-width space/joiners, LRM, RLM
+            | '\u{2028}' | '\u{2029}'     // line and paragraph separators
+            | '\u{202a}'..='\u{202e}'     // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}'     // word joiner, invisible operators
+            | '\u{2066}'..='\u{2069}'     // bidi isolates
+            | '\u{feff}'                  // zero-width no-break space (BOM)
+            | '\u{fff9}'..='\u{fffb}') // interlinear annotation
 }
 
 /// What was refused, for [`next_steps`].
@@ -209,6 +265,53 @@ mod tests {
         }
         assert!(!next_steps(Refused::Nothing).contains("--no-verify"));
         assert!(commit.lines().count() <= 8, "short: {commit}");
+    }
+
+    #[test]
+    fn printable_escapes_what_steers_a_terminal_and_keeps_names_readable() {
+        assert!(matches!(printable("src/café/日本.env"), Cow::Borrowed(_)));
+        assert_eq!(printable("a\x1b[31mb"), "a\\x1b[31mb");
+        assert_eq!(printable("x\n::error::pwned"), "x\\n::error::pwned");
+        assert_eq!(printable("a\r\tb\x7f\u{85}"), "a\\r\\tb\\x7f\\u{85}");
+        assert_eq!(printable("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(
+            printable("\u{2066}\u{2069}\u{200b}\u{2028}\u{feff}"),
+            "\\u{2066}\\u{2069}\\u{200b}\\u{2028}\\u{feff}"
+        );
+        assert_eq!(
+            printable("a\\x1b"),
+            "a\\\\x1b",
+            "a name that spells an escape is not one"
+        );
+    }
+
+    #[test]
+    fn the_human_report_escapes_paths_members_and_reasons() {
+        let mut f = crate::finding::test_finding(
+            "r\x1b",
+            "f",
+            "dir/a\x1b[31m\n::error::x\u{202e}.env!m\n",
+            1,
+            "secretvalue",
+        );
+        f.description = "desc\x1b]0;title\x07".into();
+        let skipped = [Skipped {
+            path: "z.zip!\x1b[2J".into(),
+            reason: "bad\nname".into(),
+        }];
+        let mut out = Vec::new();
+        write(&mut out, Format::Human, &[f], &skipped, false, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains('\x1b') && !text.contains('\u{202e}') && !text.contains('\x07'),
+            "{text}"
+        );
+        assert!(text.lines().all(|l| !l.trim_start().starts_with("::")), "{text}");
+        assert!(
+            text.contains("dir/a\\x1b[31m\\n::error::x\\u{202e}.env!m\\n:1:1"),
+            "{text}"
+        );
+        assert!(text.contains("z.zip!\\x1b[2J: bad\\nname"), "{text}");
     }
 
     #[test]

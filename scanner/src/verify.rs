@@ -115,7 +115,7 @@ pub fn check(findings: &mut [Finding], opts: &Options) -> Live {
         }
     }
     for w in &run.warnings {
-        eprintln!("sidekey-scan: warning: {w}");
+        eprintln!("sidekey-scan: warning: {}", crate::report::printable(w));
     }
     run.live
 }

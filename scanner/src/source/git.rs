@@ -5,6 +5,11 @@
 //! each blob is then read once through one `git cat-file --batch` and scanned in parallel.
 //! A corrupt object makes git fail, and its message is passed on. Memory grows with the number
 //! of distinct blobs (16 bytes each), never with their content or the number of commits.
+//!
+//! Invariants: a revision from outside (the user's `--git RANGE`, a pre-push hook's input) is
+//! never read by git as an option: [`Revs`] refuses a word that starts with `-` and passes the
+//! revisions after `--end-of-options`. Submodules (gitlinks, mode 160000) are not followed:
+//! each one's path is reported as skipped, once.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -16,11 +21,84 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _};
 
 use super::{dispatch, dispatch_bytes, Commit, Ctx, Limits, Sink};
+use crate::report::printable;
 
 /// Blobs at most this large are handed to worker threads whole; larger ones are streamed.
 const WHOLE: u64 = 8 * 1024 * 1024;
 /// The path under which commit messages are reported.
 pub const MESSAGE_PATH: &str = "COMMIT_MSG";
+/// Why a submodule is reported as skipped.
+pub const SUBMODULE: &str = "submodule: its content is not scanned (scan its own repository)";
+
+/// What `git log` walks: options sidekey itself chose (`--all`, `--not --remotes=R --not`),
+/// then `--end-of-options`, then revisions from outside, which git therefore never reads as
+/// options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Revs {
+    options: Vec<String>,
+    revisions: Vec<String>,
+}
+
+impl Revs {
+    /// Every ref (`--all`): `--git` without a range.
+    pub fn all() -> Revs {
+        Revs {
+            options: vec!["--all".into()],
+            revisions: Vec::new(),
+        }
+    }
+
+    /// The revisions of a `--git RANGE` (space-separated, as `git log` takes them, e.g.
+    /// `origin/main..HEAD ^v1`), or an error naming a word that starts with `-`: a revision is
+    /// never an option. `--all` alone is [`Revs::all`].
+    pub fn range(range: &str) -> anyhow::Result<Revs> {
+        let words: Vec<&str> = range.split_whitespace().collect();
+        if words == ["--all"] {
+            return Ok(Revs::all());
+        }
+        if let Some(word) = words.iter().find(|w| w.starts_with('-')) {
+            bail!(
+                "--git: revision {:?} starts with `-`; a revision is never passed to git as an option \
+                 (for every ref, give --git without a range; to exclude one, write ^REV)",
+                word
+            );
+        }
+        Ok(Revs {
+            options: Vec::new(),
+            revisions: words.into_iter().map(str::to_owned).collect(),
+        })
+    }
+
+    /// Whether there is nothing to walk (no revision and no option naming refs).
+    pub fn is_empty(&self) -> bool {
+        self.options.is_empty() && self.revisions.is_empty()
+    }
+
+    /// The arguments for `git log`, up to (not including) the `--` that ends them.
+    fn args(&self) -> impl Iterator<Item = &str> {
+        self.options
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once("--end-of-options"))
+            .chain(self.revisions.iter().map(String::as_str))
+    }
+}
+
+impl std::fmt::Display for Revs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<&str> = self.options.iter().chain(&self.revisions).map(String::as_str).collect();
+        f.write_str(&printable(&words.join(" ")))
+    }
+}
+
+/// What `git commit` would add ([`Repo::staged`]).
+#[derive(Debug, Clone, Default)]
+pub struct Staged {
+    /// Each staged blob that differs from HEAD.
+    pub changes: Vec<Change>,
+    /// Paths of staged submodules (gitlinks), whose content is not scanned.
+    pub submodules: Vec<String>,
+}
 
 /// A repository: the directory git commands run in.
 pub struct Repo {
@@ -51,10 +129,9 @@ impl Repo {
         cmd
     }
 
-    /// Scans every blob reachable from `revs` (revision arguments as `git log` takes them;
-    /// `--all` for every ref) once, attributed to the commit that introduced it, and every
-    /// commit message.
-    pub fn history(&self, revs: &[String], sink: &dyn Sink, limits: &Limits) -> anyhow::Result<()> {
+    /// Scans every blob reachable from `revs` once, attributed to the commit that introduced
+    /// it, and every commit message; each submodule path met is reported as skipped.
+    pub fn history(&self, revs: &Revs, sink: &dyn Sink, limits: &Limits) -> anyhow::Result<()> {
         let mut log = self
             .git()
             .args([
@@ -70,7 +147,7 @@ impl Repo {
                 "--reverse",
                 "--diff-merges=dense-combined",
             ])
-            .args(revs)
+            .args(revs.args())
             .arg("--")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -102,7 +179,7 @@ impl Repo {
             } = batch;
             let reader_jobs = jobs.clone();
             let reader = scope.spawn(move || read_batch(stdout, order, reader_jobs, sink, limits));
-            let walked = walk_log(log_out, stdin, wanted, &jobs);
+            let walked = walk_log(log_out, stdin, wanted, &jobs, sink);
             drop(jobs);
             let read = reader.join().expect("the batch reader does not panic");
             let log_status = log.wait().context("git log")?;
@@ -114,18 +191,18 @@ impl Repo {
                 bail!("git cat-file failed: {}", stderr_line(&stderr.join()));
             }
             if !log_status.success() {
-                bail!("git log {} failed: {}", revs.join(" "), stderr_line(&log_err.join()));
+                bail!("git log {revs} failed: {}", stderr_line(&log_err.join()));
             }
             walked
         })
     }
 
     /// What `git commit` would add: each staged blob that differs from HEAD, with the blob it
-    /// replaces (None for new files).
-    pub fn staged(&self) -> anyhow::Result<Vec<Change>> {
+    /// replaces (None for new files), and the staged submodules.
+    pub fn staged(&self) -> anyhow::Result<Staged> {
         let head_exists = self
             .git()
-            .args(["rev-parse", "--verify", "--quiet", "HEAD"])
+            .args(["rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD"])
             .stdout(Stdio::null())
             .status()
             .context("cannot run git")?
@@ -144,22 +221,25 @@ impl Repo {
         if !out.status.success() {
             bail!("git diff --cached failed: {}", stderr_line(&out.stderr));
         }
-        let mut changes = Vec::new();
+        let mut staged = Staged::default();
         let mut fields = out.stdout.split(|b| *b == 0);
         while let Some(entry) = fields.next().filter(|e| !e.is_empty()) {
             let path = fields
                 .next()
                 .ok_or_else(|| anyhow!("git diff --raw: entry without a path"))?;
             let Some(raw) = Raw::parse(entry) else { continue };
+            let path = String::from_utf8_lossy(path).into_owned();
             if let Some(new) = raw.added() {
-                changes.push(Change {
-                    path: String::from_utf8_lossy(path).into_owned(),
+                staged.changes.push(Change {
+                    path,
                     old: raw.old().map(str::to_owned),
                     new: new.to_owned(),
                 });
+            } else if raw.submodule() {
+                staged.submodules.push(path);
             }
         }
-        Ok(changes)
+        Ok(staged)
     }
 
     /// The content of each blob in `ids`, in order.
@@ -201,29 +281,38 @@ impl Repo {
         Ok(blobs)
     }
 
-    /// Revision arguments for the refs a `pre-push` hook is told about on stdin
+    /// The revisions for the refs a `pre-push` hook is told about on stdin
     /// (`<local ref> <local sha> <remote ref> <remote sha>` per line): what the push sends that
-    /// `remote` does not have yet. Deleted refs send nothing.
-    pub fn pre_push_revs(&self, remote: Option<&str>, lines: &str) -> anyhow::Result<Vec<String>> {
-        let mut revs = Vec::new();
+    /// `remote` does not have yet. Deleted refs send nothing; a new ref sends what no
+    /// remote-tracking ref of `remote` (of any remote if None) has.
+    pub fn pre_push_revs(&self, remote: Option<&str>, lines: &str) -> anyhow::Result<Revs> {
+        let mut revs = Revs::default();
+        let mut new_ref = false;
         for line in lines.lines().filter(|l| !l.trim().is_empty()) {
             let parts: Vec<&str> = line.split_whitespace().collect();
             let [_, local, _, remote_sha] = parts[..] else {
                 bail!("pre-push input: expected `<local ref> <local sha> <remote ref> <remote sha>`, got {line:?}");
             };
+            if let Some(id) = [local, remote_sha].into_iter().find(|id| !is_object_id(id)) {
+                bail!("pre-push input: {id:?} is not an object id, in {line:?}");
+            }
             if is_zero(local) {
                 continue;
             }
             if is_zero(remote_sha) {
-                revs.push(local.to_owned());
-                revs.push("--not".into());
-                revs.push(match remote {
-                    Some(r) => format!("--remotes={r}"),
-                    None => "--remotes".into(),
-                });
+                revs.revisions.push(local.to_owned());
+                new_ref = true;
             } else {
-                revs.push(format!("{remote_sha}..{local}"));
+                revs.revisions.push(format!("{remote_sha}..{local}"));
             }
+        }
+        if new_ref {
+            // `--not` flips every later revision: flipped back before the revisions come.
+            let remotes = match remote {
+                Some(r) => format!("--remotes={r}"),
+                None => "--remotes".into(),
+            };
+            revs.options = vec!["--not".into(), remotes, "--not".into()];
         }
         Ok(revs)
     }
@@ -282,17 +371,30 @@ impl<'a> Raw<'a> {
     /// The blob this entry adds: not a deletion, not a submodule commit.
     fn added(&self) -> Option<&'a str> {
         let (mode, id) = (*self.modes.last()?, *self.ids.last()?);
-        (!self.status.starts_with('D') && mode != "160000" && !is_zero(id)).then_some(id)
+        (!self.status.starts_with('D') && mode != GITLINK && !is_zero(id)).then_some(id)
+    }
+
+    /// Whether this entry adds or moves a submodule (a gitlink, not followed).
+    fn submodule(&self) -> bool {
+        !self.status.starts_with('D') && self.modes.last() == Some(&GITLINK)
     }
 
     /// The blob it replaces (single-parent diffs only).
     fn old(&self) -> Option<&'a str> {
-        (self.ids.len() == 2 && !is_zero(self.ids[0]) && self.modes[0] != "160000").then_some(self.ids[0])
+        (self.ids.len() == 2 && !is_zero(self.ids[0]) && self.modes[0] != GITLINK).then_some(self.ids[0])
     }
 }
 
+/// The mode of a submodule entry in a tree.
+const GITLINK: &str = "160000";
+
 fn is_zero(id: &str) -> bool {
     id.bytes().all(|b| b == b'0')
+}
+
+/// A full object id, SHA-1 or SHA-256, in hex.
+fn is_object_id(id: &str) -> bool {
+    matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A blob read whole, for a worker.
@@ -310,12 +412,14 @@ fn walk_log(
     batch: std::process::ChildStdin,
     wanted: crossbeam_channel::Sender<(String, Arc<Commit>)>,
     jobs: &crossbeam_channel::Sender<Job>,
+    sink: &dyn Sink,
 ) -> anyhow::Result<()> {
     let mut log = BufReader::with_capacity(256 * 1024, log);
     let mut batch = BufWriter::new(batch);
     // The first 128 bits of each blob id seen: 16 bytes a blob (two ids sharing them would
     // take ~2^64 blobs to be likely).
     let mut seen: HashSet<u128> = HashSet::new();
+    let mut submodules: HashSet<Vec<u8>> = HashSet::new();
     let mut commit: Option<Arc<Commit>> = None;
     let mut token = Vec::new();
     let next = |log: &mut BufReader<ChildStdout>, token: &mut Vec<u8>| -> anyhow::Result<bool> {
@@ -352,7 +456,11 @@ fn walk_log(
         }
         let Some(raw) = Raw::parse(&token) else { continue };
         let added = raw.added().map(str::to_owned);
+        let submodule = raw.submodule();
         next(&mut log, &mut token)?;
+        if submodule && submodules.insert(token.clone()) {
+            sink.skipped(&String::from_utf8_lossy(&token), SUBMODULE.into());
+        }
         let (Some(id), Some(c)) = (added, &commit) else {
             continue;
         };
@@ -386,7 +494,7 @@ fn read_batch(
             let mut bytes = Vec::with_capacity(size as usize);
             (&mut out).take(size).read_to_end(&mut bytes)?;
             if bytes.len() as u64 != size {
-                bail!("git cat-file: {path}: blob cut short");
+                bail!("git cat-file: {}: blob cut short", printable(&path));
             }
             jobs.send(Job { path, bytes, commit }).ok();
         } else {
@@ -412,15 +520,15 @@ fn read_batch(
 fn header(out: &mut impl BufRead, what: &str) -> anyhow::Result<u64> {
     let mut line = String::new();
     if out.read_line(&mut line).context("reading git cat-file")? == 0 {
-        bail!("git cat-file stopped before {what}");
+        bail!("git cat-file stopped before {}", printable(what));
     }
     let fields: Vec<&str> = line.split_whitespace().collect();
     match fields[..] {
         [_, "blob", size] => size
             .parse()
             .map_err(|_| anyhow!("git cat-file: unexpected answer {line:?}")),
-        [id, "missing"] => bail!("{what}: object {id} is missing from the repository"),
-        _ => bail!("{what}: git cat-file answered {:?}", line.trim_end()),
+        [id, "missing"] => bail!("{}: object {id} is missing from the repository", printable(what)),
+        _ => bail!("{}: git cat-file answered {:?}", printable(what), line.trim_end()),
     }
 }
 
@@ -509,9 +617,51 @@ mod tests {
         let deleted = format!(":100644 000000 {a} {z} D");
         assert_eq!(Raw::parse(deleted.as_bytes()).unwrap().added(), None);
         let submodule = format!(":000000 160000 {z} {a} A");
-        assert_eq!(Raw::parse(submodule.as_bytes()).unwrap().added(), None);
+        let raw = Raw::parse(submodule.as_bytes()).unwrap();
+        assert_eq!((raw.added(), raw.submodule()), (None, true));
+        let gone = format!(":160000 000000 {a} {z} D");
+        assert!(!Raw::parse(gone.as_bytes()).unwrap().submodule());
         let merge = format!("::100644 100644 100644 {a} {b} {a} MM");
         assert_eq!(Raw::parse(merge.as_bytes()).unwrap().added(), Some(a.as_str()));
         assert!(Raw::parse(b"merge message").is_none());
+    }
+
+    #[test]
+    fn revisions_are_never_options() {
+        let args = |r: &Revs| r.args().map(str::to_owned).collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            args(&Revs::range("origin/main..HEAD ^v1").unwrap()),
+            "--end-of-options origin/main..HEAD ^v1"
+        );
+        assert_eq!(args(&Revs::range(" --all ").unwrap()), "--all --end-of-options");
+        for bad in ["--output=/tmp/x", "HEAD --all", "-p", "main -- x"] {
+            let err = Revs::range(bad).unwrap_err().to_string();
+            assert!(err.contains("starts with `-`"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_push_walks_what_the_remote_lacks() {
+        let repo = Repo {
+            dir: PathBuf::from("."),
+        };
+        let (z, a, b, c) = ("0".repeat(40), "a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let lines = format!(
+            "refs/heads/new {a} refs/heads/new {z}\nrefs/heads/old {b} refs/heads/old {c}\n\
+             refs/heads/other {c} refs/heads/other {z}\nrefs/heads/gone {z} refs/heads/gone {a}\n"
+        );
+        let revs = repo.pre_push_revs(Some("origin"), &lines).unwrap();
+        let args: Vec<&str> = revs.args().collect();
+        let c_b = format!("{c}..{b}");
+        assert_eq!(
+            args,
+            ["--not", "--remotes=origin", "--not", "--end-of-options", &a, &c_b, &c]
+        );
+        let only_old = format!("refs/heads/old {b} refs/heads/old {c}\n");
+        let revs = repo.pre_push_revs(None, &only_old).unwrap();
+        assert_eq!(revs.args().collect::<Vec<_>>(), ["--end-of-options", c_b.as_str()]);
+        assert!(repo.pre_push_revs(None, "").unwrap().is_empty());
+        let hostile = format!("refs/heads/x --output=/tmp/x refs/heads/x {z}\n");
+        assert!(repo.pre_push_revs(None, &hostile).is_err());
     }
 }
