@@ -11,6 +11,7 @@ mod agent_config;
 mod agent_dev;
 mod agent_exit;
 mod agent_ha;
+mod agent_hostile;
 mod agent_outage;
 mod agent_vault_auth;
 mod agent_vault_database;
