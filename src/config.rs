@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::Error;
+pub use validate::not_a_socket;
 
 use crate::secret::SecretName;
 

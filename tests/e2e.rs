@@ -12,6 +12,7 @@ mod agent_dev;
 mod agent_exit;
 mod agent_flood;
 mod agent_ha;
+mod agent_hostile;
 mod agent_outage;
 mod agent_own_files;
 mod agent_vault_auth;

@@ -113,7 +113,7 @@ impl App {
                 )
             }
         };
-        let unix = bind_unix(&config.agent.socket, config.agent.socket_group.as_deref())?;
+        let unix = bind_unix(&config.file, &config.agent.socket, config.agent.socket_group.as_deref())?;
         let (mut tasks, mut commands) = (BTreeMap::new(), BTreeMap::new());
         for name in config.secrets.keys() {
             let (tx, rx) = mpsc::channel(4);
@@ -283,8 +283,22 @@ async fn revoke_on_exit(
 
 /// Binds the Unix socket with mode 0660 from creation (umask around `bind`), refusing to
 /// take over a socket another agent still serves, and hands it to `group` when set.
-fn bind_unix(path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
-    if path.exists() {
+/// Binds the agent's socket at `path`. Only a socket is ever removed there (a stale one, that
+/// nothing accepts on); a regular file, directory, symlink or FIFO is refused as a config error
+/// (`agent.socket`, exit 2), left as it is. `check` refuses the same (`not_a_socket`).
+fn bind_unix(config_file: &Path, path: &Path, group: Option<&str>) -> anyhow::Result<UnixListener> {
+    if let Some(kind) = sidekey::config::not_a_socket(path) {
+        return Err(sidekey::config::Error::Invalid {
+            file: config_file.to_owned(),
+            key: "agent.socket".to_owned(),
+            reason: format!(
+                "{} exists and is {kind}, not a socket (the agent replaces only a stale socket)",
+                path.display()
+            ),
+        }
+        .into());
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             anyhow::bail!("{}: another process is already serving on this socket", path.display());
         }

@@ -10,6 +10,18 @@ use serde::Serialize;
 
 use super::Error;
 
+/// The shortest `refresh` (every kind): a re-read is one backend request, and ten a second
+/// per secret is already more than any backend wants; the tests poll at 200 ms.
+pub(super) const MIN_REFRESH: Duration = Duration::from_millis(100);
+/// The shortest `rotate_every`: each rotation makes a new version that is fsynced, audited and
+/// (for AWS) a RotateSecret call, so `1ns` would write hundreds a second. One second is far
+/// below any real rotation period and still above the tests' 2 s.
+pub(super) const MIN_ROTATE_EVERY: Duration = Duration::from_secs(1);
+/// The shortest lifetime asked of a backend (`vault.pki` `ttl`, `aws.sts` `duration`): the
+/// agent re-issues at about two thirds of the life, so a shorter one would re-issue in a
+/// loop. (The backends set their own, higher floors: STS refuses under 15 min.)
+pub(super) const MIN_LIFETIME: Duration = Duration::from_secs(1);
+
 /// Makes the errors of one file.
 pub(super) struct Checker<'a> {
     file: &'a Path,
@@ -37,7 +49,9 @@ impl<'a> Checker<'a> {
         }
     }
 
-    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
+    /// A duration of at least `min` (one of the `MIN_*` floors below): anything shorter is a
+    /// typo or a test value that would make the agent spin, so it is refused by name.
+    pub(super) fn duration(&self, key: &str, value: &str, min: Duration) -> Result<Duration, Error> {
         let d = humantime::parse_duration(value).map_err(|e| {
             self.invalid(
                 key,
@@ -46,6 +60,12 @@ impl<'a> Checker<'a> {
         })?;
         if d.is_zero() {
             return Err(self.invalid(key, "duration must be greater than zero"));
+        }
+        if d < min {
+            return Err(self.invalid(
+                key,
+                format!("{value} is below the minimum of {}", humantime::format_duration(min)),
+            ));
         }
         Ok(d)
     }
@@ -97,12 +117,17 @@ impl<'a> Table<'a> {
         self.c.required(&self.key(key), value, what)
     }
 
-    pub(super) fn duration(&self, key: &str, value: &str) -> Result<Duration, Error> {
-        self.c.duration(&self.key(key), value)
+    pub(super) fn duration(&self, key: &str, value: &str, min: Duration) -> Result<Duration, Error> {
+        self.c.duration(&self.key(key), value, min)
     }
 
-    pub(super) fn duration_opt(&self, key: &str, value: &Option<String>) -> Result<Option<Duration>, Error> {
-        value.as_deref().map(|v| self.duration(key, v)).transpose()
+    pub(super) fn duration_opt(
+        &self,
+        key: &str,
+        value: &Option<String>,
+        min: Duration,
+    ) -> Result<Option<Duration>, Error> {
+        value.as_deref().map(|v| self.duration(key, v, min)).transpose()
     }
 
     pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {

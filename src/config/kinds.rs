@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::check::Table;
+use super::check::{Table, MIN_LIFETIME, MIN_ROTATE_EVERY};
 use super::raw::{OneOrMany, RawAuth, RawBackend, RawSecret};
 use super::{AwsBackend, BackendConfig, Error, LocalBackend, SecretSource, VaultAuth, VaultBackend, DEFAULT_REFRESH};
 
@@ -101,7 +101,7 @@ pub static KINDS: &[Kind] = &[
                     .required("common_name", &s.common_name, "the certificate's common name")?
                     .clone(),
                 alt_names: s.alt_names.clone().unwrap_or_default(),
-                ttl: t.duration_opt("ttl", &s.ttl)?,
+                ttl: t.duration_opt("ttl", &s.ttl, MIN_LIFETIME)?,
             })
         },
     },
@@ -132,7 +132,7 @@ pub static KINDS: &[Kind] = &[
                     .required("secret_id", &s.secret_id, "the secret's name or ARN")?
                     .clone(),
                 version_stage: or(&s.version_stage, "AWSCURRENT"),
-                rotate_every: t.duration_opt("rotate_every", &s.rotate_every)?,
+                rotate_every: t.duration_opt("rotate_every", &s.rotate_every, MIN_ROTATE_EVERY)?,
             })
         },
     },
@@ -154,7 +154,7 @@ pub static KINDS: &[Kind] = &[
             Ok(SecretSource::AwsSts {
                 role_arn: role_arn.clone(),
                 duration: t
-                    .duration_opt("duration", &s.duration)?
+                    .duration_opt("duration", &s.duration, MIN_LIFETIME)?
                     .unwrap_or(Duration::from_secs(900)),
                 external_id: s.external_id.clone(),
                 session_name: or(&s.session_name, "sidekey-agent"),
@@ -175,7 +175,7 @@ pub static KINDS: &[Kind] = &[
                 return Err(t.invalid("length", "length must be between 8 and 1024 bytes"));
             }
             Ok(SecretSource::LocalGenerated {
-                rotate_every: t.duration("rotate_every", every)?,
+                rotate_every: t.duration("rotate_every", every, MIN_ROTATE_EVERY)?,
                 length,
             })
         },

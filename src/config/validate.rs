@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::check::{Checker, Table};
+use super::check::{Checker, Table, MIN_REFRESH};
 use super::kinds::{self, Kind, KINDS};
 use super::raw::{RawAccess, RawConfig, RawFile, RawSecret, RawUid};
 use super::*;
@@ -94,6 +94,17 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool) -> Result<Config
             if c.on_host() && !parent.is_dir() {
                 return Err(c.invalid(key, format!("directory {} does not exist", parent.display())));
             }
+        }
+    }
+    if c.on_host() {
+        if let Some(kind) = not_a_socket(&agent_settings.socket) {
+            return Err(c.invalid(
+                "agent.socket",
+                format!(
+                    "{} exists and is {kind}, not a socket (the agent replaces only a stale socket)",
+                    agent_settings.socket.display()
+                ),
+            ));
         }
     }
 
@@ -261,7 +272,7 @@ fn secret(
         refresh: s
             .refresh
             .as_deref()
-            .map(|r| c.duration(&key("refresh"), r))
+            .map(|r| c.duration(&key("refresh"), r, MIN_REFRESH))
             .transpose()?
             .unwrap_or(kind.default_refresh),
         source,
@@ -388,6 +399,24 @@ fn file_spec(
 
 #[cfg(test)]
 mod tests;
+
+/// What is at `path` when it exists and is not a socket (`"a regular file"`, `"a symlink"`,
+/// ...), read without following a symlink; `None` when nothing is there or a socket is. The
+/// agent removes a stale socket at start and must never remove anything else: `run` refuses
+/// the same paths with the same words.
+pub fn not_a_socket(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = std::fs::symlink_metadata(path).ok()?.file_type();
+    Some(match () {
+        _ if kind.is_socket() => return None,
+        _ if kind.is_file() => "a regular file",
+        _ if kind.is_dir() => "a directory",
+        _ if kind.is_symlink() => "a symlink",
+        _ if kind.is_fifo() => "a FIFO",
+        _ if kind.is_block_device() || kind.is_char_device() => "a device",
+        _ => "something else",
+    })
+}
 
 /// `[agent] socket_group`: a gid, or the name of a group this machine knows (the agent hands
 /// the socket to it at start; `check` refuses what `run` could not do).

@@ -181,7 +181,8 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
 }
 
 /// Who is asking: the connection's identity plus a verified token. Refuses (status, reason)
-/// requests with `X-Forwarded-For`, a token that matches none, no token on the TCP listener,
+/// requests with `X-Forwarded-For`, a token header that is malformed or matches none (on
+/// either listener: a present token is always checked), no token on the TCP listener,
 /// and AWS-compatible requests without `X-Aws-Parameters-Secrets-Token`.
 async fn identify(
     shared: &Shared,
@@ -204,7 +205,13 @@ async fn identify(
         ));
     }
     let mut caller = Caller::from(conn);
-    match token::presented(headers, aws_route) {
+    let presented = token::presented(headers, aws_route).map_err(|token::Malformed| {
+        (
+            StatusCode::UNAUTHORIZED,
+            "the token header is not a token (empty, or not visible ASCII)".to_owned(),
+        )
+    })?;
+    match presented {
         Some(presented) => match shared.tokens.verify(presented).await {
             Some(name) => caller.token = Some(name),
             None => {

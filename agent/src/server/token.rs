@@ -1,7 +1,9 @@
 //! Bearer tokens: `Authorization: Bearer TOKEN`, the bare `Authorization: TOKEN` that AWS SDKs
 //! send for container credentials, and `X-Aws-Parameters-Secrets-Token` on the AWS-compatible
 //! route. A token is accepted when it matches one of `[agent] tokens` (argon2id) or the value
-//! `AWS_TOKEN` names (counted as the token `aws`).
+//! `AWS_TOKEN` names (counted as the token `aws`). Header values are read as raw bytes: a
+//! present value that is not visible ASCII is refused ([`Malformed`]), never lossily
+//! converted nor taken as no token.
 //!
 //! argon2id is slow on purpose, so a token verified once is remembered under its SHA-256 (never
 //! the token itself), and verifications run one at a time on a blocking thread so a flood of
@@ -48,7 +50,7 @@ impl Tokens {
                 };
                 let token = token.trim();
                 anyhow::ensure!(!token.is_empty(), "AWS_TOKEN is set but empty");
-                Some(digest(token))
+                Some(digest(token.as_bytes()))
             }
         };
         Ok(Tokens {
@@ -65,7 +67,7 @@ impl Tokens {
     }
 
     /// The name of the token `presented` is, or `None` when it matches none.
-    pub async fn verify(&self, presented: &str) -> Option<String> {
+    pub async fn verify(&self, presented: &[u8]) -> Option<String> {
         let digest = digest(presented);
         if let Some(aws) = &self.aws {
             if bool::from(aws.ct_eq(&digest)) {
@@ -77,11 +79,11 @@ impl Tokens {
         }
         let _one_at_a_time = self.gate.acquire().await.ok()?;
         let hashes = self.hashes.clone();
-        let token = Zeroizing::new(presented.to_owned());
+        let token = Zeroizing::new(presented.to_vec());
         let name = tokio::task::spawn_blocking(move || {
             hashes
                 .iter()
-                .find(|(_, hash)| sidekey::crypto::verify_token(token.as_bytes(), hash))
+                .find(|(_, hash)| sidekey::crypto::verify_token(&token, hash))
                 .map(|(name, _)| name.clone())
         })
         .await
@@ -95,23 +97,41 @@ impl Tokens {
     }
 }
 
-/// The token a request presents, if any: `Authorization` (`Bearer TOKEN` or bare), or, when
-/// `aws_header` is true, `X-Aws-Parameters-Secrets-Token`.
-pub fn presented(headers: &HeaderMap, aws_header: bool) -> Option<&str> {
+/// A token header whose value is not a token: empty, or holding a byte that is not visible
+/// ASCII (a control byte, a space inside, anything >= 0x80). Refused with 401, never read as
+/// "no token" nor converted lossily.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed;
+
+/// The token a request presents, as raw bytes, if any: `Authorization` (`Bearer TOKEN` or
+/// bare), or, when `aws_header` is true, `X-Aws-Parameters-Secrets-Token` (which then wins).
+/// A header that is present but malformed is an error, whichever listener it came on: the
+/// Unix socket takes requests without a token, so treating a bad one as absent would serve it
+/// on the caller's uid alone.
+pub fn presented(headers: &HeaderMap, aws_header: bool) -> Result<Option<&[u8]>, Malformed> {
     if aws_header {
-        if let Some(v) = headers
-            .get("x-aws-parameters-secrets-token")
-            .and_then(|v| v.to_str().ok())
-        {
-            return Some(v.trim());
+        if let Some(v) = headers.get("x-aws-parameters-secrets-token") {
+            return token_bytes(v.as_bytes()).map(Some);
         }
     }
-    let auth = headers.get(hyper::header::AUTHORIZATION)?.to_str().ok()?.trim();
-    Some(auth.strip_prefix("Bearer ").map(str::trim).unwrap_or(auth))
+    let Some(auth) = headers.get(hyper::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let auth = auth.as_bytes().trim_ascii();
+    token_bytes(auth.strip_prefix(b"Bearer ").unwrap_or(auth)).map(Some)
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+/// `value` without surrounding spaces, when what is left is one or more visible ASCII bytes.
+fn token_bytes(value: &[u8]) -> Result<&[u8], Malformed> {
+    let value = value.trim_ascii();
+    if value.is_empty() || !value.iter().all(u8::is_ascii_graphic) {
+        return Err(Malformed);
+    }
+    Ok(value)
+}
+
+fn digest(token: &[u8]) -> [u8; 32] {
+    Sha256::digest(token).into()
 }
 
 #[cfg(test)]
@@ -122,23 +142,46 @@ mod tests {
     async fn tokens_verify_by_hash_or_aws_token_and_are_remembered() {
         let hash = sidekey::crypto::hash_token(b"deploy-token").unwrap();
         let tokens = Tokens::new(&[("deploy".to_owned(), hash)].into(), Some("aws-value")).unwrap();
-        assert_eq!(tokens.verify("deploy-token").await.as_deref(), Some("deploy"));
-        assert_eq!(tokens.verify("deploy-token").await.as_deref(), Some("deploy"));
-        assert_eq!(tokens.verify("aws-value").await.as_deref(), Some("aws"));
-        assert_eq!(tokens.verify("wrong").await, None);
+        assert_eq!(tokens.verify(b"deploy-token").await.as_deref(), Some("deploy"));
+        assert_eq!(tokens.verify(b"deploy-token").await.as_deref(), Some("deploy"));
+        assert_eq!(tokens.verify(b"aws-value").await.as_deref(), Some("aws"));
+        assert_eq!(tokens.verify(b"wrong").await, None);
         assert_eq!(tokens.memo.lock().unwrap().len(), 1);
     }
 
     #[test]
     fn tokens_are_read_from_bearer_bare_and_aws_headers() {
         let mut h = HeaderMap::new();
+        assert_eq!(presented(&h, true), Ok(None));
         h.insert("authorization", "Bearer abc".parse().unwrap());
-        assert_eq!(presented(&h, false), Some("abc"));
+        assert_eq!(presented(&h, false), Ok(Some(&b"abc"[..])));
         h.insert("authorization", "abc2".parse().unwrap());
-        assert_eq!(presented(&h, false), Some("abc2"));
+        assert_eq!(presented(&h, false), Ok(Some(&b"abc2"[..])));
         h.insert("x-aws-parameters-secrets-token", "ssrf".parse().unwrap());
-        assert_eq!(presented(&h, true), Some("ssrf"));
-        assert_eq!(presented(&h, false), Some("abc2"));
+        assert_eq!(presented(&h, true), Ok(Some(&b"ssrf"[..])));
+        assert_eq!(presented(&h, false), Ok(Some(&b"abc2"[..])));
+    }
+
+    #[test]
+    fn malformed_token_headers_are_refused_not_ignored() {
+        use hyper::header::HeaderValue;
+        for bad in [
+            &b"abc\xff"[..],
+            b"\xc3\xa9t\xc3\xa9",
+            b"a b",
+            b"",
+            b"Bearer \xfe",
+            b"a\tb",
+        ] {
+            let value = HeaderValue::from_bytes(bad).unwrap();
+            let mut aws = HeaderMap::new();
+            aws.insert("x-aws-parameters-secrets-token", value.clone());
+            aws.insert("authorization", "Bearer good".parse().unwrap());
+            assert_eq!(presented(&aws, true), Err(Malformed), "{bad:?}");
+            let mut auth = HeaderMap::new();
+            auth.insert("authorization", value);
+            assert_eq!(presented(&auth, false), Err(Malformed), "{bad:?}");
+        }
     }
 
     #[test]
@@ -147,7 +190,7 @@ mod tests {
         let file = dir.join("token");
         std::fs::write(&file, "from-file\n").unwrap();
         let tokens = Tokens::new(&Default::default(), Some(&format!("file://{}", file.display()))).unwrap();
-        assert_eq!(tokens.aws, Some(digest("from-file")));
+        assert_eq!(tokens.aws, Some(digest(b"from-file")));
         assert!(Tokens::new(&Default::default(), Some("file:///nonexistent/x")).is_err());
     }
 

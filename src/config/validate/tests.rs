@@ -308,3 +308,61 @@ fn an_unreadable_file_names_its_cause_once() {
     let cause = std::error::Error::source(&e).expect("the I/O error is the source");
     assert!(cause.to_string().contains("No such file"), "{cause}");
 }
+
+#[test]
+fn durations_below_their_minimum_name_the_key_and_the_minimum() {
+    let e = err(&BASE.replace("\"1h\"", "\"1ns\""));
+    assert_eq!(e.key(), Some("secrets.session.rotate_every"), "{e}");
+    assert!(e.to_string().contains("1ns is below the minimum of 1s"), "{e}");
+    let with = |refresh: &str| {
+        format!("{BASE}\n[secrets.pinned]\nbackend = \"dev\"\nkind = \"local.static\"\nrefresh = \"{refresh}\"\n")
+    };
+    let e = err(&with("10ms"));
+    assert_eq!(e.key(), Some("secrets.pinned.refresh"), "{e}");
+    assert!(e.to_string().contains("below the minimum of 100ms"), "{e}");
+    let vault = format!(
+        "{BASE}\n[backends.vault]\ntype = \"vault\"\naddress = \"http://127.0.0.1:8200\"\nauth = {{ method = \"token\", token_file = \"Cargo.toml\" }}\n\n[secrets.cert]\nbackend = \"vault\"\nkind = \"vault.pki\"\nrole = \"r\"\ncommon_name = \"x\"\nttl = \"500ms\"\n"
+    );
+    assert_eq!(err(&vault).key(), Some("secrets.cert.ttl"));
+    let aws = format!(
+        "{BASE}\n[backends.aws]\ntype = \"aws\"\nregion = \"us-east-1\"\n\n[secrets.stripe]\nbackend = \"aws\"\nkind = \"aws.secretsmanager\"\nsecret_id = \"s\"\nrotate_every = \"999ms\"\n\n[secrets.deploy]\nbackend = \"aws\"\nkind = \"aws.sts\"\nrole_arn = \"arn:aws:iam::123456789012:role/deploy\"\nduration = \"1ms\"\n"
+    );
+    assert_eq!(err(&aws).key(), Some("secrets.deploy.duration"));
+    assert_eq!(
+        err(&aws.replace("duration = \"1ms\"", "")).key(),
+        Some("secrets.stripe.rotate_every")
+    );
+    // The minimums themselves are accepted, and so are the tests' shortest values.
+    parse(Path::new("t.toml"), &BASE.replace("\"1h\"", "\"1s\"")).unwrap();
+    parse(Path::new("t.toml"), &with("100ms")).unwrap();
+}
+
+#[test]
+fn anything_but_a_socket_at_the_socket_path_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |path: &Path| {
+        BASE.replace(
+            "socket = \"agent.sock\"",
+            &format!("socket = {:?}", path.display().to_string()),
+        )
+    };
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    for (path, kind) in [
+        (&file, "a regular file"),
+        (&dir.path().to_path_buf(), "a directory"),
+        (&link, "a symlink"),
+    ] {
+        let e = err(&at(path));
+        assert_eq!(e.key(), Some("agent.socket"), "{e}");
+        assert!(e.to_string().contains(&format!("is {kind}, not a socket")), "{e}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+    // Nothing there, or a (stale) socket, is fine: the agent binds or replaces it.
+    parse(Path::new("t.toml"), &at(&dir.path().join("absent"))).unwrap();
+    let socket = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    parse(Path::new("t.toml"), &at(&socket)).unwrap();
+}
