@@ -128,23 +128,23 @@ fn hostile_file_and_member_names_are_escaped_in_human_output() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("café-日本.env:1:14"));
 }
 
-#[test]
-fn hostile_skipped_names_are_escaped_on_stderr() {
-    let (_tmp, dir) = repo();
+/// A repository with one commit and a gitlink (a submodule entry) at `path` staged in its
+/// index (pointing at that commit).
+fn repo_with_gitlink(path: &str) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, dir) = repo();
     std::fs::write(dir.join("README"), "hello\n").unwrap();
     git(&dir, &["add", "README"]);
     git(&dir, &["commit", "-q", "-m", "start"]);
     let head = git(&dir, &["rev-parse", "HEAD"]);
+    let entry = format!("160000,{head},{path}");
+    git(&dir, &["update-index", "--add", "--cacheinfo", &entry]);
+    (tmp, dir)
+}
+
+#[test]
+fn hostile_skipped_names_are_escaped_on_stderr() {
     // A submodule (gitlink) under the hostile name: skipped, and said so.
-    git(
-        &dir,
-        &[
-            "update-index",
-            "--add",
-            "--cacheinfo",
-            &format!("160000,{head},{HOSTILE}"),
-        ],
-    );
+    let (_tmp, dir) = repo_with_gitlink(HOSTILE);
     git(&dir, &["commit", "-q", "-m", "submodule"]);
 
     let out = scan(&dir, &["--git", "--format", "json"]);
@@ -178,20 +178,7 @@ fn hostile_skipped_names_are_escaped_on_stderr() {
 
 #[test]
 fn submodules_are_reported_as_skipped_in_history_and_staged_scans() {
-    let (_tmp, dir) = repo();
-    std::fs::write(dir.join("README"), "hello\n").unwrap();
-    git(&dir, &["add", "README"]);
-    git(&dir, &["commit", "-q", "-m", "start"]);
-    let head = git(&dir, &["rev-parse", "HEAD"]);
-    git(
-        &dir,
-        &[
-            "update-index",
-            "--add",
-            "--cacheinfo",
-            &format!("160000,{head},vendor/lib"),
-        ],
-    );
+    let (_tmp, dir) = repo_with_gitlink("vendor/lib");
 
     let out = scan(&dir, &["--staged", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
