@@ -151,6 +151,24 @@ pub struct FingerprintOwner {
     pub length: Option<usize>,
 }
 
+/// What went wrong parsing a JSON body that may hold a secret value, without repeating any of
+/// it: serde's messages quote what they found (`invalid type: string "hunter2", expected u64`),
+/// so only the kind of error and its position are given — except the refusals this module
+/// writes itself, which hold no value.
+pub fn json_error(e: &serde_json::Error) -> String {
+    let own = e.to_string();
+    if own.starts_with(RevokeRequest::EXACTLY_ONE) {
+        return RevokeRequest::EXACTLY_ONE.to_owned();
+    }
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "it could not be read",
+        serde_json::error::Category::Syntax => "it is not JSON",
+        serde_json::error::Category::Eof => "it ends too early",
+        serde_json::error::Category::Data => "a field is missing or of the wrong type",
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
+}
+
 /// `POST /v1/revoke` request: exactly one of `{"secret": NAME}`, `{"fingerprint": HEX}` or
 /// `{"value": "..."}`. A body naming none or several is refused with
 /// [`RevokeRequest::EXACTLY_ONE`].
@@ -373,6 +391,23 @@ mod tests {
         }
         assert!(serde_json::from_str::<RevokeRequest>(r#"{"secrets":"a"}"#).is_err());
         assert!(serde_json::from_str::<RevokeRequest>(r#"{"value":7}"#).is_err());
+    }
+
+    #[test]
+    fn json_errors_never_repeat_what_they_found() {
+        let value = format!("pw-{}", std::process::id());
+        for body in [
+            format!(r#"{{"value": {{"nested": "{value}"}}}}"#),
+            format!(r#"{{"secret": ["{value}"]}}"#),
+            format!(r#"{{"value": "{value}"#),
+        ] {
+            let e = serde_json::from_str::<RevokeRequest>(&body).unwrap_err();
+            let said = json_error(&e);
+            assert!(!said.contains(&value), "{said}");
+            assert!(said.contains("line 1"), "{said}");
+        }
+        let e = serde_json::from_str::<RevokeRequest>("{}").unwrap_err();
+        assert_eq!(json_error(&e), RevokeRequest::EXACTLY_ONE);
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub enum Error {
     Decode {
         /// The route asked.
         path: String,
-        /// serde's reason (positions and types, never a value of the answer).
+        /// What was wrong and where ([`sidekey::api::json_error`]: never a value of the answer).
         reason: String,
     },
     /// No answer in time.
@@ -317,7 +317,7 @@ fn secret_path(name: &str) -> String {
 fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| Error::Decode {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason: sidekey::api::json_error(&e),
     })
 }
 

@@ -44,7 +44,7 @@ pub async fn revoke(
             StatusCode::BAD_REQUEST,
             format!(
                 "the body must be {{\"secret\": NAME}}, {{\"fingerprint\": HEX}} or {{\"value\": \"...\"}}: {}",
-                e.to_string().split(" at line").next().unwrap_or_default()
+                sidekey::api::json_error(&e)
             ),
         )
     })?;
