@@ -309,6 +309,11 @@ pub fn load_portable(path: &Path) -> Result<Config, Error> {
         file: path.to_owned(),
         source,
     })?;
-    let raw = validate::parse_raw(path, &text)?;
-    validate::validate(path, raw, false)
+    parse_portable(path, &text)
+}
+
+/// [`parse`] as text only, like [`load_portable`].
+pub fn parse_portable(file: &Path, text: &str) -> Result<Config, Error> {
+    let raw = validate::parse_raw(file, text)?;
+    validate::validate(file, raw, false)
 }

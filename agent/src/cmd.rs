@@ -22,23 +22,24 @@ pub struct UsageError(pub String);
 /// The embedded default config (docs/config.md: the agent runs with no external service).
 const DEV_CONFIG: &str = include_str!("../../config/dev.toml");
 
-/// Loads `path`, or the embedded `config/dev.toml` when none is given.
-fn load(path: Option<&Path>) -> Result<Config, sidekey::config::Error> {
-    match path {
-        Some(path) => sidekey::config::load(path),
-        None => sidekey::config::parse(Path::new("config/dev.toml (embedded)"), DEV_CONFIG),
+/// Loads `path`, or the embedded `config/dev.toml` when none is given; `portable`: the text
+/// only, not the files, directories and groups it names on this machine.
+fn load(path: Option<&Path>, portable: bool) -> Result<Config, sidekey::config::Error> {
+    use sidekey::config as cfg;
+    let embedded = Path::new("config/dev.toml (embedded)");
+    match (path, portable) {
+        (Some(path), false) => cfg::load(path),
+        (Some(path), true) => cfg::load_portable(path),
+        (None, false) => cfg::parse(embedded, DEV_CONFIG),
+        (None, true) => cfg::parse_portable(embedded, DEV_CONFIG),
     }
 }
 
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { config, log_format } => run::run(load(config.as_deref())?, log_format),
-        Command::Check {
-            config: Some(path),
-            portable: true,
-        } => check::check(sidekey::config::load_portable(&path)?),
-        Command::Check { config, .. } => check::check(load(config.as_deref())?),
+        Command::Run { config, log_format } => run::run(load(config.as_deref(), false)?, log_format),
+        Command::Check { config, portable } => check::check(load(config.as_deref(), portable)?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
         Command::Revoke {
             secret,
