@@ -276,16 +276,10 @@ fn a_leaked_vault_token_is_looked_up_and_revoked_with_itself() {
     std::fs::write(repo.path().join("ci/old.env"), format!("VAULT_TOKEN={made_up}\n")).unwrap();
     let addr = stack.vault_addr.as_str();
     let token_state = |report: &Value, path: &str| {
-        let f: Vec<&Value> = report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|f| f["path"] == path)
-            .collect();
-        assert_eq!(f.len(), 1, "{report:#}");
+        let f = crate::support::one_finding(report, path);
         (
-            f[0]["verified"].as_str().unwrap().to_owned(),
-            f[0]["revoked"].as_bool().unwrap(),
+            f["verified"].as_str().unwrap().to_owned(),
+            f["revoked"].as_bool().unwrap(),
         )
     };
 

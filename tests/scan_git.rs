@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use sidekey_scanner::rules::examples::expand;
 
 use crate::support::bin;
+use crate::support::git::isolated;
 
 /// A checksum-valid GitHub token made at run time.
 fn token(seed: u64) -> String {
@@ -20,20 +21,6 @@ fn token(seed: u64) -> String {
 /// `git` in `dir`, isolated from the user's and the system's configuration.
 fn git_cmd(dir: &Path) -> Command {
     isolated("git", dir)
-}
-
-/// `program` in `dir` with git isolated from the user's and the system's configuration.
-fn isolated(program: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Ada Leak")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.test")
-        .env("GIT_COMMITTER_NAME", "Ada Leak")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.test")
-        .env_remove("SIDEKEY_SCAN");
-    cmd
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

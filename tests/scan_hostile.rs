@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use sidekey_scanner::rules::examples::expand;
 
 use crate::support::bin;
+use crate::support::git::isolated;
 
 /// A checksum-valid GitHub token made at run time.
 fn token(seed: u64) -> String {
@@ -23,17 +24,14 @@ const HOSTILE: &str = "a\x1b[31mred\n::error::pwned\u{202e}txt.env";
 /// How the report shows it.
 const ESCAPED: &str = r"a\x1b[31mred\n::error::pwned\u{202e}txt.env";
 
-/// `git` in `dir`, isolated from the user's and the system's configuration.
+/// `git` in `dir`, isolated from the user's and the system's configuration, by an author
+/// whose name holds an escape sequence.
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
+    // A hostile author name too.
+    let out = isolated("git", dir)
         .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "Eve \x1b[2J")
         .env("GIT_AUTHOR_EMAIL", "eve@example.test")
-        .env("GIT_COMMITTER_NAME", "Eve")
-        .env("GIT_COMMITTER_EMAIL", "eve@example.test")
         .output()
         .unwrap();
     assert!(

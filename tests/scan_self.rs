@@ -6,13 +6,14 @@
 //! commits freely; a commit the hook refuses says what to do next (issue 12, item 6).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rand::SeedableRng;
 use serde_json::Value;
 use sidekey_scanner::rules::examples::expand;
 
 use crate::support::bin;
+use crate::support::git::isolated;
 
 /// The repository this test belongs to.
 fn root() -> &'static Path {
@@ -21,18 +22,7 @@ fn root() -> &'static Path {
 
 /// `program ARGS` in `dir`, git isolated from the user's and the system's configuration.
 fn run(program: &Path, dir: &Path, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "Ada Leak")
-        .env("GIT_AUTHOR_EMAIL", "ada@example.test")
-        .env("GIT_COMMITTER_NAME", "Ada Leak")
-        .env("GIT_COMMITTER_EMAIL", "ada@example.test")
-        .env_remove("SIDEKEY_SCAN")
-        .output()
-        .unwrap()
+    isolated(program, dir).args(args).output().unwrap()
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

@@ -88,16 +88,10 @@ fn scan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String)
 
 /// The one finding of `path`: (verified, rule).
 fn state(report: &Value, path: &str) -> (String, String) {
-    let found: Vec<&Value> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["path"] == path)
-        .collect();
-    assert_eq!(found.len(), 1, "{report:#}");
+    let found = crate::support::one_finding(report, path);
     (
-        found[0]["verified"].as_str().unwrap().to_owned(),
-        found[0]["ruleId"].as_str().unwrap().to_owned(),
+        found["verified"].as_str().unwrap().to_owned(),
+        found["ruleId"].as_str().unwrap().to_owned(),
     )
 }
 

@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod aws;
+pub mod git;
 pub mod http;
 pub mod stack;
 
@@ -48,4 +49,16 @@ pub fn scan_json(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> 
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
     (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+/// The one finding of a JSON report at `path` (panics, showing the report, unless exactly one).
+pub fn one_finding<'r>(report: &'r serde_json::Value, path: &str) -> &'r serde_json::Value {
+    let found: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["path"] == path)
+        .collect();
+    assert_eq!(found.len(), 1, "{report:#}");
+    found[0]
 }
