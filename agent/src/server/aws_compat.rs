@@ -18,9 +18,8 @@ use serde::Serialize;
 use sidekey::audit::format_time;
 use sidekey::config::SecretSource;
 use sidekey::{SecretName, SecretString};
-use tokio::sync::oneshot;
 
-use super::respond::{audit_read, json, ApiError};
+use super::respond::{ask, audit_read, json, ApiError};
 use super::Shared;
 use crate::backend::Error;
 use crate::policy::{Admitted, Caller, Permit};
@@ -105,11 +104,17 @@ pub async fn get_secret_value(
     // Another version than the one kept fresh: read by the secret's task for this request
     // only, never served.
     if q.version_id.is_some() || q.version_stage.as_deref().is_some_and(|s| s != version_stage) {
-        let issued = ask(shared, &spec.name, |reply| Command::FetchVersion {
-            version_id: q.version_id.clone(),
-            version_stage: q.version_stage.clone(),
-            reply,
-        })
+        let issued = ask(
+            shared,
+            &spec.name,
+            TIMEOUT,
+            &format!("reading {} from AWS", spec.name),
+            |reply| Command::FetchVersion {
+                version_id: q.version_id.clone(),
+                version_stage: q.version_stage.clone(),
+                reply,
+            },
+        )
         .await?
         .map_err(backend_error)?;
         // Version 0: not a version this agent serves.
@@ -126,38 +131,19 @@ pub async fn get_secret_value(
         return native(issued.native.as_ref());
     }
     if q.refresh_now {
-        ask(shared, &spec.name, |reply| Command::Refresh { reply })
-            .await?
-            .map_err(backend_error)?;
+        ask(
+            shared,
+            &spec.name,
+            TIMEOUT,
+            &format!("reading {} from AWS", spec.name),
+            |reply| Command::Refresh { reply },
+        )
+        .await?
+        .map_err(backend_error)?;
     }
     let served = shared.store.read(spec.name.as_str(), SystemTime::now())?;
     audit_read(shared, caller, ROUTE, spec.name.as_str(), &served, &permit);
     native(served.native.as_ref())
-}
-
-/// Sends a command to `name`'s task and waits for its answer, at most [`TIMEOUT`] in all
-/// (the task may be busy with its own backend call).
-async fn ask<T>(
-    shared: &Shared,
-    name: &SecretName,
-    command: impl FnOnce(oneshot::Sender<T>) -> Command,
-) -> Result<T, ApiError> {
-    let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping");
-    let task = shared
-        .tasks
-        .get(name)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", name.as_str())))?;
-    let (reply, answer) = oneshot::channel();
-    let asked = async {
-        task.send(command(reply)).await.map_err(|_| stopping())?;
-        answer.await.map_err(|_| stopping())
-    };
-    tokio::time::timeout(TIMEOUT, asked).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!("reading {name} from AWS takes longer than {TIMEOUT:?}"),
-        )
-    })?
 }
 
 /// The value leaves here, in GetSecretValue's own JSON.

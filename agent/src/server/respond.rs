@@ -159,3 +159,32 @@ pub(super) fn audit_read(
         rule: permit.rule,
     });
 }
+
+/// Sends a command to `name`'s scheduler task — the server's only way to change what is
+/// served — and waits for its answer, at most `timeout` in all (the task may be busy with its
+/// own backend call): 504 saying `doing` takes too long (its outcome is audited), 503 when
+/// the agent is stopping.
+pub(super) async fn ask<T>(
+    shared: &Shared,
+    name: &SecretName,
+    timeout: std::time::Duration,
+    doing: &str,
+    command: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> crate::scheduler::Command,
+) -> Result<T, ApiError> {
+    let stopping = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping");
+    let task = shared
+        .tasks
+        .get(name)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", name.as_str())))?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let asked = async {
+        task.send(command(reply)).await.map_err(|_| stopping())?;
+        answer.await.map_err(|_| stopping())
+    };
+    tokio::time::timeout(timeout, asked).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!("{doing} takes longer than {timeout:?}; see the audit log"),
+        )
+    })?
+}

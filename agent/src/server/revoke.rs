@@ -9,10 +9,9 @@ use hyper::body::Bytes;
 use hyper::StatusCode;
 use sidekey::api::{RevokeAction, RevokeAnswer, RevokeRequest};
 use sidekey::{LeaseId, SecretName};
-use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use super::respond::{json, Answer, ApiError};
+use super::respond::{ask, json, Answer, ApiError};
 use super::Shared;
 use crate::policy::Admitted;
 use crate::scheduler::Command;
@@ -52,30 +51,12 @@ pub async fn revoke(
     if let Err(denied) = admitted.permit_revoke(target.secret.as_str()) {
         return Err(refuse(target.secret.as_str(), denied.0));
     }
-    let sender = shared
-        .tasks
-        .get(&target.secret)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no secret {:?}", target.secret.as_str())))?;
-    let (reply, answer) = oneshot::channel();
-    sender
-        .send(Command::Revoke {
-            lease: target.lease,
-            reply,
-        })
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping"))?;
-    let done = tokio::time::timeout(TIMEOUT, answer)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "the revocation of {} takes longer than {TIMEOUT:?}; see the audit log",
-                    target.secret
-                ),
-            )
-        })?
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the agent is stopping"))?;
+    let doing = format!("the revocation of {}", target.secret);
+    let done = ask(shared, &target.secret, TIMEOUT, &doing, |reply| Command::Revoke {
+        lease: target.lease,
+        reply,
+    })
+    .await?;
     let status = match done.action {
         RevokeAction::Failed => StatusCode::BAD_GATEWAY,
         _ => StatusCode::OK,
