@@ -6,7 +6,6 @@
 //! value ever leaves this process.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use sidekey::fingerprint::{FingerprintKey, MIN_LEN};
 
@@ -29,9 +28,9 @@ pub struct Owned {
 }
 
 impl Owned {
-    /// Fetches the fingerprint set from the agent listening on `socket`.
-    pub fn from_agent(socket: &Path, key: FingerprintKey) -> anyhow::Result<Owned> {
-        let set = crate::agent::fingerprints(socket)?;
+    /// Fetches the fingerprint set from `agent`.
+    pub fn from_agent(agent: &crate::agent::Agent, key: FingerprintKey) -> anyhow::Result<Owned> {
+        let set = agent.fingerprints()?;
         let lengths = lengths(set.fingerprints.iter().map(|o| o.length));
         Ok(Owned {
             key,

@@ -150,7 +150,7 @@ pub enum Outcome {
 /// Where the broker's fingerprints came from; owned credentials are revoked there too.
 enum Broker {
     /// The agent's socket.
-    Agent(PathBuf),
+    Agent(crate::agent::Agent),
     /// The registry the agents publish at Vault (lease revocation with the operator's token).
     Vault(Vault),
 }
@@ -264,7 +264,7 @@ impl ScanPlan {
                 // operator's token.
                 if let Some((owned, broker)) = &self.owned {
                     let via = match broker {
-                        Broker::Agent(socket) => response::Via::Agent(socket),
+                        Broker::Agent(agent) => response::Via::Agent(agent),
                         Broker::Vault(vault) => response::Via::Vault(vault),
                     };
                     response::revoke_owned(&mut findings, owned, via, dry_run, &mut log)?;
@@ -457,7 +457,10 @@ fn owned(opts: &Options) -> anyhow::Result<Option<(Owned, Broker)>> {
     let key = sidekey::fingerprint::FingerprintKey::load(key_file)
         .map_err(|e| anyhow::anyhow!("--fingerprint-key-file {e}"))?;
     match (&opts.agent_socket, &opts.vault_addr) {
-        (Some(socket), _) => Ok(Some((Owned::from_agent(socket, key)?, Broker::Agent(socket.clone())))),
+        (Some(socket), _) => {
+            let agent = crate::agent::Agent::new(socket)?;
+            Ok(Some((Owned::from_agent(&agent, key)?, Broker::Agent(agent))))
+        }
         (None, Some(addr)) => {
             let vault = Vault::new(addr, opts.vault_token_file.as_deref(), opts.vault_cacert.as_deref())?;
             let owned = Owned::from_vault(&vault, &opts.registry, key)?;

@@ -11,13 +11,11 @@
 //! ([`crate::agent`]).
 
 use std::io::Write;
-use std::path::Path;
 use std::time::SystemTime;
 
 use serde::Serialize;
 use sidekey::api::{RevokeAction, RevokeAnswer};
 
-use crate::agent;
 use crate::finding::Finding;
 use crate::issuer::{aws, vault, Action};
 use crate::owned::Owned;
@@ -57,7 +55,7 @@ pub struct Incident<'a> {
 /// their lease directly at Vault (the agent notices at its next renewal and re-issues).
 pub enum Via<'a> {
     /// `POST /v1/revoke` on the agent's socket.
-    Agent(&'a Path),
+    Agent(&'a crate::agent::Agent),
     /// `sys/leases/revoke` with the lease id the registry published.
     Vault(&'a vault::Vault),
 }
@@ -117,10 +115,10 @@ pub fn revoke_owned(
                 detail,
             }
         } else {
-            let Via::Agent(socket) = &via else {
+            let Via::Agent(agent) = &via else {
                 unreachable!("matched above")
             };
-            agent::revoke(socket, &print, &owner)?
+            agent.revoke(&print, &owner)?
         };
         f.revoked = answer.revoked;
         let incident = Incident {
