@@ -73,9 +73,9 @@ def tar(members):
             t.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
-def zip_(members):
+def zip_(members, method=zipfile.ZIP_DEFLATED):
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(buf, "w", method) as z:
         for name, data in members:
             z.writestr(name, data)
     return buf.getvalue()
@@ -87,6 +87,28 @@ put("archive", "app.tar", tar([("./etc/app.env", env()), ("bin/tool", b"\x7fELF\
 put("archive", "app.tgz", gzip.compress(tar([("etc/app.env", env())])))
 put("archive", "app.zip", zip_([("config/app.env", env()), ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\n")]))
 put("archive", "nested.zip", zip_([("inner.tar", tar([("deep.env", env())]))]))
+# Issue 13's shapes: nested stored zips (opened in place), a filler before the secret (read on
+# the budget's grace), an old v7 tar (no magic), a NUL byte before the secret, a false BOM.
+def stored(members):
+    return zip_(members, zipfile.ZIP_STORED)
+inner = stored([("deep.env", env())])
+for level in range(3):
+    inner = stored([(f"l{level}.zip", inner), ("side.env", env())])
+put("archive", "nested-stored.zip", inner)
+put("archive", "filler-first.zip", zip_([("filler.bin", b"\0" * (2 << 20)), ("app.env", env())]))
+v7 = io.BytesIO()
+with tarfile.open(fileobj=v7, mode="w", format=tarfile.USTAR_FORMAT) as t:
+    info = tarfile.TarInfo("etc/app.env")
+    data = env()
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+raw = bytearray(v7.getvalue())
+raw[257:265] = b"\0" * 8  # no ustar magic or version: an old-style header
+raw[148:156] = b" " * 8
+raw[148:156] = (b"%06o\0 " % sum(raw[:512]))
+put("archive", "old-v7.tar", bytes(raw))
+put("archive", "nul-first.env", b"# cfg\0\n" + env())
+put("archive", "false-bom.env", b"\xff\xfe" + env())
 layer = tar([("etc/app.env", env())])
 put("archive", "docker-save.tar", tar([
     ("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["app:1"], "Layers": ["abc/layer.tar"]}]).encode()),

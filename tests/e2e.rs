@@ -31,5 +31,6 @@ mod scan_corpus;
 mod scan_files;
 mod scan_git;
 mod scan_hostile;
+mod scan_incomplete;
 mod scan_self;
 mod scan_vault_tls;

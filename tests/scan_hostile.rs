@@ -156,7 +156,7 @@ fn hostile_skipped_names_are_escaped_on_stderr() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(&format!("sidekey-scan: skipped {ESCAPED}: submodule")),
+        stderr.contains(&format!("sidekey-scan: not scanned {ESCAPED}: submodule")),
         "{stderr}"
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -168,7 +168,7 @@ fn hostile_skipped_names_are_escaped_on_stderr() {
     let out = scan(&dir, &["--git"]);
     assert_tame("--git human", &out);
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&format!("skipped {ESCAPED}: submodule")),
+        String::from_utf8_lossy(&out.stdout).contains(&format!("not scanned {ESCAPED}: submodule")),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

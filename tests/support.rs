@@ -29,6 +29,43 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
     }
 }
 
+/// Runs `program ARGS` in `dir` as a child of python3, which measures the child's peak RSS
+/// (`getrusage(RUSAGE_CHILDREN).ru_maxrss`). Answers its output and the peak in bytes.
+pub fn with_peak_rss(program: &std::path::Path, args: &[&str], dir: &std::path::Path) -> (std::process::Output, u64) {
+    let script = "import resource, subprocess, sys\n\
+                  code = subprocess.run(sys.argv[1:]).returncode\n\
+                  sys.stderr.write('maxrss_kib=%d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+                  sys.exit(code)\n";
+    let mut out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (rest, kib) = stderr
+        .rsplit_once("maxrss_kib=")
+        .and_then(|(rest, v)| Some((rest, v.trim().parse::<u64>().ok()?)))
+        .unwrap_or_else(|| panic!("no maxrss line in:\n{stderr}"));
+    out.stderr = rest.as_bytes().to_vec();
+    (out, kib * 1024)
+}
+
+/// The paths of a `sidekey-scan` JSON report's findings, in report order.
+pub fn finding_paths(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The findings of a `sidekey-scan` JSON report that matched the broker's secret `name`.
 pub fn owned_findings<'r>(report: &'r serde_json::Value, name: &str) -> Vec<&'r serde_json::Value> {
     report["findings"]

@@ -1,19 +1,18 @@
 //! Archive and image readers: arbitrary bytes as a file handed to the scanner's source
 //! dispatch (sniff → zip, tar, gzip, zstd, nested; `docker save` and OCI layouts are tars of
 //! tars), scanned by the built-in rules, with small limits; a zip is also read in place as one
-//! on disk is. Cuts must be reported, never followed; nothing may panic.
+//! on disk is (stored zips inside it opened where they lie, larger streamed ones spilled to a
+//! temporary file). Cuts must be reported, never followed; nothing may panic.
 #![no_main]
 
 use std::collections::HashSet;
-use std::io::Cursor;
-use std::sync::atomic::AtomicU64;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use sidekey_scanner::engine::Engine;
 use sidekey_scanner::rules;
 use sidekey_scanner::scan::Scan;
-use sidekey_scanner::source::{self, archive, Ctx, Limits};
+use sidekey_scanner::source::{self, archive, Budget, Ctx, Limits};
 
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -31,19 +30,11 @@ fn limits() -> Limits {
 fuzz_target!(|data: &[u8]| {
     let limits = limits();
     let scan = Scan::new(engine(), HashSet::new());
-    let budget = AtomicU64::new(limits.max_expanded);
-    let ctx = Ctx {
-        sink: &scan,
-        limits: &limits,
-        commit: None,
-        depth: 0,
-        budget: &budget,
-    };
-    source::dispatch_bytes("fuzz.bin", data, &ctx);
+    let budget = Budget::new(&limits);
+    source::dispatch_bytes("fuzz.bin", data, &Ctx::top(&scan, &limits, None, &budget));
     if data.starts_with(b"PK") {
-        let budget = AtomicU64::new(limits.max_expanded);
-        let ctx = Ctx { budget: &budget, ..ctx };
-        let _ = archive::open_seekable_zip("fuzz.zip", Cursor::new(data), &ctx);
+        let budget = Budget::new(&limits);
+        let _ = archive::open_zip_bytes("fuzz.zip", data, &Ctx::top(&scan, &limits, None, &budget));
     }
     let _ = scan.finish();
 });

@@ -24,7 +24,8 @@ pub const LONG_VERSION: &str = concat!(env!("SIDEKEY_VERSION"), "\ntarget: ", en
 ///   sidekey-scan install-hook         refuse commits that add secrets
 ///   sidekey-scan --completions bash   a shell completion script (--man: the manual page)
 ///
-/// Exit codes: 0 no findings; 1 findings (after baseline and inline allows); 2 error.
+/// Exit codes: 0 no findings; 1 findings (after baseline and inline allows); 2 error;
+/// 3 no findings, but part of the input could not be scanned (see --allow-skipped).
 /// A line containing `sidekey:allow` or `gitleaks:allow` is not reported.
 #[derive(Debug, Parser)]
 #[command(name = "sidekey-scan", version = VERSION, long_version = LONG_VERSION, about, long_about, verbatim_doc_comment)]
@@ -190,6 +191,11 @@ pub struct ScanArgs {
     /// No progress line on stderr (it is only shown when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Exit 0 when nothing was found even though part of the input could not be scanned (an
+    /// unreadable file, a FIFO or device, an archive cut by a limit, a corrupt archive). By
+    /// default such a scan exits 3: a gate must not pass on input it never read.
+    #[arg(long)]
+    pub allow_skipped: bool,
 }
 
 /// Report formats (the library's `report::Format`, named for clap).

@@ -226,7 +226,7 @@ mod tests {
         let f = Finding::owned("a".into(), 1, 1, SecretString::from("x".to_owned()), "db");
         let record = serde_json::to_value(f.record(false)).unwrap();
         assert_eq!(record["verified"], "true");
-        let sarif = crate::report::sarif(&[f], false);
+        let sarif = crate::report::sarif(&[f], &[], false);
         assert_eq!(sarif["runs"][0]["results"][0]["properties"]["verified"], "true");
     }
 }

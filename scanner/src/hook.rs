@@ -41,7 +41,7 @@ impl Hook {
         }
         let quoted = scanner.display().to_string().replace('\'', r"'\''");
         format!(
-            "#!/bin/sh\n{MARK}\n# Refuses the {} when sidekey-scan finds a secret; to skip once: git {} --no-verify\n\
+            "#!/bin/sh\n{MARK}\n# Refuses the {} when sidekey-scan finds a secret or cannot read part of it (exit 3); to skip once: git {} --no-verify\n\
              default='{quoted}'\n\
              scanner=\"${{SIDEKEY_SCAN:-$default}}\"\n\
              command -v \"$scanner\" >/dev/null 2>&1 || scanner=sidekey-scan\n\

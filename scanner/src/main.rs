@@ -1,6 +1,6 @@
 //! `sidekey-scan`: parse the command line, hand it to the library's scan plan (or install a
-//! hook), and map the outcome to the exit code (0 no findings, 1 findings, 2 error) in one
-//! place. Everything else is in the library ([`sidekey_scanner::plan`]).
+//! hook), and map the outcome to the exit code (0 no findings, 1 findings, 2 error, 3 part of
+//! the input not scanned) in one place. Everything else is in the library ([`sidekey_scanner::plan`]).
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -29,6 +29,14 @@ fn main() -> ExitCode {
     match outcome {
         Ok(Outcome::Found(_)) => ExitCode::from(1),
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Incomplete(n)) => {
+            eprintln!(
+                "sidekey-scan: incomplete: {n} part(s) of the input could not be scanned (listed above), so \
+                 finding nothing there proves nothing. Fix or remove them, leave their paths out in the \
+                 config's [allowlist], or pass --allow-skipped to accept an incomplete scan."
+            );
+            ExitCode::from(3)
+        }
         Err(e) => {
             // Errors may quote the input (a path, git's or Vault's answer): each line is made
             // printable, the lines of a multi-line message (a regex error) are kept.
@@ -70,6 +78,7 @@ fn options(args: cli::ScanArgs) -> Options {
         fingerprint_key_file: args.fingerprint_key_file,
         aws_endpoint_url: args.aws_endpoint_url,
         no_progress: args.no_progress,
+        allow_skipped: args.allow_skipped,
     }
 }
 

@@ -9,7 +9,7 @@
 //! anything is read or sent (the broker's set is fetched there, once); nothing here knows the
 //! command-line parser. Nothing reaches an issuer, the agent or Vault without `--verify`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,6 +79,8 @@ pub struct Options {
     pub aws_endpoint_url: Option<String>,
     /// No progress line.
     pub no_progress: bool,
+    /// A scan that skipped part of its input exits 0 when it found nothing.
+    pub allow_skipped: bool,
 }
 
 impl Default for Options {
@@ -110,6 +112,7 @@ impl Default for Options {
             fingerprint_key_file: None,
             aws_endpoint_url: None,
             no_progress: false,
+            allow_skipped: false,
         }
     }
 }
@@ -145,6 +148,9 @@ pub enum Outcome {
     Clean,
     /// This many findings.
     Found(usize),
+    /// No findings, but this many parts of the input could not be scanned (and
+    /// `--allow-skipped` was not given): the scan proves nothing about them.
+    Incomplete(usize),
 }
 
 /// Where the broker's fingerprints came from; owned credentials are revoked there too.
@@ -180,6 +186,7 @@ pub struct ScanPlan {
     limits: Limits,
     verify: Option<Verify>,
     reporting: Reporting,
+    allow_skipped: bool,
 }
 
 impl ScanPlan {
@@ -240,6 +247,7 @@ impl ScanPlan {
                 reveal: opts.no_redact,
                 progress: !opts.no_progress,
             },
+            allow_skipped: opts.allow_skipped,
         })
     }
 
@@ -273,7 +281,9 @@ impl ScanPlan {
             }
         }
         self.report(&findings, &skipped)?;
+        let incomplete = skipped.iter().filter(|s| !s.outside).count();
         Ok(match findings.len() {
+            0 if incomplete > 0 && !self.allow_skipped => Outcome::Incomplete(incomplete),
             0 => Outcome::Clean,
             n => Outcome::Found(n),
         })
@@ -313,31 +323,23 @@ impl ScanPlan {
             Mode::Staged => {
                 let repo = Repo::open(cwd)?;
                 let git::Staged { changes, submodules } = repo.staged()?;
-                let ids: Vec<&str> = changes
+                // Blobs are streamed one at a time, never all held at once.
+                let replaced: Vec<(&str, &str)> = changes
                     .iter()
-                    .flat_map(|c| std::iter::once(c.new.as_str()).chain(c.old.as_deref()))
+                    .filter_map(|c| Some((c.path.as_str(), c.old.as_deref()?)))
                     .collect();
-                let blobs = repo.blobs(&ids)?;
-                let mut blobs = ids.iter().copied().zip(blobs).collect::<HashMap<_, _>>();
+                let old_ids: Vec<&str> = replaced.iter().map(|(_, id)| *id).collect();
                 // Secrets the file already held at HEAD are not this commit's doing.
                 let (before, _) = self.feed(None, HashSet::new(), |scan| {
-                    for c in &changes {
-                        if let Some(old) = c.old.as_deref().and_then(|id| blobs.get(id)) {
-                            blob(&c.path, old, scan, limits);
-                        }
-                    }
-                    Ok(())
+                    repo.each_blob(&old_ids, |i, body| stream(replaced[i].0, body, scan, limits))
                 })?;
                 let mut known = known;
                 known.extend(before.into_iter().map(|f| f.fingerprint));
+                let new_ids: Vec<&str> = changes.iter().map(|c| c.new.as_str()).collect();
                 self.feed(owned, known, |scan| {
-                    for c in &changes {
-                        if let Some(new) = blobs.remove(c.new.as_str()) {
-                            blob(&c.path, &new, scan, limits);
-                        }
-                    }
+                    repo.each_blob(&new_ids, |i, body| stream(&changes[i].path, body, scan, limits))?;
                     for path in &submodules {
-                        scan.skipped(path, git::SUBMODULE.into());
+                        scan.outside(path, git::SUBMODULE.into());
                     }
                     Ok(())
                 })?
@@ -388,7 +390,8 @@ impl ScanPlan {
         if r.format != Format::Human || r.output.is_some() {
             for s in skipped {
                 eprintln!(
-                    "sidekey-scan: skipped {}: {}",
+                    "sidekey-scan: {} {}: {}",
+                    if s.outside { "not scanned" } else { "skipped" },
                     report::printable(&s.path),
                     report::printable(&s.reason)
                 );
@@ -509,17 +512,10 @@ fn progress(scanned: &AtomicU64, done: &AtomicU64) {
     bar.finish_and_clear();
 }
 
-/// Scans one git blob held in memory.
-fn blob(path: &str, bytes: &[u8], sink: &dyn Sink, limits: &Limits) {
-    let budget = AtomicU64::new(limits.max_expanded);
-    let ctx = source::Ctx {
-        sink,
-        limits,
-        commit: None,
-        depth: 0,
-        budget: &budget,
-    };
-    source::dispatch_bytes(path, bytes, &ctx);
+/// Scans one staged blob as it is read from git (its own top-level input).
+fn stream(path: &str, body: &mut dyn Read, sink: &dyn Sink, limits: &Limits) {
+    let budget = source::Budget::new(limits);
+    source::dispatch(path, body, &source::Ctx::top(sink, limits, None, &budget));
 }
 
 /// An `--artifact` must exist and, when it is a file, be an archive sidekey can open.
@@ -529,7 +525,7 @@ fn artifact_check(path: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut head = vec![0u8; source::SNIFF_LEN];
-    let mut file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+    let mut file = files::open_regular(path, true).map_err(|reason| anyhow::anyhow!("{}: {reason}", path.display()))?;
     let n = file
         .read(&mut head)
         .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;

@@ -40,13 +40,13 @@ pub fn write(
         Format::Json => {
             let body = json!({
                 "findings": findings.iter().map(|f| f.record(reveal)).collect::<Vec<_>>(),
-                "skipped": skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
+                "skipped": skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason, "outside": s.outside})).collect::<Vec<_>>(),
             });
             serde_json::to_writer_pretty(&mut *out, &body)?;
             writeln!(out)
         }
         Format::Sarif => {
-            serde_json::to_writer_pretty(&mut *out, &sarif(findings, reveal))?;
+            serde_json::to_writer_pretty(&mut *out, &sarif(findings, skipped, reveal))?;
             writeln!(out)
         }
     }
@@ -94,9 +94,11 @@ fn human(
         )?;
     }
     for s in skipped {
-        writeln!(out, "{dim}skipped{reset} {}: {}", p(&s.path), p(&s.reason))?;
+        let what = if s.outside { "not scanned" } else { "skipped" };
+        writeln!(out, "{dim}{what}{reset} {}: {}", p(&s.path), p(&s.reason))?;
     }
-    writeln!(out, "{} finding(s), {} skipped", findings.len(), skipped.len())
+    let counted = skipped.iter().filter(|s| !s.outside).count();
+    writeln!(out, "{} finding(s), {counted} skipped", findings.len())
 }
 
 /// `text` as a terminal or a CI log may show it: each control character (C0, DEL, C1), Unicode
@@ -179,7 +181,7 @@ pub fn next_steps(refused: Refused) -> String {
 
 /// The SARIF 2.1.0 log: one run, one result per finding.
 /// <https://docs.oasis-open.org/sarif/sarif/v2.1.0/sarif-v2.1.0.html>
-pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
+pub fn sarif(findings: &[Finding], skipped: &[Skipped], reveal: bool) -> serde_json::Value {
     let mut rule_ids: Vec<&str> = findings.iter().map(|f| f.rule_id.as_str()).collect();
     rule_ids.sort_unstable();
     rule_ids.dedup();
@@ -217,7 +219,27 @@ pub fn sarif(findings: &[Finding], reveal: bool) -> serde_json::Value {
                 "rules": rules,
             }},
             "results": results,
+            "invocations": [invocation(skipped)],
         }],
+    })
+}
+
+/// The run's invocation: not successful when part of the input was skipped, each skipped part
+/// a notification (a warning; a note when it is outside the input).
+fn invocation(skipped: &[Skipped]) -> serde_json::Value {
+    let notes: Vec<_> = skipped
+        .iter()
+        .map(|s| {
+            json!({
+                "level": if s.outside { "note" } else { "warning" },
+                "message": {"text": format!("{}: {}", if s.outside { "not scanned" } else { "skipped" }, s.reason)},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri(&s.path)}}}],
+            })
+        })
+        .collect();
+    json!({
+        "executionSuccessful": skipped.iter().all(|s| s.outside),
+        "toolExecutionNotifications": notes,
     })
 }
 
@@ -298,6 +320,7 @@ mod tests {
         let skipped = [Skipped {
             path: "z.zip!\x1b[2J".into(),
             reason: "bad\nname".into(),
+            outside: false,
         }];
         let mut out = Vec::new();
         write(&mut out, Format::Human, &[f], &skipped, false, false).unwrap();

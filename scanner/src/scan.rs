@@ -174,49 +174,40 @@ impl<'e> Scan<'e> {
 
 impl Sink for Scan<'_> {
     fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>) {
-        let mut decoded;
-        let reader: &mut dyn Read = match encoding {
-            Encoding::Utf8 => content,
-            Encoding::Utf16Le | Encoding::Utf16Be => {
-                let label = if encoding == Encoding::Utf16Le {
-                    encoding_rs::UTF_16LE
-                } else {
-                    encoding_rs::UTF_16BE
-                };
-                decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
-                    .encoding(Some(label))
-                    .bom_override(true)
-                    .build(content);
-                &mut decoded
-            }
+        let label = match encoding {
+            Encoding::Utf8 => return self.bytes(path, content, commit),
+            Encoding::Utf16Le => encoding_rs::UTF_16LE,
+            Encoding::Utf16Be => encoding_rs::UTF_16BE,
         };
-        let mut buf: Vec<u8> = Vec::new();
-        let mut lines_before = 0;
+        // UTF-16 is scanned twice, decoded and as the bytes it is: content that only looks
+        // like UTF-16 (a BOM or a NUL-heavy start in front of ASCII) cannot hide a secret
+        // behind the wrong decoding.
+        let mut decoder = label.new_decoder();
+        let mut raw = Windows::new(self, path, commit);
+        let mut text = Windows::new(self, path, commit);
+        let mut chunk = vec![0u8; CHUNK];
+        let mut decoded = Vec::new();
         loop {
-            let kept = buf.len();
-            let want = WINDOW - kept;
-            let read = match reader.take(want as u64).read_to_end(&mut buf) {
+            let n = match content.read(&mut chunk) {
                 Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    // What was read before the error is still scanned.
-                    self.window(path, &buf, lines_before, buf.len(), commit);
-                    let reason = match e.kind() {
-                        std::io::ErrorKind::Other => e.to_string(), // an archive limit, worded there
-                        _ => format!("cannot read: {e}"),
-                    };
-                    return self.skipped(path, reason);
+                    raw.finish();
+                    text.finish();
+                    return self.read_failed(path, &e);
                 }
             };
-            self.scanned.fetch_add(read as u64, Ordering::Relaxed);
-            let last = read < want;
-            let upto = if last { buf.len() } else { seam(&buf) };
-            self.window(path, &buf, lines_before, upto, commit);
-            if last {
-                return;
+            self.scanned.fetch_add(n as u64, Ordering::Relaxed);
+            decoded.resize(decoder.max_utf8_buffer_length(n).unwrap_or(n * 3 + 16), 0);
+            let (_, _, written, _) = decoder.decode_to_utf8(&chunk[..n], &mut decoded, n == 0);
+            text.extend(&decoded[..written]);
+            if n == 0 {
+                break;
             }
-            lines_before += memchr::memchr_iter(b'\n', &buf[..upto]).count();
-            buf.drain(..upto);
+            raw.extend(&chunk[..n]);
         }
+        raw.finish();
+        text.finish();
     }
 
     fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
@@ -228,10 +219,109 @@ impl Sink for Scan<'_> {
     }
 
     fn skipped(&self, path: &str, reason: String) {
+        self.skip(path, reason, false)
+    }
+
+    fn outside(&self, path: &str, reason: String) {
+        self.skip(path, reason, true)
+    }
+}
+
+impl Scan<'_> {
+    /// Records a skipped part, unless the config's allowlist leaves its path out (as it does
+    /// findings there).
+    fn skip(&self, path: &str, reason: String, outside: bool) {
+        if self.engine.path_allowed(path) {
+            return;
+        }
         self.skipped.lock().expect("never poisoned").push(Skipped {
             path: path.to_owned(),
             reason,
+            outside,
         });
+    }
+
+    /// Scans `content` as bytes, in windows.
+    fn bytes(&self, path: &str, content: &mut dyn Read, commit: Option<&Arc<Commit>>) {
+        let mut windows = Windows::new(self, path, commit);
+        loop {
+            let before = windows.buf.len();
+            let ended = windows.read_from(content);
+            self.scanned
+                .fetch_add((windows.buf.len() - before) as u64, Ordering::Relaxed);
+            match ended {
+                Ok(false) => windows.slide(),
+                Ok(true) => return windows.finish(),
+                Err(e) => {
+                    // What was read before the error is still scanned.
+                    windows.finish();
+                    return self.read_failed(path, &e);
+                }
+            }
+        }
+    }
+
+    /// Reports a read error, unless it was reported where it happened (an archive limit).
+    fn read_failed(&self, path: &str, e: &std::io::Error) {
+        if !crate::source::is_reported(e) {
+            self.skipped(path, format!("cannot read: {e}"));
+        }
+    }
+}
+
+/// Bytes read at a time from text that is decoded while it is read.
+const CHUNK: usize = 1024 * 1024;
+
+/// One text as it arrives, scanned in windows of about [`WINDOW`] bytes, each repeating the
+/// end of the one before (see [`seam`]).
+struct Windows<'s, 'e> {
+    scan: &'s Scan<'e>,
+    path: &'s str,
+    commit: Option<&'s Arc<Commit>>,
+    buf: Vec<u8>,
+    lines_before: usize,
+}
+
+impl<'s, 'e> Windows<'s, 'e> {
+    fn new(scan: &'s Scan<'e>, path: &'s str, commit: Option<&'s Arc<Commit>>) -> Self {
+        Windows {
+            scan,
+            path,
+            commit,
+            buf: Vec::new(),
+            lines_before: 0,
+        }
+    }
+
+    /// Fills the window from `reader`; answers whether the reader ended. On an error, what
+    /// was read before it is in the window.
+    fn read_from(&mut self, reader: &mut dyn Read) -> std::io::Result<bool> {
+        let want = WINDOW.saturating_sub(self.buf.len());
+        let read = reader.take(want as u64).read_to_end(&mut self.buf)?;
+        Ok(read < want)
+    }
+
+    /// Adds `bytes`, scanning a full window when there is one.
+    fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= WINDOW {
+            self.slide();
+        }
+    }
+
+    /// Scans the window up to its seam and keeps what follows for the next one.
+    fn slide(&mut self) {
+        let upto = seam(&self.buf);
+        self.scan
+            .window(self.path, &self.buf, self.lines_before, upto, self.commit);
+        self.lines_before += memchr::memchr_iter(b'\n', &self.buf[..upto]).count();
+        self.buf.drain(..upto);
+    }
+
+    /// Scans what is left.
+    fn finish(self) {
+        self.scan
+            .window(self.path, &self.buf, self.lines_before, self.buf.len(), self.commit);
     }
 }
 

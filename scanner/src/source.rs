@@ -7,18 +7,22 @@ pub mod files;
 pub mod git;
 
 use std::io::{BufRead, BufReader, Read};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Serialize;
 
-/// Why a part of the input could not be scanned (reported; the rest is still scanned).
+/// Why a part of the input could not be scanned (reported; the rest is still scanned). A
+/// skipped part makes the scan incomplete (exit code 3 unless `--allow-skipped`); a part
+/// `outside` the input (a submodule, whose content is another repository) is only reported.
 #[derive(Debug, Clone)]
 pub struct Skipped {
     /// What was skipped.
     pub path: String,
     /// Why.
     pub reason: String,
+    /// Not part of this input (a submodule): reported, never counted as skipped.
+    pub outside: bool,
 }
 
 /// The commit that introduced a blob (history scans only).
@@ -55,8 +59,11 @@ pub trait Sink: Sync {
     fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
         self.text(path, &mut &bytes[..], encoding, commit)
     }
-    /// A part of the input that was not scanned, and why.
+    /// A part of the input that was not scanned, and why: the scan is incomplete.
     fn skipped(&self, path: &str, reason: String);
+    /// Something named in the input whose content is elsewhere (a submodule), and why it is
+    /// not scanned: reported, but the scan is complete without it.
+    fn outside(&self, path: &str, reason: String);
 }
 
 /// Bounds on what archives may cost: a zip bomb is cut off and reported, never followed.
@@ -82,6 +89,96 @@ impl Default for Limits {
     }
 }
 
+/// What archives under one top-level input may still expand. When the budget is spent, a
+/// grace allowance (a sixteenth of it, at least 1 MiB) keeps what is cheap scanned: members
+/// that are small, stored, or expand no more than [`archive`] allows past the budget, each
+/// taking at most an eighth of the grace (so one filler cannot take it all); nested archives
+/// are no longer opened. Everything left out is reported as skipped.
+#[derive(Debug)]
+pub struct Budget {
+    left: AtomicU64,
+    grace: AtomicU64,
+    /// The most one member or stream may take of the grace.
+    pub grace_share: u64,
+    spent: AtomicBool,
+    exhausted: AtomicBool,
+}
+
+/// Where [`Budget::charge`] took bytes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charged {
+    /// The budget.
+    Budget,
+    /// The grace allowance, the budget being spent.
+    Grace,
+    /// Neither: both are spent.
+    Out,
+}
+
+impl Budget {
+    /// A full budget for one top-level input.
+    pub fn new(limits: &Limits) -> Self {
+        let grace = (limits.max_expanded / 16).max(1024 * 1024);
+        Budget {
+            left: AtomicU64::new(limits.max_expanded),
+            grace: AtomicU64::new(grace),
+            grace_share: grace / 8,
+            spent: AtomicBool::new(false),
+            exhausted: AtomicBool::new(false),
+        }
+    }
+
+    /// Takes `n` expanded bytes from the budget, or once it is spent from the grace.
+    pub fn charge(&self, n: u64) -> Charged {
+        if !self.spent() && take(&self.left, n) {
+            return Charged::Budget;
+        }
+        self.spent.store(true, Ordering::Relaxed);
+        if take(&self.grace, n) {
+            Charged::Grace
+        } else {
+            self.exhausted.store(true, Ordering::Relaxed);
+            Charged::Out
+        }
+    }
+
+    /// Takes `n` bytes from the budget only (opening a nested archive, never done on grace).
+    pub fn charge_budget(&self, n: u64) -> bool {
+        let taken = !self.spent() && take(&self.left, n);
+        if !taken {
+            self.spent.store(true, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Whether the grace has run out too: nothing more is expanded.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+
+    /// Whether the budget (not the grace) has run out.
+    pub fn spent(&self) -> bool {
+        self.spent.load(Ordering::Relaxed)
+    }
+}
+
+/// Subtracts `n` from `left` if it is there.
+fn take(left: &AtomicU64, n: u64) -> bool {
+    left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |l| l.checked_sub(n))
+        .is_ok()
+}
+
+/// A read error whose cause was already reported to the sink where it happened (an archive
+/// limit cut a member): whoever reads it stops quietly instead of reporting it again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Reported(pub String);
+
+/// Whether `e` is a [`Reported`] one.
+pub fn is_reported(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Reported>())
+}
+
 /// What one [`dispatch`] needs besides the bytes: where text goes, the limits, and the state of
 /// the top-level input it came from.
 pub struct Ctx<'a> {
@@ -93,11 +190,22 @@ pub struct Ctx<'a> {
     pub commit: Option<&'a Arc<Commit>>,
     /// Archive nesting depth of this content (0: a file, a blob).
     pub depth: usize,
-    /// Bytes that archives under the same top-level input may still expand.
-    pub budget: &'a AtomicU64,
+    /// What archives under the same top-level input may still expand.
+    pub budget: &'a Budget,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// The context of a top-level input (a file, a blob), with its own `budget`.
+    pub fn top(sink: &'a dyn Sink, limits: &'a Limits, commit: Option<&'a Arc<Commit>>, budget: &'a Budget) -> Self {
+        Ctx {
+            sink,
+            limits,
+            commit,
+            depth: 0,
+            budget,
+        }
+    }
+
     /// The same context, one archive level deeper.
     pub fn nested(&self) -> Ctx<'_> {
         Ctx {
@@ -123,7 +231,7 @@ pub enum Kind {
     Zstd,
     /// Text in the given encoding.
     Text(Encoding),
-    /// Anything else with a NUL byte near the start: not scanned.
+    /// Anything else with a NUL byte near the start: scanned as bytes, never decoded.
     Binary,
 }
 
@@ -141,7 +249,7 @@ pub fn sniff(head: &[u8]) -> Kind {
     if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Kind::Zstd;
     }
-    if head.len() >= 262 && &head[257..262] == b"ustar" {
+    if head.len() >= 262 && &head[257..262] == b"ustar" || is_v7_tar_header(head) {
         return Kind::Tar;
     }
     if head.starts_with(&[0xff, 0xfe]) {
@@ -175,21 +283,54 @@ pub fn sniff(head: &[u8]) -> Kind {
     Kind::Binary
 }
 
+/// Whether `head` starts with an old-style (v7, pre-POSIX) tar header: no magic, so the
+/// header's own checksum decides (the octal sum of its 512 bytes with the checksum field read
+/// as spaces; old tars summed signed bytes, so either sum is accepted), with a name and a mode.
+fn is_v7_tar_header(head: &[u8]) -> bool {
+    let Some(header) = head.get(..512) else {
+        return false;
+    };
+    let octal = |field: &[u8]| -> Option<u64> {
+        let digits = field.trim_ascii_start();
+        let end = digits
+            .iter()
+            .position(|b| *b == 0 || *b == b' ')
+            .unwrap_or(digits.len());
+        let digits = &digits[..end];
+        if digits.is_empty() || !digits.iter().all(|b| (b'0'..=b'7').contains(b)) {
+            return None;
+        }
+        std::str::from_utf8(digits)
+            .ok()
+            .and_then(|d| u64::from_str_radix(d, 8).ok())
+    };
+    let (Some(recorded), Some(_mode)) = (octal(&header[148..156]), octal(&header[100..108])) else {
+        return false;
+    };
+    if header[0] == 0 {
+        return false; // no name: an end-of-archive block, or not a tar
+    }
+    let field = |i: usize| if (148..156).contains(&i) { b' ' } else { header[i] };
+    let unsigned: u64 = (0..512).map(|i| u64::from(field(i))).sum();
+    let signed: i64 = (0..512).map(|i| i64::from(field(i) as i8)).sum();
+    recorded == unsigned || i64::try_from(recorded).is_ok_and(|r| r == signed)
+}
+
 /// Sniffs `content` and hands it on: archives are opened member by member (within the
-/// limits), text goes to the sink, other binary content is dropped. `path` is the name the
-/// user would type for this content.
+/// limits); everything else goes to the sink. Binary content is scanned as the bytes it is
+/// (a secret is ASCII, and one NUL byte must not hide it). `path` is the name the user would
+/// type for this content.
 pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
     let mut reader = BufReader::with_capacity(64 * 1024, content);
     let head = match fill_head(&mut reader) {
         Ok(head) => head,
+        Err(e) if is_reported(&e) => return,
         Err(e) => return ctx.sink.skipped(path, format!("cannot read: {e}")),
     };
+    let mut all = head.as_slice().chain(reader);
     match sniff(&head) {
-        Kind::Text(encoding) => {
-            let mut all = head.as_slice().chain(reader);
-            ctx.sink.text(path, &mut all, encoding, ctx.commit)
-        }
-        Kind::Binary => {}
+        Kind::Text(encoding) => ctx.sink.text(path, &mut all, encoding, ctx.commit),
+        Kind::Binary => ctx.sink.text(path, &mut all, Encoding::Utf8, ctx.commit),
         kind => {
             if ctx.depth >= ctx.limits.max_depth {
                 return ctx.sink.skipped(
@@ -197,8 +338,7 @@ pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
                     format!("archive nested deeper than {} levels; not opened", ctx.limits.max_depth),
                 );
             }
-            let mut all = head.as_slice().chain(reader);
-            if let Err(reason) = archive::open(kind, path, &mut all, ctx) {
+            if let Err(archive::Stop::Say(reason)) = archive::open(kind, path, &mut all, ctx) {
                 ctx.sink.skipped(path, reason);
             }
         }
@@ -209,7 +349,7 @@ pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
 pub fn dispatch_bytes(path: &str, bytes: &[u8], ctx: &Ctx<'_>) {
     match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
         Kind::Text(encoding) => ctx.sink.text_bytes(path, bytes, encoding, ctx.commit),
-        Kind::Binary => {}
+        Kind::Binary => ctx.sink.text_bytes(path, bytes, Encoding::Utf8, ctx.commit),
         _ => dispatch(path, &mut &bytes[..], ctx),
     }
 }
@@ -242,6 +382,15 @@ mod tests {
         tar[..4].copy_from_slice(b"file");
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(sniff(&tar), Kind::Tar);
+        let mut v7 = tar::Header::new_old();
+        v7.set_path("etc/app.env").unwrap();
+        v7.set_size(6);
+        v7.set_mode(0o644);
+        v7.set_cksum();
+        assert_eq!(sniff(v7.as_bytes()), Kind::Tar);
+        let mut wrong = *v7.as_bytes();
+        wrong[0] ^= 1;
+        assert_ne!(sniff(&wrong), Kind::Tar, "a bad checksum is not a header");
         assert_eq!(sniff(b"key = value\n"), Kind::Text(Encoding::Utf8));
         assert_eq!(sniff(b""), Kind::Text(Encoding::Utf8));
         assert_eq!(sniff(b"\x7fELF\x02\x01\x01\x00\x00\x00"), Kind::Binary);

@@ -1,88 +1,144 @@
-//! Archives: zip (jar, whl, apk), tar, gzip and zstd streams, nested to any depth within
-//! [`super::Limits`]; `docker save` tarballs and OCI layouts are tars of tars. Members go back
-//! through [`super::dispatch`] with the path `ARCHIVE!MEMBER`.
+//! Archives: zip (jar, whl, apk), tar (ustar, gnu, pax and old v7 headers), gzip and zstd
+//! streams, nested to any depth within [`super::Limits`]; `docker save` tarballs and OCI
+//! layouts are tars of tars. Members go back through [`super::dispatch`] with the path
+//! `ARCHIVE!MEMBER`.
 //!
-//! Tars and compressed streams are read as streams, so a member costs bounded memory whatever
-//! its size; a zip needs its central directory, so one read from a stream is held in memory
-//! (up to [`super::Limits::max_member`]). A compressed stream is not a level of its own: a
-//! `x.tgz` holding a tar is opened in place (`x.tgz!etc/app.env`), a gzipped text file is
-//! `x.gz!x` (the name from the gzip header when it has one).
+//! Memory stays bounded whatever the archive: tars and compressed streams are read as streams,
+//! so a member costs bounded memory whatever its size. A zip needs its central directory, so
+//! it is read in place: a zip on disk by position, a stored zip inside another zip as a window
+//! of its parent (no copy), and a zip that arrives as a stream (compressed inside a zip, a tar
+//! member, a git blob) is held in memory only up to [`IN_MEMORY`] and otherwise spilled to an
+//! unlinked temporary file (up to [`super::Limits::max_member`]). A compressed stream is not a
+//! level of its own: a `x.tgz` holding a tar is opened in place (`x.tgz!etc/app.env`), a
+//! gzipped text file is `x.gz!x` (the name from the gzip header when it has one).
 //!
-//! Limits: every byte a decompressor produces (zip members, gzip and zstd streams) is charged
-//! to the top-level input's budget, and every member is cut at `max_member` — except members
-//! that are archives themselves, which are cut member by member in turn. A cut raises an
-//! [`io::Error`] carrying a [`Cut`] that travels up to whoever reads, which reports it once:
-//! the sink for text, [`super::dispatch`] for an archive that cannot go on. A spent budget is
-//! 0 (the last byte of it is never spent), so each enclosing archive sees it and stops
-//! quietly.
+//! Limits: every byte a member or a decompressor yields is charged to the top-level input's
+//! [`Budget`], and every member is cut at `max_member` — except members that are archives
+//! themselves, which are cut member by member in turn. When the budget is spent, what is cheap
+//! is still scanned from the budget's grace (a member that expands at most [`GRACE_RATIO`]
+//! times its compressed size, stored members, members of a plain tar), and nested archives
+//! are not opened. A cut is reported to the sink where it happens, with the member's path,
+//! and travels up as a [`Reported`] read error that stops every reader above it quietly.
 
 use std::fmt;
-use std::io::{self, Cursor, Read, Seek};
-use std::sync::atomic::Ordering;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write as _};
+use std::os::unix::fs::FileExt as _;
 
 use flate2::read::MultiGzDecoder;
 
-use super::{dispatch, sniff, Ctx, Kind, SNIFF_LEN};
+use super::{dispatch, is_reported, sniff, Charged, Ctx, Kind, Reported, SNIFF_LEN};
+
+/// A zip that arrives as a stream is held in memory up to this size; a larger one is spilled
+/// to an unlinked temporary file, so nesting never multiplies memory.
+pub const IN_MEMORY: u64 = 1024 * 1024;
+/// Once the budget is spent, a zip member is read only while it has expanded at most this
+/// many times its compressed size (or [`GRACE_FLOOR`] bytes): a filler that spent the budget
+/// cannot also hide what comes after it.
+pub const GRACE_RATIO: u64 = 16;
+/// What any member may expand to on grace, whatever its compressed size.
+pub const GRACE_FLOOR: u64 = 4096;
+
+/// Why an archive was not read to its end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// For the caller to report as skipped.
+    Say(String),
+    /// Already reported where it happened (a cut).
+    Quiet,
+}
 
 /// Opens the archive `content` of `kind` found at `path` and dispatches its members.
-/// Answers why it could not be read (the caller reports it as skipped); members that were
-/// read before the failure stay scanned.
-pub fn open(kind: Kind, path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) -> Result<(), String> {
+/// Answers why it could not be read to its end; members that were read before stay scanned.
+pub fn open(kind: Kind, path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) -> Result<(), Stop> {
     match kind {
         Kind::Zip => open_zip(path, content, ctx),
         Kind::Tar => open_tar(path, content, "tar", ctx),
         Kind::Gzip => {
-            let mut stream = Limited::new(MultiGzDecoder::new(content), ctx, true);
+            let mut stream = Limited::new(MultiGzDecoder::new(content), path, ctx, Charge::Stream);
             let head = read_head(&mut stream).map_err(|e| describe("truncated or corrupt gzip stream", &e))?;
             let name = stream.inner.header().and_then(|h| h.filename()).and_then(header_name);
             expanded(path, name, head, stream, "gzip", ctx)
         }
         Kind::Zstd => {
-            let decoder =
-                zstd::stream::read::Decoder::new(content).map_err(|e| format!("cannot start zstd decoder: {e}"))?;
-            let mut stream = Limited::new(decoder, ctx, true);
+            let decoder = zstd::stream::read::Decoder::new(content)
+                .map_err(|e| Stop::Say(format!("cannot start zstd decoder: {e}")))?;
+            let mut stream = Limited::new(decoder, path, ctx, Charge::Stream);
             let head = read_head(&mut stream).map_err(|e| describe("truncated or corrupt zstd stream", &e))?;
             expanded(path, None, head, stream, "zstd", ctx)
         }
-        Kind::Text(_) | Kind::Binary => Err("not an archive".into()),
+        Kind::Text(_) | Kind::Binary => Err(Stop::Say("not an archive".into())),
     }
 }
 
-/// Opens a zip that can be read in place (a file on disk): nothing is held in memory, so
-/// there is no size limit on the zip itself. Members are dispatched as by [`open`].
-pub fn open_seekable_zip<R: Read + Seek>(path: &str, reader: R, ctx: &Ctx<'_>) -> Result<(), String> {
-    let zip = zip::ZipArchive::new(reader).map_err(|e| format!("not a readable zip: {e}"))?;
-    zip_members(path, zip, ctx);
-    Ok(())
+/// Opens a zip on disk in place: read by position, nothing held in memory, no size limit on
+/// the zip itself. Members are dispatched as by [`open`].
+pub fn open_zip_file(path: &str, file: &File, ctx: &Ctx<'_>) -> Result<(), Stop> {
+    let view = View::file(file).map_err(|e| Stop::Say(format!("cannot read: {e}")))?;
+    zip_in(path, view, ctx)
+}
+
+/// Opens a zip held in memory in place (as [`open_zip_file`]).
+pub fn open_zip_bytes(path: &str, bytes: &[u8], ctx: &Ctx<'_>) -> Result<(), Stop> {
+    zip_in(path, View::memory(bytes), ctx)
 }
 
 // === zip ===
 
-/// A zip read from a stream: held in memory, so only up to `max_member` bytes of it.
-fn open_zip(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) -> Result<(), String> {
+/// A zip read from a stream: in memory when small, else spilled to an unlinked temporary file;
+/// never more than `max_member` bytes of it.
+fn open_zip(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) -> Result<(), Stop> {
     let max = ctx.limits.max_member;
-    let mut bytes = Vec::new();
-    content
-        .take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| describe("cannot read zip", &e))?;
-    if bytes.len() as u64 > max {
-        return Err(format!(
-            "zip larger than {} (a zip read as a stream is held in memory to be opened); not opened",
+    let too_large = || {
+        Stop::Say(format!(
+            "zip larger than {} (a zip read as a stream must be stored to be opened); not opened",
             Size(max)
-        ));
+        ))
+    };
+    let mut head = Vec::new();
+    content
+        .take(IN_MEMORY.min(max).saturating_add(1))
+        .read_to_end(&mut head)
+        .map_err(|e| describe("cannot read zip", &e))?;
+    if head.len() as u64 <= IN_MEMORY.min(max) {
+        return zip_in(path, View::memory(&head), ctx);
     }
-    let zip = zip::ZipArchive::new(Cursor::new(bytes.as_slice())).map_err(|e| format!("not a readable zip: {e}"))?;
-    zip_members(path, zip, ctx);
+    if head.len() as u64 > max {
+        return Err(too_large());
+    }
+    let spill_failed = |e: io::Error| Stop::Say(format!("cannot spill the zip to a temporary file: {e}"));
+    let mut spill = tempfile::tempfile().map_err(spill_failed)?;
+    spill.write_all(&head).map_err(spill_failed)?;
+    let rest = max.saturating_add(1) - head.len() as u64;
+    drop(head);
+    let copied =
+        io::copy(&mut content.take(rest), &mut spill).map_err(|e| describe("cannot read zip (or spill it)", &e))?;
+    if copied >= rest {
+        return Err(too_large());
+    }
+    open_zip_file(path, &spill, ctx)
+}
+
+/// Opens the zip in `view` and dispatches its members.
+fn zip_in(path: &str, view: View<'_>, ctx: &Ctx<'_>) -> Result<(), Stop> {
+    let zip = zip::ZipArchive::new(BufReader::new(view)).map_err(|e| Stop::Say(format!("not a readable zip: {e}")))?;
+    zip_members(path, zip, view, ctx);
     Ok(())
 }
 
-/// Dispatches each file of `zip`; a member that cannot be opened is reported and the next
-/// one is tried (the central directory says where each starts).
-fn zip_members<R: Read + Seek>(path: &str, mut zip: zip::ZipArchive<R>, ctx: &Ctx<'_>) {
+/// Dispatches each file of `zip` (whose bytes are `view`); a member that cannot be opened is
+/// reported and the next one is tried (the central directory says where each starts).
+fn zip_members<R: Read + Seek>(path: &str, mut zip: zip::ZipArchive<R>, view: View<'_>, ctx: &Ctx<'_>) {
     for i in 0..zip.len() {
-        if spent(ctx) {
-            return;
+        if ctx.budget.exhausted() {
+            return ctx.sink.skipped(
+                path,
+                format!(
+                    "archive expands past {} in total; its last {} member(s) are not scanned",
+                    Size(ctx.limits.max_expanded),
+                    zip.len() - i
+                ),
+            );
         }
         let name = match zip.name_for_index(i) {
             Some(Ok(name)) => name.into_owned(),
@@ -99,25 +155,145 @@ fn zip_members<R: Read + Seek>(path: &str, mut zip: zip::ZipArchive<R>, ctx: &Ct
         if !file.is_file() {
             continue;
         }
+        // A stored zip is opened where it lies in its parent.
+        let stored = file.compression() == zip::CompressionMethod::Stored && !file.encrypted();
+        if let Some(inner) = stored
+            .then(|| file.data_start().and_then(|at| view.sub(at, file.compressed_size())))
+            .flatten()
+            .filter(|inner| inner.is_zip())
+        {
+            drop(file);
+            zip_in_place(&member_path, inner, ctx);
+            continue;
+        }
         let declared = file.size();
-        member(&member_path, &mut file, true, Some(declared), ctx);
+        let grace_cap = file.compressed_size().saturating_mul(GRACE_RATIO).max(GRACE_FLOOR);
+        member(
+            &member_path,
+            &mut file,
+            Charge::Member { grace_cap },
+            Some(declared),
+            ctx,
+        );
+    }
+}
+
+/// Opens the stored zip `inner` found at `path` as a window of its parent. Its size is charged
+/// to the budget as reading it out would be, so that entries sharing the same bytes (an
+/// overlapping-entries bomb) cannot multiply work for free.
+fn zip_in_place(path: &str, inner: View<'_>, ctx: &Ctx<'_>) {
+    let nested = ctx.nested();
+    if nested.depth >= ctx.limits.max_depth {
+        return ctx.sink.skipped(
+            path,
+            format!("archive nested deeper than {} levels; not opened", ctx.limits.max_depth),
+        );
+    }
+    if !ctx.budget.charge_budget(inner.len) {
+        return ctx.sink.skipped(path, not_opened(ctx));
+    }
+    if let Err(Stop::Say(reason)) = zip_in(path, inner, &nested) {
+        ctx.sink.skipped(path, reason);
+    }
+}
+
+/// Where a zip's bytes are.
+#[derive(Debug, Clone, Copy)]
+enum Backing<'a> {
+    Memory(&'a [u8]),
+    File(&'a File),
+}
+
+/// A window of a zip's bytes, read by position: what a stored zip inside another is opened
+/// on, without a copy.
+#[derive(Debug, Clone, Copy)]
+struct View<'a> {
+    backing: Backing<'a>,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<'a> View<'a> {
+    fn memory(bytes: &'a [u8]) -> Self {
+        View {
+            backing: Backing::Memory(bytes),
+            start: 0,
+            len: bytes.len() as u64,
+            pos: 0,
+        }
+    }
+
+    fn file(file: &'a File) -> io::Result<Self> {
+        Ok(View {
+            backing: Backing::File(file),
+            start: 0,
+            len: file.metadata()?.len(),
+            pos: 0,
+        })
+    }
+
+    /// The `len` bytes at `at` (relative to this window), when they are inside it.
+    fn sub(&self, at: u64, len: u64) -> Option<View<'a>> {
+        (at.checked_add(len)? <= self.len).then(|| View {
+            backing: self.backing,
+            start: self.start + at,
+            len,
+            pos: 0,
+        })
+    }
+
+    /// Whether the window starts like a zip.
+    fn is_zip(&self) -> bool {
+        let mut magic = [0u8; 4];
+        let mut view = *self;
+        view.read_exact(&mut magic).is_ok() && sniff(&magic) == Kind::Zip
+    }
+}
+
+impl Read for View<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let at = self.start + self.pos;
+        let n = match self.backing {
+            Backing::Memory(bytes) => {
+                let at = at as usize; // within `bytes`, a slice in memory
+                buf[..want].copy_from_slice(&bytes[at..at + want]);
+                want
+            }
+            Backing::File(file) => file.read_at(&mut buf[..want], at)?,
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for View<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
     }
 }
 
 // === tar ===
 
 /// A tar, streamed: regular files only, each member's remainder skipped by the tar reader
-/// (never held) when the member turns out not to be text.
-/// `what` names it in reasons (`tar`, `tar in gzip stream`).
-fn open_tar(path: &str, content: &mut dyn Read, what: &str, ctx: &Ctx<'_>) -> Result<(), String> {
+/// (never held). `what` names it in reasons (`tar`, `tar in gzip stream`).
+fn open_tar(path: &str, content: &mut dyn Read, what: &str, ctx: &Ctx<'_>) -> Result<(), Stop> {
     let mut archive = tar::Archive::new(content);
     let mut entries = archive
         .entries()
         .map_err(|e| describe(&format!("not a readable {what}"), &e))?;
     loop {
-        if spent(ctx) {
-            return Ok(());
-        }
         let mut entry = match entries.next() {
             None => return Ok(()),
             Some(Ok(entry)) => entry,
@@ -129,7 +305,7 @@ fn open_tar(path: &str, content: &mut dyn Read, what: &str, ctx: &Ctx<'_>) -> Re
         }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let name = name.strip_prefix("./").unwrap_or(&name).to_owned();
-        member(&format!("{path}!{name}"), &mut entry, false, None, ctx);
+        member(&format!("{path}!{name}"), &mut entry, Charge::None, None, ctx);
     }
 }
 
@@ -144,7 +320,7 @@ fn expanded<R: Read>(
     mut rest: Limited<'_, R>,
     format: &str,
     ctx: &Ctx<'_>,
-) -> Result<(), String> {
+) -> Result<(), Stop> {
     let kind = sniff(&head);
     if is_archive(kind) {
         rest.cap = u64::MAX;
@@ -156,9 +332,6 @@ fn expanded<R: Read>(
                 open_tar(path, &mut all, &format!("tar in {format} stream"), ctx)?;
             } else {
                 open_zip(path, &mut all, ctx)?;
-            }
-            if spent(ctx) {
-                return Ok(());
             }
             // Read to the end of the stream (a tar's padding), so that a truncated or corrupt
             // stream is noticed even when it breaks off where the archive could have ended.
@@ -207,17 +380,21 @@ fn header_name(raw: &[u8]) -> Option<String> {
 // === members and limits ===
 
 /// Dispatches one member one level down. Text is cut at `max_member`; a member that is an
-/// archive is not (its own members are, and a zip is held only up to `max_member`). A zip
-/// member whose declared size is past `max_member` is reported and not read, unless it is a
-/// tar or compressed stream (read as a stream, so any size costs bounded memory).
-fn member(path: &str, content: &mut dyn Read, charged: bool, declared: Option<u64>, ctx: &Ctx<'_>) {
-    let mut limited = Limited::new(content, ctx, charged);
+/// archive is not (its own members are, and a zip is held only up to `max_member`), but once
+/// the budget is spent it is not opened at all. A zip member whose declared size is past
+/// `max_member` is reported and not read, unless it is a tar or compressed stream (read as a
+/// stream, so any size costs bounded memory).
+fn member(path: &str, content: &mut dyn Read, charge: Charge, declared: Option<u64>, ctx: &Ctx<'_>) {
+    let mut limited = Limited::new(content, path, ctx, charge);
     let head = match read_head(&mut limited) {
         Ok(head) => head,
-        Err(e) => return ctx.sink.skipped(path, describe("cannot read", &e)),
+        Err(e) => return say(ctx, path, describe("cannot read", &e)),
     };
     let kind = sniff(&head);
     if is_archive(kind) {
+        if ctx.budget.spent() {
+            return ctx.sink.skipped(path, not_opened(ctx));
+        }
         limited.cap = u64::MAX;
     }
     let streamed = matches!(kind, Kind::Tar | Kind::Gzip | Kind::Zstd);
@@ -234,6 +411,21 @@ fn member(path: &str, content: &mut dyn Read, charged: bool, declared: Option<u6
     dispatch(path, &mut head.as_slice().chain(limited), &ctx.nested());
 }
 
+/// Why a nested archive is not opened once the budget is spent.
+fn not_opened(ctx: &Ctx<'_>) -> String {
+    format!(
+        "archive not opened: the archive it is in expanded past {} in total",
+        Size(ctx.limits.max_expanded)
+    )
+}
+
+/// Reports `stop` at `path` unless it was reported already.
+fn say(ctx: &Ctx<'_>, path: &str, stop: Stop) {
+    if let Stop::Say(reason) = stop {
+        ctx.sink.skipped(path, reason);
+    }
+}
+
 /// Content that is opened as an archive rather than scanned.
 fn is_archive(kind: Kind) -> bool {
     !matches!(kind, Kind::Text(_) | Kind::Binary)
@@ -246,37 +438,88 @@ fn read_head(reader: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Why reading stopped early: travels inside an [`io::Error`] to whoever reports it.
+/// Why reading stopped early.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 enum Cut {
     /// One member is larger than `max_member`.
     #[error("member is larger than {}; the rest of it is not scanned", Size(*.0))]
     Member(u64),
-    /// The top-level input expanded past `max_expanded`.
+    /// The top-level input expanded past `max_expanded` and its grace.
     #[error("archive expands past {} in total; the rest of it is not scanned", Size(*.0))]
     Budget(u64),
+    /// Past the budget, the member expands more than [`GRACE_RATIO`] times its size, or
+    /// more than its share of the grace.
+    #[error(
+        "the archive expanded past {} in total, and past that a member is read only while it \
+         stays small ({GRACE_RATIO} times its compressed size, and an eighth of the grace); the \
+         rest of it is not scanned",
+        Size(*.0)
+    )]
+    Grace(u64),
 }
 
-/// A reader that fails with a [`Cut`] past `cap` bytes and, when `charged`, charges what it
-/// reads to the budget. Once cut it stays cut.
+/// What a [`Limited`] reader charges to the budget.
+#[derive(Debug, Clone, Copy)]
+enum Charge {
+    /// Nothing (a member of a tar: its bytes are charged where they were expanded, if at all).
+    None,
+    /// A decompressed stream: all of it, past the budget from its grace.
+    Stream,
+    /// A zip member: all of it, past the budget only up to `grace_cap` bytes of grace.
+    Member { grace_cap: u64 },
+}
+
+/// A reader that stops past `cap` bytes and charges what it reads to the budget. A cut is
+/// reported at its `path` once, and every later read fails with a [`Reported`] error.
 struct Limited<'c, R> {
     inner: R,
+    path: &'c str,
     ctx: &'c Ctx<'c>,
-    charged: bool,
+    charge: Charge,
     cap: u64,
     read: u64,
+    on_grace: u64,
     cut: Option<Cut>,
 }
 
 impl<'c, R: Read> Limited<'c, R> {
-    fn new(inner: R, ctx: &'c Ctx<'c>, charged: bool) -> Self {
+    fn new(inner: R, path: &'c str, ctx: &'c Ctx<'c>, charge: Charge) -> Self {
         Limited {
             inner,
+            path,
             ctx,
-            charged,
+            charge,
             cap: ctx.limits.max_member,
             read: 0,
+            on_grace: 0,
             cut: None,
+        }
+    }
+
+    /// The cut, if reading `n` more bytes makes one.
+    fn check(&mut self, n: u64) -> Option<Cut> {
+        if self.read > self.cap {
+            return Some(Cut::Member(self.cap));
+        }
+        let grace_cap = match self.charge {
+            Charge::None => return None,
+            _ if n == 0 => return None,
+            Charge::Stream => u64::MAX,
+            Charge::Member { grace_cap } => grace_cap,
+        }
+        .min(self.ctx.budget.grace_share);
+        match self.ctx.budget.charge(n) {
+            Charged::Budget => None,
+            Charged::Grace => {
+                self.on_grace += n;
+                let max = self.ctx.limits.max_expanded;
+                // A stream cannot be skipped past: its cut is the budget's.
+                (self.on_grace > grace_cap).then_some(match self.charge {
+                    Charge::Stream => Cut::Budget(max),
+                    _ => Cut::Grace(max),
+                })
+            }
+            Charged::Out => Some(Cut::Budget(self.ctx.limits.max_expanded)),
         }
     }
 }
@@ -284,57 +527,36 @@ impl<'c, R: Read> Limited<'c, R> {
 impl<R: Read> Read for Limited<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if let Some(cut) = self.cut {
-            return Err(io::Error::other(cut));
+            return Err(io::Error::other(Reported(cut.to_string())));
         }
         // Never more than one byte past the cap: enough to tell that it is past.
         let room = self.cap.saturating_sub(self.read).saturating_add(1);
         let want = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         self.read += n as u64;
-        let cut = if self.read > self.cap {
-            Some(Cut::Member(self.cap))
-        } else if self.charged && n > 0 && !charge(self.ctx, n as u64) {
-            Some(Cut::Budget(self.ctx.limits.max_expanded))
-        } else {
-            None
-        };
-        match cut {
+        match self.check(n as u64) {
             Some(cut) => {
                 self.cut = Some(cut);
-                Err(io::Error::other(cut))
+                self.ctx.sink.skipped(self.path, cut.to_string());
+                Err(io::Error::other(Reported(cut.to_string())))
             }
             None => Ok(n),
         }
     }
 }
 
-/// Takes `n` bytes from the budget, never its last byte; when they are not there the budget
-/// becomes 0, which every enclosing archive reads as "spent and reported".
-fn charge(ctx: &Ctx<'_>, n: u64) -> bool {
-    let taken = ctx.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-        left.checked_sub(n).filter(|rest| *rest > 0)
-    });
-    if taken.is_err() {
-        ctx.budget.store(0, Ordering::Relaxed);
-    }
-    taken.is_ok()
-}
-
-/// Whether the budget ran out (and the cut was reported where it happened).
-fn spent(ctx: &Ctx<'_>) -> bool {
-    ctx.budget.load(Ordering::Relaxed) == 0
-}
-
-/// The reason to report for `e`: a cut says itself, anything else after `context`.
-fn describe(context: &str, e: &io::Error) -> String {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<Cut>()) {
-        Some(cut) => cut.to_string(),
-        None => format!("{context}: {e}"),
+/// What to do about `e`: nothing when it was reported where it happened, else say it after
+/// `context`.
+fn describe(context: &str, e: &io::Error) -> Stop {
+    if is_reported(e) {
+        Stop::Quiet
+    } else {
+        Stop::Say(format!("{context}: {e}"))
     }
 }
 
 /// A byte count for people: `256 MiB`, `1.5 GiB`, `512 bytes`.
-struct Size(u64);
+pub struct Size(pub u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -355,12 +577,11 @@ impl fmt::Display for Size {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-    use std::sync::atomic::AtomicU64;
+    use std::io::{Cursor, Write};
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::source::{Commit, Encoding, Limits, Sink};
+    use crate::source::{Budget, Commit, Encoding, Limits, Sink};
 
     /// A sink that keeps what it is given, reading text as the scan driver does.
     #[derive(Default)]
@@ -373,7 +594,9 @@ mod tests {
         fn text(&self, path: &str, content: &mut dyn Read, _: Encoding, _: Option<&Arc<Commit>>) {
             let mut text = Vec::new();
             if let Err(e) = content.read_to_end(&mut text) {
-                self.skipped(path, format!("cannot read: {e}"));
+                if !is_reported(&e) {
+                    self.skipped(path, format!("cannot read: {e}"));
+                }
             }
             let text = String::from_utf8_lossy(&text).into_owned();
             self.texts.lock().unwrap().push((path.to_owned(), text));
@@ -381,6 +604,10 @@ mod tests {
 
         fn skipped(&self, path: &str, reason: String) {
             self.skipped.lock().unwrap().push((path.to_owned(), reason));
+        }
+
+        fn outside(&self, path: &str, reason: String) {
+            self.skipped(path, reason)
         }
     }
 
@@ -402,15 +629,8 @@ mod tests {
     /// Dispatches `bytes` found at `path` as a top-level input.
     fn scan(path: &str, bytes: &[u8], limits: &Limits) -> Recorder {
         let sink = Recorder::default();
-        let budget = AtomicU64::new(limits.max_expanded);
-        let ctx = Ctx {
-            sink: &sink,
-            limits,
-            commit: None,
-            depth: 0,
-            budget: &budget,
-        };
-        dispatch(path, &mut &bytes[..], &ctx);
+        let budget = Budget::new(limits);
+        dispatch(path, &mut &bytes[..], &Ctx::top(&sink, limits, None, &budget));
         sink
     }
 
@@ -460,7 +680,7 @@ mod tests {
     }
 
     #[test]
-    fn zip_files_reach_the_sink_and_binaries_and_directories_do_not() {
+    fn zip_files_reach_the_sink_binaries_too_and_directories_do_not() {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default();
         writer.add_directory("dir/", options).unwrap();
@@ -471,7 +691,7 @@ mod tests {
         let bytes = writer.finish().unwrap().into_inner();
 
         let sink = scan("app.jar", &bytes, &Limits::default());
-        assert_eq!(sink.paths(), vec!["app.jar!dir/x.env"]);
+        assert_eq!(sink.paths(), vec!["app.jar!dir/x.env", "app.jar!lib.so"]);
         assert_eq!(sink.text("app.jar!dir/x.env").as_deref(), Some("TOKEN=one\n"));
         assert!(sink.notices().is_empty(), "{:?}", sink.notices());
     }
@@ -484,15 +704,10 @@ mod tests {
         };
         let bytes = zip(&[("noise.bin", &noise(4096)), ("x.env", b"A=one\n")]);
         let sink = Recorder::default();
-        let budget = AtomicU64::new(limits.max_expanded);
-        let ctx = Ctx {
-            sink: &sink,
-            limits: &limits,
-            commit: None,
-            depth: 0,
-            budget: &budget,
-        };
-        open_seekable_zip("big.zip", Cursor::new(&bytes), &ctx).unwrap();
+        let budget = Budget::new(&limits);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&bytes).unwrap();
+        open_zip_file("big.zip", &file, &Ctx::top(&sink, &limits, None, &budget)).unwrap();
         assert_eq!(sink.paths(), vec!["big.zip!x.env"]);
         assert_eq!(sink.notices().len(), 1, "noise.bin declares more than max_member");
         // Read from a stream, the same zip is past max_member.
@@ -608,16 +823,17 @@ mod tests {
         let whole = gz(&tar(&[("first.env", b"A=one\n"), ("noise.bin", &noise(200_000))]));
         let cut = &whole[..whole.len() - 50_000];
         let sink = scan("a.tgz", cut, &Limits::default());
-        assert_eq!(sink.paths(), vec!["a.tgz!first.env"]);
+        assert_eq!(sink.paths(), vec!["a.tgz!first.env", "a.tgz!noise.bin"]);
         let skipped = sink.notices();
-        assert_eq!(skipped.len(), 1, "{skipped:?}");
-        assert_eq!(skipped[0].0, "a.tgz");
-        assert!(skipped[0].1.contains("truncated"), "{skipped:?}");
+        assert!(
+            skipped.iter().any(|(p, r)| p == "a.tgz" && r.contains("truncated")),
+            "{skipped:?}"
+        );
 
         // Cut inside the gzip trailer: the tar is whole, the stream is not.
         let whole = gz(&tar(&[("first.env", b"A=one\n"), ("zeros.bin", &[0; 100_000])]));
         let sink = scan("b.tgz", &whole[..whole.len() - 4], &Limits::default());
-        assert_eq!(sink.paths(), vec!["b.tgz!first.env"]);
+        assert_eq!(sink.paths(), vec!["b.tgz!first.env", "b.tgz!zeros.bin"]);
         assert_eq!(sink.notices().len(), 1, "{:?}", sink.notices());
         assert!(sink.notices()[0].1.contains("gzip"), "{:?}", sink.notices());
     }
@@ -670,14 +886,21 @@ mod tests {
         let skipped = sink.notices();
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].0, "bomb.zip!big.env");
-        assert!(skipped[0].1.contains("expands past 1 MiB in total"), "{skipped:?}");
-        assert_eq!(sink.paths(), vec!["bomb.zip!big.env"], "nothing after the cut");
-        assert!(sink.text("bomb.zip!big.env").unwrap().len() < 1024 * 1024);
+        assert!(skipped[0].1.contains("expanded past 1 MiB in total"), "{skipped:?}");
+        assert!(sink.text("bomb.zip!big.env").unwrap().len() < 2 * 1024 * 1024);
+        // What comes after the filler is cheap, and still scanned.
+        assert_eq!(sink.text("bomb.zip!after.env").as_deref(), Some("B=two\n"));
 
-        // The same in a tgz: the cut is in the stream every member comes from.
+        // In a tgz every member comes from the stream that was cut: what follows is not read,
+        // and that is reported once.
         let bytes = gz(&tar(&[("big.env", &big), ("after.env", b"B=two\n")]));
         let sink = scan("bomb.tgz", &bytes, &limits);
         assert_eq!(sink.notices().len(), 1, "{:?}", sink.notices());
+        assert!(
+            sink.notices()[0].1.contains("expands past 1 MiB"),
+            "{:?}",
+            sink.notices()
+        );
         assert_eq!(sink.paths(), vec!["bomb.tgz!big.env"]);
     }
 
@@ -725,8 +948,12 @@ mod tests {
         // A layer larger than the member limit is a tar: its members are cut, not the layer.
         let layer = tar(&[("pad.bin", &zeros), ("app.env", b"C=three\n")]);
         let sink = scan("image.tar", &tar(&[("layer.tar", &layer)]), &limits);
-        assert_eq!(sink.paths(), vec!["image.tar!layer.tar!app.env"]);
-        assert!(sink.notices().is_empty(), "{:?}", sink.notices());
+        assert_eq!(
+            sink.paths(),
+            vec!["image.tar!layer.tar!pad.bin", "image.tar!layer.tar!app.env"]
+        );
+        assert_eq!(sink.notices().len(), 1, "only pad.bin is cut: {:?}", sink.notices());
+        assert_eq!(sink.notices()[0].0, "image.tar!layer.tar!pad.bin");
     }
 
     #[test]
@@ -748,6 +975,98 @@ mod tests {
         let sink = scan("x.gz", &gz(&gz(&gz(b"A=one\n"))), &limits);
         assert!(sink.paths().is_empty());
         assert_eq!(sink.notices().len(), 1, "{:?}", sink.notices());
+    }
+
+    fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        for (name, data) in members {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(data).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn after_the_budget_what_is_cheap_is_still_scanned() {
+        let limits = Limits {
+            max_expanded: 1024 * 1024,
+            ..Limits::default()
+        };
+        let filler = vec![b'a'; 4 * 1024 * 1024];
+        let bytes = {
+            let mut w = zip::ZipWriter::new_append(Cursor::new(zip(&[
+                ("filler.txt", &filler),
+                ("second-filler.txt", &filler),
+                ("small.env", b"A=one\n"),
+                ("noise.bin", &noise(64 * 1024)),
+            ])))
+            .unwrap();
+            let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            w.start_file("stored.env", stored).unwrap();
+            w.write_all(b"B=two\n").unwrap();
+            w.start_file("inner.zip", stored).unwrap();
+            w.write_all(&zip(&[("deep.env", b"C=three\n")])).unwrap();
+            w.finish().unwrap().into_inner()
+        };
+        let sink = scan("bomb.zip", &bytes, &limits);
+        assert_eq!(sink.text("bomb.zip!small.env").as_deref(), Some("A=one\n"));
+        assert_eq!(sink.text("bomb.zip!stored.env").as_deref(), Some("B=two\n"));
+        assert!(
+            sink.text("bomb.zip!noise.bin").is_some(),
+            "incompressible: cheap, read whole"
+        );
+        let skipped = sink.notices();
+        let reason = |path: &str| {
+            skipped
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| panic!("{path} not reported: {skipped:?}"))
+        };
+        assert!(reason("bomb.zip!filler.txt").contains("stays small"), "{skipped:?}");
+        assert!(
+            reason("bomb.zip!second-filler.txt").contains("stays small"),
+            "{skipped:?}"
+        );
+        assert!(reason("bomb.zip!inner.zip").contains("not opened"), "{skipped:?}");
+        assert_eq!(skipped.len(), 3, "{skipped:?}");
+    }
+
+    #[test]
+    fn a_stored_zip_is_opened_where_it_lies_and_a_compressed_one_is_spilled() {
+        let inner = stored_zip(&[("noise.bin", &noise(3 * 1024 * 1024)), ("deep.env", b"A=one\n")]);
+        assert!(inner.len() as u64 > IN_MEMORY);
+        let outer = stored_zip(&[("inner.zip", &inner)]);
+        let sink = scan("outer.zip", &outer, &Limits::default());
+        assert_eq!(sink.text("outer.zip!inner.zip!deep.env").as_deref(), Some("A=one\n"));
+        assert!(sink.notices().is_empty(), "{:?}", sink.notices());
+
+        // Deflated: read out of the stream into a temporary file, then opened there.
+        let outer = zip(&[("inner.zip", &inner)]);
+        let sink = scan("outer.zip", &outer, &Limits::default());
+        assert_eq!(sink.text("outer.zip!inner.zip!deep.env").as_deref(), Some("A=one\n"));
+        assert!(sink.notices().is_empty(), "{:?}", sink.notices());
+    }
+
+    #[test]
+    fn old_v7_tars_are_read_like_the_others() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_old();
+        header.set_size(6);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "etc/app.env", &b"A=one\n"[..])
+            .unwrap();
+        let bytes = builder.into_inner().unwrap();
+        assert_ne!(&bytes[257..262], b"ustar");
+        let sink = scan("old.tar", &bytes, &Limits::default());
+        assert_eq!(sink.paths(), vec!["old.tar!etc/app.env"]);
+        assert!(sink.notices().is_empty(), "{:?}", sink.notices());
+        let sink = scan("old.tgz", &gz(&bytes), &Limits::default());
+        assert_eq!(sink.paths(), vec!["old.tgz!etc/app.env"]);
     }
 
     #[test]

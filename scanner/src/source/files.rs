@@ -3,14 +3,11 @@
 //! leaks; only `.git/` itself is skipped. Every file goes through [`super::dispatch`], so
 //! archives are opened and other binary files dropped.
 
+use ignore::{WalkBuilder, WalkState};
 use std::io::{Read, Seek};
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 
-use ignore::{WalkBuilder, WalkState};
-
-use super::{archive, dispatch, sniff, Ctx, Kind, Limits, Sink};
+use super::{archive, dispatch, sniff, Budget, Ctx, Kind, Limits, Sink};
 
 /// Dispatches every file under `roots`, in parallel. Unreadable files and directories are
 /// reported to the sink as skipped.
@@ -31,29 +28,34 @@ pub fn walk(roots: &[impl AsRef<Path>], sink: &dyn Sink, limits: &Limits) {
         Box::new(|entry| {
             match entry {
                 Err(e) => sink.skipped(&error_path(&e), e.to_string()),
-                Ok(entry) if entry.file_type().is_some_and(|t| t.is_file()) => file(entry.path(), sink, limits),
-                Ok(_) => {}
+                Ok(entry) => match entry.file_type() {
+                    Some(t) if t.is_file() => file(entry.path(), entry.depth() == 0, sink, limits),
+                    Some(t) if t.is_dir() || t.is_symlink() => {}
+                    // A FIFO, socket or device: named on the command line or found in a tree.
+                    Some(t) => sink.skipped(
+                        &display(entry.path()),
+                        format!("not a regular file ({}); not read", special(t)),
+                    ),
+                    None => {}
+                },
             }
             WalkState::Continue
         })
     });
 }
 
-/// Dispatches one file (its own top-level input with its own archive budget).
-pub fn file(path: &Path, sink: &dyn Sink, limits: &Limits) {
+/// Dispatches one file (its own top-level input with its own archive budget). Only regular
+/// files are opened: a FIFO would block, a device could be endless, a socket holds nothing;
+/// each is reported as skipped, as is a file that cannot be read. A symlink is followed only
+/// when it was `named` on the command line.
+pub fn file(path: &Path, named: bool, sink: &dyn Sink, limits: &Limits) {
     let shown = display(path);
-    let mut f = match std::fs::File::open(path) {
+    let mut f = match open_regular(path, named) {
         Ok(f) => f,
-        Err(e) => return sink.skipped(&shown, format!("cannot read: {e}")),
+        Err(reason) => return sink.skipped(&shown, reason),
     };
-    let budget = AtomicU64::new(limits.max_expanded);
-    let ctx = Ctx {
-        sink,
-        limits,
-        commit: None::<&Arc<_>>,
-        depth: 0,
-        budget: &budget,
-    };
+    let budget = Budget::new(limits);
+    let ctx = Ctx::top(sink, limits, None, &budget);
     // A zip on disk is opened in place (its directory is at the end) rather than read into
     // memory as a stream would have to be.
     let mut magic = [0u8; 4];
@@ -62,11 +64,54 @@ pub fn file(path: &Path, sink: &dyn Sink, limits: &Limits) {
         return sink.skipped(&shown, format!("cannot read: {e}"));
     }
     if is_zip {
-        if let Err(reason) = archive::open_seekable_zip(&shown, std::io::BufReader::new(f), &ctx) {
+        if let Err(archive::Stop::Say(reason)) = archive::open_zip_file(&shown, &f, &ctx) {
             sink.skipped(&shown, reason);
         }
     } else {
         dispatch(&shown, &mut f, &ctx);
+    }
+}
+
+/// Opens `path` for reading if it is a regular file, without blocking on a FIFO and (unless it
+/// was `named`) without following a symlink swapped in since the walk saw it; answers why not
+/// otherwise.
+pub fn open_regular(path: &Path, named: bool) -> Result<std::fs::File, String> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = if named {
+        OFlag::O_NONBLOCK
+    } else {
+        OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits())
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let kind = f.metadata().map_err(|e| format!("cannot read: {e}"))?.file_type();
+    if !kind.is_file() {
+        return Err(format!("not a regular file ({}); not read", special(kind)));
+    }
+    Ok(f)
+}
+
+/// What a file that is not a regular file is, in words.
+pub fn special(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a file"
     }
 }
 

@@ -15,12 +15,11 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
 
-use super::{dispatch, dispatch_bytes, Commit, Ctx, Limits, Sink};
+use super::{dispatch, dispatch_bytes, Budget, Commit, Ctx, Limits, Sink};
 use crate::report::printable;
 
 /// Blobs at most this large are handed to worker threads whole; larger ones are streamed.
@@ -242,8 +241,9 @@ impl Repo {
         Ok(staged)
     }
 
-    /// The content of each blob in `ids`, in order.
-    pub fn blobs(&self, ids: &[&str]) -> anyhow::Result<Vec<Vec<u8>>> {
+    /// Hands each blob in `ids`, in order, to `each` as a stream of its bytes (with its index
+    /// in `ids`): one blob at a time, never all of them held at once.
+    pub fn each_blob(&self, ids: &[&str], mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
         let BlobReader {
             mut child,
             stdin,
@@ -256,15 +256,17 @@ impl Repo {
             stdin.write_all(list.as_bytes())
         });
         let mut out = BufReader::new(stdout);
-        let mut blobs = Vec::with_capacity(ids.len());
         let read = (|| -> anyhow::Result<()> {
-            for id in ids {
+            for (i, id) in ids.iter().enumerate() {
                 let size = header(&mut out, id)?;
-                let mut bytes = Vec::with_capacity(size as usize);
-                (&mut out).take(size).read_to_end(&mut bytes)?;
+                let mut body = (&mut out).take(size);
+                each(i, &mut body);
+                std::io::copy(&mut body, &mut std::io::sink())?; // what `each` did not read
+                if body.limit() != 0 {
+                    bail!("git cat-file: {}: blob cut short", printable(id));
+                }
                 out.read_exact(&mut [0u8; 1])
                     .context("git cat-file: answer cut short")?;
-                blobs.push(bytes);
             }
             Ok(())
         })();
@@ -277,8 +279,7 @@ impl Repo {
         if !status.success() {
             bail!("git cat-file failed: {}", stderr_line(&stderr.join()));
         }
-        wrote.context("writing to git cat-file")?;
-        Ok(blobs)
+        wrote.context("writing to git cat-file")
     }
 
     /// The revisions for the refs a `pre-push` hook is told about on stdin
@@ -459,7 +460,7 @@ fn walk_log(
         let submodule = raw.submodule();
         next(&mut log, &mut token)?;
         if submodule && submodules.insert(token.clone()) {
-            sink.skipped(&String::from_utf8_lossy(&token), SUBMODULE.into());
+            sink.outside(&String::from_utf8_lossy(&token), SUBMODULE.into());
         }
         let (Some(id), Some(c)) = (added, &commit) else {
             continue;
@@ -498,14 +499,8 @@ fn read_batch(
             }
             jobs.send(Job { path, bytes, commit }).ok();
         } else {
-            let budget = AtomicU64::new(limits.max_expanded);
-            let ctx = Ctx {
-                sink,
-                limits,
-                commit: Some(&commit),
-                depth: 0,
-                budget: &budget,
-            };
+            let budget = Budget::new(limits);
+            let ctx = Ctx::top(sink, limits, Some(&commit), &budget);
             let mut body = (&mut out).take(size);
             dispatch(&path, &mut body, &ctx);
             std::io::copy(&mut body, &mut std::io::sink())?;
@@ -534,14 +529,8 @@ fn header(out: &mut impl BufRead, what: &str) -> anyhow::Result<u64> {
 
 /// Scans one blob held whole (its own top-level input).
 fn scan_whole(path: &str, bytes: &[u8], commit: Option<&Arc<Commit>>, sink: &dyn Sink, limits: &Limits) {
-    let budget = AtomicU64::new(limits.max_expanded);
-    let ctx = Ctx {
-        sink,
-        limits,
-        commit,
-        depth: 0,
-        budget: &budget,
-    };
+    let budget = Budget::new(limits);
+    let ctx = Ctx::top(sink, limits, commit, &budget);
     dispatch_bytes(path, bytes, &ctx);
 }
 
