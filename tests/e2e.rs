@@ -6,6 +6,7 @@ mod support;
 
 mod access_policy;
 mod agent_aws;
+mod agent_aws_web_identity;
 mod agent_cache;
 mod agent_config;
 mod agent_dev;

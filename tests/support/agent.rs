@@ -124,13 +124,25 @@ impl Agent {
     }
 
     /// Starts a prepared agent with extra environment variables.
-    pub fn launch_with_env(mut self, env: &[(&str, &str)]) -> Agent {
+    pub fn launch_with_env(self, env: &[(&str, &str)]) -> Agent {
+        let env: Vec<(&str, Option<&str>)> = env.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        self.launch_with(&env)
+    }
+
+    /// Starts a prepared agent with environment variables set (`Some`) or removed (`None`).
+    pub fn launch_with(mut self, env: &[(&str, Option<&str>)]) -> Agent {
         let stderr = fs::File::create(self.path("stderr.log")).unwrap();
-        let child = Command::new(bin("sidekey-agent"))
+        let mut command = Command::new(bin("sidekey-agent"));
+        for (key, value) in env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let child = command
             .args(["run", "--config", "agent.toml"])
             .current_dir(self.dir.path())
             .env("RUST_LOG", "info,sidekey_agent=debug")
-            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -140,6 +140,31 @@ impl Backend for Aws {
     }
 }
 
+/// Whether `e` failed while loading credentials (before any call reached the service).
+fn credentials_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// Where the standard chain was told to find credentials, for an error that says none were
+/// found: the web identity token file (what EKS IRSA and other OIDC federations set) is named.
+fn credentials_hint() -> String {
+    match std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        Some(file) => format!(
+            " (web identity: token file {} from AWS_WEB_IDENTITY_TOKEN_FILE, role from AWS_ROLE_ARN; \
+             its STS call goes to AWS_ENDPOINT_URL_STS when set, not to the backend's endpoint_url)",
+            std::path::Path::new(&file).display()
+        ),
+        None => " (the standard chain: environment, profile, web identity, container, IMDS)".to_owned(),
+    }
+}
+
 /// Maps an SDK error to an [`Error`]: service errors by their code, transport failures as
 /// transient. Messages carry the operation, the resource and AWS's code and message only.
 fn classify<E, R>(backend: &str, what: &str, e: SdkError<E, R>) -> Error
@@ -162,6 +187,13 @@ where
                 "ResourceNotFoundException" | "NoSuchEntity" => Error::NotFound(msg),
                 _ => Error::Permanent(msg),
             }
+        }
+        SdkError::DispatchFailure(d) if d.as_connector_error().is_some_and(|c| credentials_failed(c)) => {
+            Error::Transient(format!(
+                "{backend}: {what}: no credentials: {}{}",
+                DisplayErrorContext(&e),
+                credentials_hint()
+            ))
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             Error::Transient(format!("{backend}: {what}: {}", DisplayErrorContext(&e)))
