@@ -22,6 +22,7 @@ mod agent_vault_kv;
 mod agent_vault_pki;
 mod bad_input;
 mod cli_conventions;
+mod deploy;
 mod file_delivery;
 mod leak_loop;
 mod owned_secrets;
