@@ -16,6 +16,7 @@ mod agent_ha;
 mod agent_hostile;
 mod agent_outage;
 mod agent_own_files;
+mod agent_token_flood;
 mod agent_vault_auth;
 mod agent_vault_database;
 mod agent_vault_kv;

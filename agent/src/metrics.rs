@@ -18,7 +18,8 @@
 //! | `sidekey_revocations_total` | secret | old leases revoked |
 //! | `sidekey_rotations_total` | secret | rotations asked of the source (`rotate_every`) |
 //! | `sidekey_failures_total` | secret, action | failed fetch/renew/reissue/revoke |
-//! | `sidekey_refusals_total` | route | requests refused by the access policy |
+//! | `sidekey_refusals_total` | route | requests refused (tokens, access policy, busy verifying) |
+//! | `sidekey_token_checks_total` | result | presented tokens: `accepted`, `refused` (argon2 ran), `accepted_remembered`, `refused_remembered` (no argon2 of their own), `busy` (429) |
 //! | `sidekey_registry_publications_total` | | fingerprint registry snapshots published |
 //! | `sidekey_secret_version` | secret | served version |
 //! | `sidekey_secret_expiry_seconds` | secret | seconds until the served credential expires |
@@ -69,7 +70,11 @@ const COUNTERS: &[(&str, &str)] = &[
     ),
     (
         "sidekey_refusals_total",
-        "Requests refused by the access policy, by route.",
+        "Requests refused (tokens, access policy, too many token verifications), by route.",
+    ),
+    (
+        "sidekey_token_checks_total",
+        "Presented tokens by result: accepted or refused by argon2id, accepted_remembered or refused_remembered without an argon2id run of their own, busy (429, verification queue full).",
     ),
     (
         "sidekey_registry_publications_total",
@@ -184,6 +189,7 @@ pub fn request(route: &'static str, status: StatusCode, elapsed: Duration) {
         403 => "403",
         404 => "404",
         405 => "405",
+        429 => "429",
         500 => "500",
         503 => "503",
         _ => "other",

@@ -10,6 +10,7 @@ pub mod respond;
 pub mod revoke;
 pub mod routes;
 pub mod secrets;
+pub mod tcp_owner;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,8 @@ pub struct Conn {
     pub peer: Option<Peer>,
     /// The TCP remote address.
     pub remote: Option<SocketAddr>,
+    /// The TCP listener's own address (to find who owns the remote end, [`tcp_owner`]).
+    pub local: Option<SocketAddr>,
 }
 
 impl From<Conn> for Caller {
@@ -238,6 +241,7 @@ fn unix_conn(stream: tokio::net::UnixStream) -> Option<(Stream, Conn)> {
                 Conn {
                     peer: Some(peer),
                     remote: None,
+                    local: None,
                 },
             ))
         }
@@ -252,11 +256,13 @@ fn tcp_conn((stream, remote): (tokio::net::TcpStream, SocketAddr)) -> Option<(St
     // Defense in depth, as the AWS Secrets Manager Agent does: answers never leave the host.
     let _ = stream.set_ttl(1);
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().ok();
     Some((
         Stream::Tcp(stream),
         Conn {
             peer: None,
             remote: Some(remote),
+            local,
         },
     ))
 }

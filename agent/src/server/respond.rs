@@ -30,6 +30,8 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 pub struct ApiError {
     pub(super) status: StatusCode,
     pub(super) message: String,
+    /// Seconds after which asking again is worthwhile (`Retry-After`), for a 429.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -38,12 +40,25 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same answer with `Retry-After: seconds`.
+    pub(super) fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// The response carrying it.
     pub(super) fn into_response(self) -> Reply {
-        json(self.status, &sidekey::api::ErrorBody { error: self.message })
+        let mut response = json(self.status, &sidekey::api::ErrorBody { error: self.message });
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

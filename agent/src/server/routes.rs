@@ -126,10 +126,14 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
     let caller = match identify(shared, conn, req, &route).await {
         Ok(caller) => caller,
         Err((status, reason)) => {
-            return (
-                label,
-                Err(refuse(shared, &Caller::from(conn), label, None, status, reason)),
-            )
+            let refused = refuse(shared, &Caller::from(conn), label, None, status, reason);
+            // Busy verifying tokens: worth asking again shortly.
+            let refused = if status == StatusCode::TOO_MANY_REQUESTS {
+                refused.retry_after(1)
+            } else {
+                refused
+            };
+            return (label, Err(refused));
         }
     };
     let admitted = match shared.policy.admit(&caller) {
@@ -183,7 +187,8 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
 /// Who is asking: the connection's identity plus a verified token. Refuses (status, reason)
 /// requests with `X-Forwarded-For`, a token header that is malformed or matches none (on
 /// either listener: a present token is always checked), no token on the TCP listener,
-/// and AWS-compatible requests without `X-Aws-Parameters-Secrets-Token`.
+/// and AWS-compatible requests without `X-Aws-Parameters-Secrets-Token`; a token that could
+/// not be verified because too many verifications are waiting is 429 ([`token`]).
 async fn identify(
     shared: &Shared,
     conn: Conn,
@@ -212,14 +217,15 @@ async fn identify(
         )
     })?;
     match presented {
-        Some(presented) => match shared.tokens.verify(presented).await {
-            Some(name) => caller.token = Some(name),
-            None => {
+        Some(presented) => match shared.tokens.verify(presented, || token::Key::of(&conn)).await {
+            token::Verdict::Accepted(name) => caller.token = Some(name),
+            token::Verdict::Refused => {
                 return Err((
                     StatusCode::UNAUTHORIZED,
                     "the token matches none of this agent's tokens".into(),
                 ))
             }
+            token::Verdict::Busy(full) => return Err((StatusCode::TOO_MANY_REQUESTS, full.to_string())),
         },
         None if conn.remote.is_some() => {
             return Err((

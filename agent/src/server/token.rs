@@ -5,31 +5,102 @@
 //! present value that is not visible ASCII is refused ([`Malformed`]), never lossily
 //! converted nor taken as no token.
 //!
-//! argon2id is slow on purpose, so a token verified once is remembered under its SHA-256 (never
-//! the token itself), and verifications run one at a time on a blocking thread so a flood of
-//! wrong tokens cannot starve the server. The `AWS_TOKEN` value is compared by digest in
-//! constant time.
+//! argon2id is slow on purpose (tens of milliseconds a hash, and a wrong token is tried
+//! against every configured hash), so verification is guarded (issue 13, item 8):
+//! - a token verified once, and a wrong token for a minute, is answered from memory
+//!   ([`memo`], by SHA-256, never the token itself), and concurrent requests presenting the
+//!   same unknown token share one verification;
+//! - the rest queue in a bounded, fair pool ([`gate`]): half the CPUs verify at once, each
+//!   caller (its uid, from `SO_PEERCRED` on the socket or the kernel's socket table on TCP,
+//!   [`super::tcp_owner`]) has at most [`PER_CALLER`] requests admitted and waits its turn
+//!   round-robin with the others, and past the bounds a request is answered 429 at once.
+//!
+//! So a flood of wrong tokens costs its sender, not other callers: a caller with a known
+//! token, or none on the socket, never reaches the pool, and one with a new token waits for
+//! at most one verification per other busy caller. The `AWS_TOKEN` value is compared by
+//! digest in constant time.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+mod gate;
+mod memo;
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use hyper::HeaderMap;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 use sidekey::config::AWS_TOKEN_NAME;
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-/// Remembered verifications before the memo is cleared (a bound on memory, not a policy).
-const MEMO_LIMIT: usize = 1024;
+pub use gate::Full;
+use gate::Gate;
+use memo::{Digest, Lookup, Memo};
+
+use super::Conn;
+
+/// Requests of one caller admitted to verification at once (one verifying, the rest waiting
+/// their turn); more are answered 429.
+pub const PER_CALLER: usize = 4;
+
+/// Requests admitted to verification at once in all; more are answered 429.
+pub const QUEUED: usize = 64;
+
+/// Who a verification is queued for: the local user behind the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A local uid.
+    Uid(u32),
+    /// A TCP client whose socket's owner the kernel did not name (the socket is already gone,
+    /// or `sock_diag` is not available): all such callers share one queue. Not their address:
+    /// a client can connect from any of 127.0.0.0/8, and it would get a queue per address.
+    Unknown,
+}
+
+impl Key {
+    /// The key of connection `conn`: the socket peer's uid, or the uid owning a TCP client's
+    /// socket. A system call on TCP: asked only of requests that need a verification.
+    pub fn of(conn: &Conn) -> Key {
+        if let Some(peer) = conn.peer {
+            return Key::Uid(peer.uid);
+        }
+        let (Some(remote), Some(local)) = (conn.remote, conn.local) else {
+            return Key::Unknown;
+        };
+        match super::tcp_owner::uid(remote, local) {
+            Ok(uid) => Key::Uid(uid),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Key::Unknown, // the client left
+            Err(e) => {
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(
+                        error = %e,
+                        "cannot find which user owns a TCP client's socket (sock_diag); token verifications of TCP callers share one queue"
+                    )
+                });
+                Key::Unknown
+            }
+        }
+    }
+}
+
+/// The answer to a presented token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It is the token of this name.
+    Accepted(String),
+    /// It matches none (401).
+    Refused,
+    /// It was not verified: the queue is full (429).
+    Busy(Full),
+}
 
 /// The accepted tokens.
 pub struct Tokens {
-    hashes: Vec<(String, String)>,
+    hashes: Arc<[(String, String)]>,
     aws: Option<[u8; 32]>,
-    memo: Mutex<HashMap<[u8; 32], String>>,
-    gate: Semaphore,
+    memo: Memo,
+    gate: Gate<Key>,
 }
 
 impl Tokens {
@@ -53,11 +124,13 @@ impl Tokens {
                 Some(digest(token.as_bytes()))
             }
         };
+        // Half the CPUs verify; the others keep serving.
+        let parallel = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
         Ok(Tokens {
             hashes: hashes.iter().map(|(n, h)| (n.clone(), h.clone())).collect(),
             aws,
-            memo: Mutex::new(HashMap::new()),
-            gate: Semaphore::new(1),
+            memo: Memo::new(),
+            gate: Gate::new(parallel, PER_CALLER, QUEUED),
         })
     }
 
@@ -66,35 +139,76 @@ impl Tokens {
         self.aws.is_some() || !self.hashes.is_empty()
     }
 
-    /// The name of the token `presented` is, or `None` when it matches none.
-    pub async fn verify(&self, presented: &[u8]) -> Option<String> {
+    /// What `presented` is. `key` names the caller, asked only when the token needs a
+    /// verification (neither remembered nor being verified).
+    pub async fn verify(&self, presented: &[u8], key: impl FnOnce() -> Key) -> Verdict {
         let digest = digest(presented);
         if let Some(aws) = &self.aws {
             if bool::from(aws.ct_eq(&digest)) {
-                return Some(AWS_TOKEN_NAME.to_owned());
+                return checked("accepted_remembered", Verdict::Accepted(AWS_TOKEN_NAME.to_owned()));
             }
         }
-        if let Some(name) = self.memo.lock().expect("never poisoned").get(&digest) {
-            return Some(name.clone());
+        if self.hashes.is_empty() {
+            return checked("refused_remembered", Verdict::Refused);
         }
-        let _one_at_a_time = self.gate.acquire().await.ok()?;
+        loop {
+            let claim = match self.memo.lookup(digest, Instant::now()) {
+                Lookup::Accepted(index) => return checked("accepted_remembered", self.accepted(index)),
+                Lookup::Refused => return checked("refused_remembered", Verdict::Refused),
+                Lookup::Pending(mut pending) => match pending.wait_for(Option::is_some).await {
+                    Ok(outcome) => {
+                        let outcome = outcome.expect("waited for");
+                        return match outcome {
+                            Some(index) => checked("accepted_remembered", self.accepted(index)),
+                            None => checked("refused_remembered", Verdict::Refused),
+                        };
+                    }
+                    // The request verifying it gave up before it began: ask again.
+                    Err(_) => continue,
+                },
+                Lookup::Claimed(claim) => claim,
+            };
+            let ticket = match self.gate.admit(key()) {
+                Ok(ticket) => ticket,
+                Err(full) => return checked("busy", Verdict::Busy(full)),
+            };
+            return self.run(presented, claim, ticket).await;
+        }
+    }
+
+    /// Waits for the caller's turn, then runs argon2id against every configured hash on a
+    /// blocking thread, which also remembers the outcome: a client that goes away meanwhile
+    /// neither frees its place in the pool early nor wastes the work.
+    async fn run(&self, presented: &[u8], claim: memo::Claim, ticket: gate::Ticket<Key>) -> Verdict {
+        let turn = ticket.turn().await;
         let hashes = self.hashes.clone();
         let token = Zeroizing::new(presented.to_vec());
-        let name = tokio::task::spawn_blocking(move || {
-            hashes
+        let verified = tokio::task::spawn_blocking(move || {
+            let outcome = hashes
                 .iter()
-                .find(|(_, hash)| sidekey::crypto::verify_token(&token, hash))
-                .map(|(name, _)| name.clone())
+                .position(|(_, hash)| sidekey::crypto::verify_token(&token, hash));
+            claim.settle(outcome, Instant::now());
+            drop(turn);
+            outcome
         })
-        .await
-        .ok()??;
-        let mut memo = self.memo.lock().expect("never poisoned");
-        if memo.len() >= MEMO_LIMIT {
-            memo.clear();
+        .await;
+        match verified {
+            Ok(Some(index)) => checked("accepted", self.accepted(index)),
+            Ok(None) => checked("refused", Verdict::Refused),
+            // argon2 panicked: nothing was remembered; refuse this request.
+            Err(_) => checked("refused", Verdict::Refused),
         }
-        memo.insert(digest, name.clone());
-        Some(name)
     }
+
+    fn accepted(&self, index: usize) -> Verdict {
+        Verdict::Accepted(self.hashes[index].0.clone())
+    }
+}
+
+/// Counts one token check by its result (`sidekey_token_checks_total`) and answers `verdict`.
+fn checked(result: &'static str, verdict: Verdict) -> Verdict {
+    metrics::counter!("sidekey_token_checks_total", "result" => result).increment(1);
+    verdict
 }
 
 /// A token header whose value is not a token: empty, or holding a byte that is not visible
@@ -130,7 +244,7 @@ fn token_bytes(value: &[u8]) -> Result<&[u8], Malformed> {
     Ok(value)
 }
 
-fn digest(token: &[u8]) -> [u8; 32] {
+fn digest(token: &[u8]) -> Digest {
     Sha256::digest(token).into()
 }
 
@@ -138,15 +252,57 @@ fn digest(token: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    fn never_asked() -> Key {
+        panic!("the caller's key is asked only for a verification")
+    }
+
     #[tokio::test]
     async fn tokens_verify_by_hash_or_aws_token_and_are_remembered() {
         let hash = sidekey::crypto::hash_token(b"deploy-token").unwrap();
         let tokens = Tokens::new(&[("deploy".to_owned(), hash)].into(), Some("aws-value")).unwrap();
-        assert_eq!(tokens.verify(b"deploy-token").await.as_deref(), Some("deploy"));
-        assert_eq!(tokens.verify(b"deploy-token").await.as_deref(), Some("deploy"));
-        assert_eq!(tokens.verify(b"aws-value").await.as_deref(), Some("aws"));
-        assert_eq!(tokens.verify(b"wrong").await, None);
-        assert_eq!(tokens.memo.lock().unwrap().len(), 1);
+        let deploy = Verdict::Accepted("deploy".to_owned());
+        assert_eq!(tokens.verify(b"deploy-token", || Key::Uid(1)).await, deploy);
+        assert_eq!(tokens.verify(b"deploy-token", never_asked).await, deploy);
+        assert_eq!(
+            tokens.verify(b"aws-value", never_asked).await,
+            Verdict::Accepted("aws".to_owned())
+        );
+        assert_eq!(tokens.verify(b"wrong", || Key::Uid(1)).await, Verdict::Refused);
+        assert_eq!(
+            tokens.verify(b"wrong", never_asked).await,
+            Verdict::Refused,
+            "a wrong token is remembered: no second argon2 run"
+        );
+        let only_aws = Tokens::new(&Default::default(), Some("aws-value")).unwrap();
+        assert_eq!(only_aws.verify(b"wrong", never_asked).await, Verdict::Refused);
+    }
+
+    /// One caller sending distinct wrong tokens has [`PER_CALLER`] admitted and the rest
+    /// answered busy at once; another caller is still verified. The same token sent by many
+    /// requests at once is verified once, never answered busy.
+    #[tokio::test]
+    async fn a_caller_has_its_share_of_verifications_and_shares_repeats() {
+        let hash = sidekey::crypto::hash_token(b"deploy-token").unwrap();
+        let tokens = Arc::new(Tokens::new(&[("deploy".to_owned(), hash)].into(), None).unwrap());
+        let spawn = |token: String, uid| {
+            let tokens = tokens.clone();
+            tokio::spawn(async move { tokens.verify(token.as_bytes(), || Key::Uid(uid)).await })
+        };
+        let flood: Vec<_> = (0..PER_CALLER + 2).map(|i| spawn(format!("wrong-{i}"), 1)).collect();
+        let other = spawn("deploy-token".to_owned(), 2);
+        let mut verdicts = Vec::new();
+        for task in flood {
+            verdicts.push(task.await.unwrap());
+        }
+        let refused = verdicts.iter().filter(|v| **v == Verdict::Refused).count();
+        let busy = verdicts.iter().filter(|v| **v == Verdict::Busy(Full::Caller)).count();
+        assert_eq!((refused, busy), (PER_CALLER, 2), "{verdicts:?}");
+        assert_eq!(other.await.unwrap(), Verdict::Accepted("deploy".to_owned()));
+
+        let repeats: Vec<_> = (0..3 * PER_CALLER).map(|_| spawn("same-wrong".to_owned(), 1)).collect();
+        for task in repeats {
+            assert_eq!(task.await.unwrap(), Verdict::Refused);
+        }
     }
 
     #[test]
