@@ -110,6 +110,7 @@ fn issue_13_a_long_poll_does_not_hold_up_the_stop() {
     let started = std::time::Instant::now();
     let status = agent.stop();
     let took = started.elapsed();
+    println!("SIGTERM to exit with a five-minute long-poll open: {took:?}");
     assert!(status.success(), "exit {status}");
     assert!(took < Duration::from_secs(5), "the stop took {took:?}");
     let answer = poll.join().unwrap().expect("the long-poll was answered");
