@@ -46,8 +46,10 @@ fn replace_file(path: &Path, content: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// Successful logins so far (the login loop's line; "not logged in to Vault" in a failed
+/// read's reason does not count).
 fn logins(agent: &Agent) -> usize {
-    agent.stderr().matches("logged in to Vault").count()
+    agent.stderr().matches(" logged in to Vault backend=").count()
 }
 
 fn failed_logins(agent: &Agent) -> usize {
