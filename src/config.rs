@@ -104,8 +104,36 @@ pub struct VaultBackend {
     pub auth: VaultAuth,
     /// PEM CA bundle to trust, besides the system roots.
     pub ca_cert: Option<PathBuf>,
-    /// Vault Enterprise / OpenBao namespace.
+    /// The TLS client certificate and key presented to Vault (and used by `cert` logins).
+    pub client_cert: Option<ClientCert>,
+    /// The name Vault's certificate is checked against (and sent as SNI) instead of the
+    /// address's host, e.g. when `address` is an IP.
+    pub tls_server_name: Option<String>,
+    /// Vault Enterprise / OpenBao namespace, sent as `X-Vault-Namespace` on every call.
     pub namespace: Option<String>,
+    /// The settings that came from the environment because the config left them out, in
+    /// the order `address`, `ca_cert`, `namespace` (for `check` and the start-up log).
+    pub from_env: Vec<FromEnv>,
+}
+
+/// A TLS client certificate: `client_cert` and `client_key` (PEM files).
+#[derive(Debug, Clone)]
+pub struct ClientCert {
+    /// The certificate (chain), PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A backend setting taken from an environment variable (`VAULT_ADDR`, `BAO_CACERT`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromEnv {
+    /// The config key it stands for (`address`, `ca_cert`, `namespace`).
+    pub key: &'static str,
+    /// The variable it was read from.
+    pub var: &'static str,
+    /// The value (an address, a path or a namespace: never a secret).
+    pub value: String,
 }
 
 /// How the agent authenticates to Vault.
@@ -122,9 +150,44 @@ pub enum VaultAuth {
         mount: String,
         /// The role id file.
         role_id_file: PathBuf,
-        /// The secret id file.
+        /// The secret id file (with `secret_id_wrapped`, a response-wrapping token).
         secret_id_file: PathBuf,
+        /// The secret id file holds a wrapping token, unwrapped once (`sys/wrapping/unwrap`).
+        secret_id_wrapped: bool,
     },
+    /// JWT/OIDC login with a token read from a file at every login (projected service
+    /// account tokens, CI OIDC tokens: replaced while the agent runs).
+    Jwt {
+        /// Auth mount (default `jwt`).
+        mount: String,
+        /// The role to log in as.
+        role: String,
+        /// The file holding the JWT.
+        token_file: PathBuf,
+    },
+    /// Kubernetes login with the service account token read from a file at every login.
+    Kubernetes {
+        /// Auth mount (default `kubernetes`).
+        mount: String,
+        /// The role to log in as.
+        role: String,
+        /// The service account token (default: the pod's projected token).
+        token_file: PathBuf,
+    },
+    /// TLS certificate login with the backend's `client_cert`.
+    Cert {
+        /// Auth mount (default `cert`).
+        mount: String,
+        /// The certificate role; `None` lets Vault try every role of the mount.
+        name: Option<String>,
+    },
+}
+
+impl VaultAuth {
+    /// The `method` as written in the config.
+    pub fn method_name(&self) -> &'static str {
+        kinds::AuthMethod::of(self).name
+    }
 }
 
 /// `type = "local"`
@@ -286,6 +349,12 @@ pub struct FileSpec {
 /// Default re-read period of non-leased secrets.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
 
+/// The process environment, where a vault backend's `address`, `ca_cert` and `namespace` are
+/// looked up when the config leaves them out (`VAULT_ADDR`, `BAO_ADDR`, ...).
+fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
 /// Reads and validates the config at `path`.
 pub fn load(path: &Path) -> Result<Config, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
@@ -298,7 +367,7 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 /// Validates config text; `file` is used in messages and nothing else.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
     let raw = validate::parse_raw(file, text)?;
-    validate::validate(file, raw, true)
+    validate::validate(file, raw, true, &process_env)
 }
 
 /// Reads and validates the config at `path` as text only: keys, types, values and references
@@ -315,5 +384,5 @@ pub fn load_portable(path: &Path) -> Result<Config, Error> {
 /// [`parse`] as text only, like [`load_portable`].
 pub fn parse_portable(file: &Path, text: &str) -> Result<Config, Error> {
     let raw = validate::parse_raw(file, text)?;
-    validate::validate(file, raw, false)
+    validate::validate(file, raw, false, &process_env)
 }

@@ -96,3 +96,32 @@ path = "app/api"
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(agent.http("/v1/health").status, 503, "still up, still degraded");
 }
+
+/// A token file holding a token Vault refuses (403 at `lookup-self`): the login is retried
+/// with backoff. Before issue 14 the 403 of the login itself asked for an immediate re-login,
+/// so such a file made the agent log in again and again without pause.
+#[test]
+fn a_refused_token_file_is_retried_with_backoff_not_in_a_loop() {
+    let stack = Stack::get();
+    let kv = stack.kv2_engine();
+    let config = format!(
+        "[backends.vault]\ntype = \"vault\"\naddress = \"@VAULT@\"\nauth = {{ method = \"token\", token_file = \"@DIR@/bogus-token\" }}\n\n\
+         [secrets.api]\nbackend = \"vault\"\nkind = \"vault.kv2\"\nmount = \"{kv}\"\npath = \"app/api\"\n\n{GRANT_SELF}"
+    );
+    let agent = Agent::start_with_files(&config, &[("bogus-token", &unique("s.not-a-token"))]);
+    let file = agent.path("bogus-token").display().to_string();
+    eventually(Duration::from_secs(10), "a failed login naming the token file", || {
+        agent
+            .stderr()
+            .contains(&format!("the token of {file}: vault: Vault answered 403"))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(9));
+    let failed = agent.stderr().matches("Vault login failed").count();
+    assert!(
+        (2..=8).contains(&failed),
+        "{failed} failed logins in ~9 s:\n{}",
+        agent.stderr()
+    );
+    assert_eq!(agent.http("/v1/health").status, 503, "up, and degraded");
+}

@@ -20,6 +20,7 @@ mod agent_token_flood;
 mod agent_vault_auth;
 mod agent_vault_database;
 mod agent_vault_kv;
+mod agent_vault_login;
 mod agent_vault_pki;
 mod bad_input;
 mod cli_conventions;

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod git;
 pub mod http;
 pub mod stack;
+pub mod tls;
 
 pub use agent::{bin, fingerprinted_db_agent, vault_approle, Agent, GRANT_SELF, LOCAL_DEV, VAULT_ROOT};
 pub use stack::{unique, Stack};

@@ -22,23 +22,35 @@ pub(super) const MIN_ROTATE_EVERY: Duration = Duration::from_secs(1);
 /// loop. (The backends set their own, higher floors: STS refuses under 15 min.)
 pub(super) const MIN_LIFETIME: Duration = Duration::from_secs(1);
 
+/// Where environment variables are read from: the process's (`std::env::var`) for `run` and
+/// `check`, a map in unit tests (so that no test changes the process environment).
+pub(super) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// Makes the errors of one file.
 pub(super) struct Checker<'a> {
     file: &'a Path,
     /// Whether to look at this machine (files, directories, groups), or only at the text.
     host: bool,
+    env: Env<'a>,
 }
 
 impl<'a> Checker<'a> {
     /// A checker that also looks at this machine when `host` (what `run` and `check` do);
-    /// `check --portable` reads the text only.
-    pub(super) fn new(file: &'a Path, host: bool) -> Self {
-        Checker { file, host }
+    /// `check --portable` reads the text only. Either way, settings a config may leave to the
+    /// environment (`VAULT_ADDR`, ...) are read from `env`.
+    pub(super) fn new(file: &'a Path, host: bool, env: Env<'a>) -> Self {
+        Checker { file, host, env }
     }
 
     /// Whether files, directories and groups named by the config are checked on this machine.
     pub(super) fn on_host(&self) -> bool {
         self.host
+    }
+
+    /// The first of `vars` set to a non-empty value: (variable, value).
+    pub(super) fn env(&self, vars: &[&'static str]) -> Option<(&'static str, String)> {
+        vars.iter()
+            .find_map(|var| (self.env)(var).filter(|v| !v.is_empty()).map(|v| (*var, v)))
     }
 
     pub(super) fn invalid(&self, key: impl Into<String>, reason: impl Into<String>) -> Error {
@@ -80,6 +92,46 @@ impl<'a> Checker<'a> {
             Ok(_) => Err(self.invalid(key, format!("{value} is not a regular file"))),
             Err(e) => Err(self.invalid(key, format!("cannot read {value}: {e}"))),
         }
+    }
+
+    /// A PEM file holding at least one certificate (a CA bundle, a client certificate): read
+    /// and parsed, so that a wrong file is named by `check`, not by the first TLS handshake.
+    pub(super) fn pem_certificates(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        use rustls_pki_types::{pem::PemObject, CertificateDer};
+        let path = self.existing_file(key, value)?;
+        if !self.host {
+            return Ok(path);
+        }
+        let pem = std::fs::read(&path).map_err(|e| self.invalid(key, format!("cannot read {value}: {e}")))?;
+        let mut count = 0;
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            cert.map_err(|e| self.invalid(key, format!("{value} is not a PEM certificate file ({e})")))?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(self.invalid(key, format!("{value} holds no PEM certificate")));
+        }
+        Ok(path)
+    }
+
+    /// A PEM file holding a private key (PKCS#8, PKCS#1 or SEC1). What the parser found is
+    /// never part of the message: it would be key material.
+    pub(super) fn pem_private_key(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        use rustls_pki_types::{pem::PemObject, PrivateKeyDer};
+        let path = self.existing_file(key, value)?;
+        if !self.host {
+            return Ok(path);
+        }
+        let pem = zeroize::Zeroizing::new(
+            std::fs::read(&path).map_err(|e| self.invalid(key, format!("cannot read {value}: {e}")))?,
+        );
+        PrivateKeyDer::from_pem_slice(&pem).map(drop).map_err(|_| {
+            self.invalid(
+                key,
+                format!("{value} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)"),
+            )
+        })?;
+        Ok(path)
     }
 
     pub(super) fn required<'v, T>(&self, key: &str, value: &'v Option<T>, what: &str) -> Result<&'v T, Error> {
@@ -132,6 +184,24 @@ impl<'a> Table<'a> {
 
     pub(super) fn existing_file(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
         self.c.existing_file(&self.key(key), value)
+    }
+
+    pub(super) fn pem_certificates(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        self.c.pem_certificates(&self.key(key), value)
+    }
+
+    pub(super) fn pem_private_key(&self, key: &str, value: &str) -> Result<PathBuf, Error> {
+        self.c.pem_private_key(&self.key(key), value)
+    }
+
+    /// The first of `vars` set in the environment; see [`Checker::env`].
+    pub(super) fn env(&self, vars: &[&'static str]) -> Option<(&'static str, String)> {
+        self.c.env(vars)
+    }
+
+    /// The dotted path of the table itself (`backends.vault`).
+    pub(super) fn path(&self) -> &str {
+        &self.path
     }
 
     /// Refuses a key that is set in `raw` but is neither in `always` nor one `takes` lists:

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use super::check::{Table, MIN_LIFETIME, MIN_ROTATE_EVERY};
 use super::raw::{OneOrMany, RawAuth, RawBackend, RawSecret};
-use super::{AwsBackend, BackendConfig, Error, LocalBackend, SecretSource, VaultAuth, VaultBackend, DEFAULT_REFRESH};
+use super::{
+    AwsBackend, BackendConfig, ClientCert, Error, FromEnv, LocalBackend, SecretSource, VaultAuth, VaultBackend,
+    DEFAULT_REFRESH,
+};
 
 /// One secret `kind`.
 pub struct Kind {
@@ -53,6 +56,7 @@ pub struct AuthMethod {
     pub keys: &'static [&'static str],
     /// What it is, in one line.
     pub about: &'static str,
+    is: fn(&VaultAuth) -> bool,
     build: fn(&Table<'_>, &RawAuth) -> Result<VaultAuth, Error>,
 }
 
@@ -195,35 +199,18 @@ pub static KINDS: &[Kind] = &[
 pub static BACKEND_TYPES: &[BackendType] = &[
     BackendType {
         name: "vault",
-        keys: &["address", "auth", "ca_cert", "namespace"],
+        keys: &[
+            "address",
+            "auth",
+            "ca_cert",
+            "client_cert",
+            "client_key",
+            "tls_server_name",
+            "namespace",
+        ],
         about: "HashiCorp Vault or OpenBao",
         is: |b| matches!(b, BackendConfig::Vault(_)),
-        build: |t, b| {
-            let addresses = match t.required("address", &b.address, "the Vault address")? {
-                OneOrMany::One(a) => vec![a.clone()],
-                OneOrMany::Many(list) => list.clone(),
-            };
-            if addresses.is_empty() {
-                return Err(t.invalid("address", "the list of addresses is empty"));
-            }
-            for a in &addresses {
-                if !is_http_url(a) {
-                    return Err(t.invalid("address", format!("{a:?} is not an http:// or https:// URL")));
-                }
-            }
-            let auth = t.required("auth", &b.auth, "an auth method")?;
-            let auth = auth_method(&t.nested("auth"), auth)?;
-            let ca_cert = match &b.ca_cert {
-                Some(f) => Some(t.existing_file("ca_cert", f)?),
-                None => None,
-            };
-            Ok(BackendConfig::Vault(VaultBackend {
-                addresses,
-                auth,
-                ca_cert,
-                namespace: b.namespace.clone(),
-            }))
-        },
+        build: |t, b| vault_backend(t, b).map(BackendConfig::Vault),
     },
     BackendType {
         name: "local",
@@ -258,12 +245,15 @@ pub static BACKEND_TYPES: &[BackendType] = &[
     },
 ];
 
-/// Every Vault auth method, in the order messages list them.
+/// Every Vault auth method, in the order messages list them. Each logs in at
+/// `auth/MOUNT/login` (the agent's `backend/vault/auth/METHOD.rs`); `mount` defaults to the
+/// method's name.
 pub static AUTH_METHODS: &[AuthMethod] = &[
     AuthMethod {
         name: "token",
         keys: &["token_file"],
         about: "a token read from a file, re-read when it can no longer be renewed",
+        is: |a| matches!(a, VaultAuth::Token { .. }),
         build: |t, a| {
             Ok(VaultAuth::Token {
                 token_file: t
@@ -273,11 +263,12 @@ pub static AUTH_METHODS: &[AuthMethod] = &[
     },
     AuthMethod {
         name: "approle",
-        keys: &["mount", "role_id_file", "secret_id_file"],
-        about: "AppRole login with a role id and a secret id read from files",
+        keys: &["mount", "role_id_file", "secret_id_file", "secret_id_wrapped"],
+        about: "AppRole login with a role id and a secret id (or a wrapping token of one) read from files",
+        is: |a| matches!(a, VaultAuth::AppRole { .. }),
         build: |t, a| {
             Ok(VaultAuth::AppRole {
-                mount: or(&a.mount, "approle"),
+                mount: mount(t, &a.mount, "approle")?,
                 role_id_file: t.existing_file(
                     "role_id_file",
                     t.required("role_id_file", &a.role_id_file, "the role id file")?,
@@ -286,10 +277,209 @@ pub static AUTH_METHODS: &[AuthMethod] = &[
                     "secret_id_file",
                     t.required("secret_id_file", &a.secret_id_file, "the secret id file")?,
                 )?,
+                secret_id_wrapped: a.secret_id_wrapped.unwrap_or(false),
+            })
+        },
+    },
+    AuthMethod {
+        name: "jwt",
+        keys: &["mount", "role", "token_file"],
+        about: "JWT/OIDC login (projected service account tokens, CI OIDC tokens), the file read at every login",
+        is: |a| matches!(a, VaultAuth::Jwt { .. }),
+        build: |t, a| {
+            Ok(VaultAuth::Jwt {
+                mount: mount(t, &a.mount, "jwt")?,
+                role: role(t, &a.role, "the jwt role to log in as")?,
+                token_file: t.existing_file("token_file", t.required("token_file", &a.token_file, "the JWT file")?)?,
+            })
+        },
+    },
+    AuthMethod {
+        name: "kubernetes",
+        keys: &["mount", "role", "token_file"],
+        about: "Kubernetes login with the pod's service account token, the file read at every login",
+        is: |a| matches!(a, VaultAuth::Kubernetes { .. }),
+        build: |t, a| {
+            let token_file = match &a.token_file {
+                Some(f) => t.existing_file("token_file", f)?,
+                None => t
+                    .existing_file("token_file", KUBERNETES_TOKEN_FILE)
+                    .map_err(|e| t.invalid("token_file", format!("{} (the default)", reason(e))))?,
+            };
+            Ok(VaultAuth::Kubernetes {
+                mount: mount(t, &a.mount, "kubernetes")?,
+                role: role(t, &a.role, "the kubernetes role to log in as")?,
+                token_file,
+            })
+        },
+    },
+    AuthMethod {
+        name: "cert",
+        keys: &["mount", "name"],
+        about: "TLS certificate login with the backend's client_cert and client_key",
+        is: |a| matches!(a, VaultAuth::Cert { .. }),
+        build: |t, a| {
+            Ok(VaultAuth::Cert {
+                mount: mount(t, &a.mount, "cert")?,
+                name: match &a.name {
+                    Some(name) if name.is_empty() || name.contains('/') => {
+                        return Err(t.invalid("name", format!("{name:?} is not a certificate role name")))
+                    }
+                    name => name.clone(),
+                },
             })
         },
     },
 ];
+
+/// Where a pod's service account token is projected: the `kubernetes` method's `token_file`.
+pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// `[backends.NAME]` of type vault (at `t`). `address`, `ca_cert` and `namespace` fall back to
+/// `VAULT_ADDR`/`BAO_ADDR`, `VAULT_CACERT`/`BAO_CACERT` and `VAULT_NAMESPACE`/`BAO_NAMESPACE`
+/// (the CLI's conventions) when the config leaves them out, and the model records which.
+fn vault_backend(t: &Table<'_>, b: &RawBackend) -> Result<VaultBackend, Error> {
+    let mut from_env = Vec::new();
+    let addresses = match &b.address {
+        Some(OneOrMany::One(a)) => vec![a.clone()],
+        Some(OneOrMany::Many(list)) => list.clone(),
+        None => match t.env(&["VAULT_ADDR", "BAO_ADDR"]) {
+            Some((var, value)) => {
+                if !is_http_url(&value) {
+                    return Err(t.invalid(
+                        "address",
+                        format!("{value:?} (from {var}) is not an http:// or https:// URL"),
+                    ));
+                }
+                from_env.push(FromEnv {
+                    key: "address",
+                    var,
+                    value: value.clone(),
+                });
+                vec![value]
+            }
+            None => return Err(t.invalid("address", "missing: the Vault address (or set VAULT_ADDR or BAO_ADDR)")),
+        },
+    };
+    if addresses.is_empty() {
+        return Err(t.invalid("address", "the list of addresses is empty"));
+    }
+    for a in &addresses {
+        if !is_http_url(a) {
+            return Err(t.invalid("address", format!("{a:?} is not an http:// or https:// URL")));
+        }
+    }
+    let https = addresses.iter().any(|a| a.starts_with("https://"));
+
+    let ca_cert = match &b.ca_cert {
+        Some(f) => Some(t.pem_certificates("ca_cert", f)?),
+        None => match t.env(&["VAULT_CACERT", "BAO_CACERT"]) {
+            Some((var, value)) => {
+                let path = t.pem_certificates("ca_cert", &value).map_err(|e| {
+                    t.invalid(
+                        "ca_cert",
+                        format!("{} (from {var}; the config sets no ca_cert)", reason(e)),
+                    )
+                })?;
+                from_env.push(FromEnv {
+                    key: "ca_cert",
+                    var,
+                    value,
+                });
+                Some(path)
+            }
+            None => None,
+        },
+    };
+    let client_cert = match (&b.client_cert, &b.client_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(ClientCert {
+            cert: t.pem_certificates("client_cert", cert)?,
+            key: t.pem_private_key("client_key", key)?,
+        }),
+        (Some(_), None) => return Err(t.invalid("client_key", "missing: client_cert needs its private key")),
+        (None, Some(_)) => return Err(t.invalid("client_cert", "missing: client_key is set but no client_cert")),
+    };
+    if client_cert.is_some() && !https {
+        return Err(t.invalid("client_cert", "a TLS client certificate needs an https:// address"));
+    }
+    let tls_server_name = match &b.tls_server_name {
+        Some(name) => {
+            if name.parse::<std::net::IpAddr>().is_ok() || rustls_pki_types::DnsName::try_from(name.as_str()).is_err() {
+                return Err(t.invalid(
+                    "tls_server_name",
+                    format!("{name:?} is not a DNS name (the name Vault's certificate is issued for)"),
+                ));
+            }
+            if !https {
+                return Err(t.invalid("tls_server_name", "only used with an https:// address"));
+            }
+            Some(name.clone())
+        }
+        None => None,
+    };
+    let namespace = match &b.namespace {
+        Some(ns) if ns.trim_matches('/').is_empty() => {
+            return Err(t.invalid("namespace", "empty: leave it out for the root namespace"))
+        }
+        Some(ns) => Some(ns.clone()),
+        None => t.env(&["VAULT_NAMESPACE", "BAO_NAMESPACE"]).map(|(var, value)| {
+            from_env.push(FromEnv {
+                key: "namespace",
+                var,
+                value: value.clone(),
+            });
+            value
+        }),
+    };
+
+    let auth_table = t.nested("auth");
+    let auth = auth_method(&auth_table, t.required("auth", &b.auth, "an auth method")?)?;
+    if matches!(auth, VaultAuth::Cert { .. }) && client_cert.is_none() {
+        return Err(auth_table.invalid(
+            "method",
+            format!(
+                "method \"cert\" logs in with the backend's TLS client certificate: set {0}.client_cert and {0}.client_key",
+                t.path()
+            ),
+        ));
+    }
+    Ok(VaultBackend {
+        addresses,
+        auth,
+        ca_cert,
+        client_cert,
+        tls_server_name,
+        namespace,
+        from_env,
+    })
+}
+
+/// An auth method's `mount` (leading and trailing `/` trimmed), or its default.
+fn mount(t: &Table<'_>, value: &Option<String>, default: &str) -> Result<String, Error> {
+    match value {
+        None => Ok(default.to_owned()),
+        Some(m) if m.trim_matches('/').is_empty() => Err(t.invalid("mount", "empty: leave it out for the default")),
+        Some(m) => Ok(m.trim_matches('/').to_owned()),
+    }
+}
+
+/// `role`: required and a plain name (Vault role names hold no `/`).
+fn role(t: &Table<'_>, value: &Option<String>, what: &str) -> Result<String, Error> {
+    let role = t.required("role", value, what)?;
+    if role.is_empty() || role.contains('/') {
+        return Err(t.invalid("role", format!("{role:?} is not a role name")));
+    }
+    Ok(role.clone())
+}
+
+/// The reason of an error made by a [`Table`], to say more about it.
+fn reason(e: Error) -> String {
+    match e {
+        Error::Invalid { reason, .. } | Error::Parse { reason, .. } => reason,
+        Error::Read { .. } => e.to_string(),
+    }
+}
 
 impl Kind {
     /// The entry of `source`'s kind.
@@ -313,6 +503,16 @@ impl Kind {
             .collect();
         t.only(&format!("kind {:?}", s.kind), s, &[], &takes)?;
         (self.build)(t, s)
+    }
+}
+
+impl AuthMethod {
+    /// The entry of `auth`'s method.
+    pub fn of(auth: &VaultAuth) -> &'static AuthMethod {
+        AUTH_METHODS
+            .iter()
+            .find(|m| (m.is)(auth))
+            .expect("every VaultAuth variant has an entry in AUTH_METHODS")
     }
 }
 

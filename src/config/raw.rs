@@ -66,10 +66,13 @@ pub enum OneOrMany {
 pub struct RawBackend {
     #[serde(rename = "type")]
     pub kind: String,
-    // vault
+    // vault (address, ca_cert and namespace may come from VAULT_*/BAO_* instead)
     pub address: Option<OneOrMany>,
     pub auth: Option<RawAuth>,
     pub ca_cert: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub tls_server_name: Option<String>,
     pub namespace: Option<String>,
     // aws
     pub region: Option<String>,
@@ -87,7 +90,13 @@ pub struct RawAuth {
     pub token_file: Option<String>,
     pub role_id_file: Option<String>,
     pub secret_id_file: Option<String>,
-    /// Where the auth method is mounted (default `approle`).
+    /// `approle`: the secret id file holds a response-wrapping token.
+    pub secret_id_wrapped: Option<bool>,
+    /// `jwt`, `kubernetes`: the role to log in as.
+    pub role: Option<String>,
+    /// `cert`: the certificate role to log in as.
+    pub name: Option<String>,
+    /// Where the auth method is mounted (default: the method's name).
     pub mount: Option<String>,
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::check::{Checker, Table, MIN_REFRESH};
+use super::check::{Checker, Env, Table, MIN_REFRESH};
 use super::kinds::{self, Kind, KINDS};
 use super::raw::{RawAccess, RawConfig, RawFile, RawSecret, RawUid};
 use super::*;
@@ -42,8 +42,10 @@ pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
     })
 }
 
-pub(super) fn validate(file: &Path, raw: RawConfig, host: bool) -> Result<Config, Error> {
-    let c = Checker::new(file, host);
+/// Stage two, with `env` for the settings a config may leave to the environment
+/// (`VAULT_ADDR`, ...): the process environment in [`super::parse`], a map in the tests.
+pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, env: Env<'_>) -> Result<Config, Error> {
+    let c = Checker::new(file, host, env);
 
     let agent = raw.agent;
     let cache = match (&agent.cache, &agent.cache_key_file) {

@@ -1,16 +1,19 @@
 //! The `vault` backend: HashiCorp Vault and OpenBao over their HTTP API (vaultrs client).
 //!
-//! One [`Session`] per backend holds the agent's own token: it logs in (token file or
-//! AppRole), renews the token at about two thirds of its TTL, and logs in again when the
-//! token can no longer be renewed or a call is refused with 403 ([`login`] decides when).
-//! Secret kinds live in [`kv2`] and [`leased`]; both go through [`Session::call`], which maps Vault's answers to
-//! [`Error`]s that never include a response body (it may hold a credential).
+//! One [`Session`] per backend holds the agent's own token: it logs in (one module per auth
+//! method in [`auth`]), renews the token at about two thirds of its TTL, and logs in again
+//! when the token can no longer be renewed or a call is refused with 403 ([`login`] decides
+//! when). Secret kinds live in [`kv2`] and [`leased`]; both go through [`Session::call`], which
+//! maps Vault's answers to [`Error`]s that never include a response body (it may hold a
+//! credential). Each node's HTTP client (TLS, namespace) is built by [`client`].
 //!
 //! With several `address`es (an HA cluster) the session follows the active node: before each
 //! login, and whenever a node cannot be reached or answers 503, it asks every node's
 //! `sys/leader` and moves its client, with the same token, to the one that says `is_self`
 //! (or, while an election is under way, to any node that answers: standbys forward).
 
+mod auth;
+mod client;
 mod kv2;
 mod leased;
 mod login;
@@ -24,12 +27,12 @@ use rustify::endpoint::Endpoint;
 use rustify::enums::{RequestMethod, RequestType, ResponseType};
 use serde::Deserialize;
 use sidekey::api::RevokeAction;
-use sidekey::config::{SecretSource, SecretSpec, VaultAuth, VaultBackend};
+use sidekey::config::{SecretSource, SecretSpec, VaultBackend};
 use sidekey::vault::ErrorBody;
 use sidekey::{Lease, LeaseId, SecretString};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use vaultrs::client::{Client as _, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::client::{Client as _, VaultClient};
 use zeroize::Zeroizing;
 
 use super::{Backend, Error, Issued, Revocation};
@@ -43,8 +46,18 @@ pub struct Vault {
 impl Vault {
     /// Builds the backend and starts logging in in the background.
     pub fn start(name: &str, config: &VaultBackend) -> anyhow::Result<Self> {
+        for setting in &config.from_env {
+            tracing::info!(
+                backend = %name,
+                key = setting.key,
+                from = setting.var,
+                value = %setting.value,
+                "Vault setting from the environment (the config leaves it out)"
+            );
+        }
         let session = Arc::new(Session {
             backend: name.to_owned(),
+            method: auth::method(&config.auth),
             config: config.clone(),
             address: AtomicUsize::new(0),
             client: RwLock::new(None),
@@ -150,6 +163,8 @@ impl Endpoint for Call {
 /// The agent's logged-in session with one Vault backend.
 pub struct Session {
     backend: String,
+    /// How it logs in (`auth.method`).
+    method: Box<dyn auth::Login>,
     config: VaultBackend,
     /// Index into `config.addresses` of the node in use.
     address: AtomicUsize,
@@ -188,15 +203,43 @@ impl Session {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<Envelope, Error> {
+        let body = body.map(|b| Zeroizing::new(b.to_string().into_bytes()));
+        self.send(client, method, path, body, true).await
+    }
+
+    /// A login's call (a login, `lookup-self` of a token file's token, the wrapping calls): to
+    /// the node in use, with `token` if any. Its failure never makes the session react (a
+    /// refused login is not a lapsed token: the login loop backs off).
+    async fn login_call(
+        &self,
+        method: RequestMethod,
+        path: &str,
+        token: Option<&SecretString>,
+        body: Option<Zeroizing<Vec<u8>>>,
+    ) -> Result<Envelope, Error> {
+        let client = self.new_client(token)?;
+        self.send(&client, method, path, body, false).await
+    }
+
+    /// Sends one call; `react`: a 403 makes the session log in again and an unreachable node
+    /// or a 503 makes it look for the active node ([`Self::classify`]).
+    async fn send(
+        &self,
+        client: &VaultClient,
+        method: RequestMethod,
+        path: &str,
+        body: Option<Zeroizing<Vec<u8>>>,
+        react: bool,
+    ) -> Result<Envelope, Error> {
         let call = Call {
             method,
             path: path.to_owned(),
-            body: body.map(|b| Zeroizing::new(b.to_string().into_bytes())),
+            body,
         };
         let result = call.with_middleware(client.middle()).exec(client.http()).await;
         let raw = match result {
             Ok(response) => Zeroizing::new(response.raw()),
-            Err(e) => return Err(self.classify(path, e)),
+            Err(e) => return Err(self.classify(path, e, react)),
         };
         if raw.is_empty() {
             return Ok(Envelope::default());
@@ -210,23 +253,26 @@ impl Session {
         })
     }
 
-    /// Maps a failed call to an [`Error`] ([`status_error`] for an HTTP answer), and reacts
-    /// to it: a 403 logs in again, an unreachable node or a 503 looks for the active node.
-    fn classify(&self, path: &str, e: rustify::errors::ClientError) -> Error {
+    /// Maps a failed call to an [`Error`] ([`status_error`] for an HTTP answer), and, when
+    /// `react`, reacts to it: a 403 logs in again, an unreachable node or a 503 looks for the
+    /// active node.
+    fn classify(&self, path: &str, e: rustify::errors::ClientError, react: bool) -> Error {
         use rustify::errors::ClientError as E;
         match e {
             E::ServerResponseError { code, content } => {
                 match code {
                     // Our token may have lapsed: log in again, and let the caller retry.
-                    403 => self.reauth.notify_one(),
+                    403 if react => self.reauth.notify_one(),
                     // Sealed, or a standby that lost its leader: look for the active node.
-                    503 => self.node_failed(),
+                    503 if react => self.node_failed(),
                     _ => {}
                 }
                 status_error(&self.backend, path, code, content.as_deref())
             }
             E::RequestError { source, .. } => {
-                self.node_failed();
+                if react {
+                    self.node_failed();
+                }
                 Error::Transient(format!(
                     "{}: cannot reach Vault: {}",
                     self.backend,
@@ -280,7 +326,7 @@ impl Session {
         let current = self.address.load(Ordering::Relaxed) % n;
         let mut probes = tokio::task::JoinSet::new();
         for (i, address) in self.config.addresses.iter().enumerate() {
-            let client = self.new_client_at(address, None);
+            let client = client::build(&self.backend, &self.config, address, None, false);
             probes.spawn(async move { (i, probe_leader(client.ok()).await) });
         }
         let mut answered = vec![false; n];
@@ -317,85 +363,15 @@ impl Session {
         self.address.store(chosen, Ordering::Relaxed);
     }
 
+    /// A client for the node in use, calling with `token`.
     fn new_client(&self, token: Option<&SecretString>) -> Result<VaultClient, Error> {
-        self.new_client_at(self.address(), token)
+        client::build(&self.backend, &self.config, self.address(), token, true)
     }
 
-    fn new_client_at(&self, address: &str, token: Option<&SecretString>) -> Result<VaultClient, Error> {
-        let mut settings = VaultClientSettingsBuilder::default();
-        settings
-            .address(address)
-            .token(token.map(|t| t.expose().to_owned()).unwrap_or_default())
-            .timeout(Some(Duration::from_secs(10)))
-            .namespace(self.config.namespace.clone());
-        if let Some(ca) = &self.config.ca_cert {
-            settings.ca_certs(vec![ca.display().to_string()]);
-        }
-        let settings = settings
-            .build()
-            .map_err(|e| Error::Permanent(format!("{}: bad client settings: {e}", self.backend)))?;
-        VaultClient::new(settings).map_err(|e| Error::Permanent(format!("{}: cannot build client: {e}", self.backend)))
-    }
-
+    /// Logs in with the configured method at the active node and installs the new token.
     async fn login(&self) -> Result<Token, Error> {
         self.follow_active().await;
-        let token = match &self.config.auth {
-            VaultAuth::Token { token_file } => {
-                let bytes = std::fs::read(token_file).map_err(|e| {
-                    Error::Permanent(format!("{}: cannot read {}: {e}", self.backend, token_file.display()))
-                })?;
-                let value = SecretString::from(
-                    String::from_utf8_lossy(&sidekey::crypto::passphrase_from_file_bytes(bytes))
-                        .trim()
-                        .to_owned(),
-                );
-                let client = self.new_client(Some(&value))?;
-                let lookup = self
-                    .call_with(&client, RequestMethod::GET, "auth/token/lookup-self", None)
-                    .await?;
-                let data = lookup.data.unwrap_or_default();
-                let ttl = data.get("ttl").and_then(|v| v.as_u64()).unwrap_or(0);
-                let renewable = data.get("renewable").and_then(|v| v.as_bool()).unwrap_or(false);
-                Token {
-                    value,
-                    ttl: Duration::from_secs(ttl),
-                    renewable,
-                }
-            }
-            VaultAuth::AppRole {
-                mount,
-                role_id_file,
-                secret_id_file,
-            } => {
-                let read = |f: &std::path::Path| {
-                    std::fs::read(f)
-                        .map(|b| {
-                            SecretString::from(
-                                String::from_utf8_lossy(&sidekey::crypto::passphrase_from_file_bytes(b))
-                                    .trim()
-                                    .to_owned(),
-                            )
-                        })
-                        .map_err(|e| Error::Permanent(format!("{}: cannot read {}: {e}", self.backend, f.display())))
-                };
-                let role_id = read(role_id_file)?;
-                let secret_id = read(secret_id_file)?;
-                let client = self.new_client(None)?;
-                let body = serde_json::json!({ "role_id": role_id.expose(), "secret_id": secret_id.expose() });
-                let answer = self
-                    .call_with(&client, RequestMethod::POST, &format!("auth/{mount}/login"), Some(body))
-                    .await
-                    .map_err(|e| Error::Permanent(format!("AppRole login failed: {e}")))?;
-                let auth = answer.auth.ok_or_else(|| {
-                    Error::Permanent(format!("{}: AppRole login answered without a token", self.backend))
-                })?;
-                Token {
-                    value: SecretString::from(auth.client_token),
-                    ttl: Duration::from_secs(auth.lease_duration),
-                    renewable: auth.renewable,
-                }
-            }
-        };
+        let token = self.method.log_in(self).await?;
         let client = Arc::new(self.new_client(Some(&token.value))?);
         *self.client.write().expect("never poisoned") = Some(client);
         *self.last_error.lock().expect("never poisoned") = None;

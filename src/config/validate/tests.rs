@@ -200,19 +200,119 @@ fn file_deliveries_are_checked_before_the_agent_starts() {
     assert!(e.to_string().contains("file[0]"), "{e}");
 }
 
-#[test]
-fn client_certificates_are_not_keys_of_a_vault_backend_yet() {
-    for key in ["client_cert", "client_key"] {
-        let text = format!(
-            "{BASE}\n[backends.vault]\ntype = \"vault\"\naddress = \"https://127.0.0.1:8200\"\n{key} = \"/etc/ssl/x.pem\"\n"
-        );
-        let e = err(&text);
-        assert_eq!(e.key(), Some(format!("backends.vault.{key}").as_str()), "{e}");
-        assert!(
-            e.to_string().starts_with("t.toml: ") && e.to_string().contains("unknown key"),
-            "{e}"
-        );
+/// A vault backend with `settings` (TOML lines) parsed against `env` instead of the process
+/// environment.
+fn vault_with_env(settings: &str, env: &[(&str, &str)]) -> Result<super::super::VaultBackend, Error> {
+    let token = std::env::temp_dir().join(format!("sidekey-env-test-{}", std::process::id()));
+    std::fs::write(&token, "t\n").unwrap();
+    let auth = format!(
+        "auth = {{ method = \"token\", token_file = {:?} }}",
+        token.display().to_string()
+    );
+    let auth = if settings.contains("auth = ") {
+        ""
+    } else {
+        auth.as_str()
+    };
+    let text = format!("{BASE}\n[backends.vault]\ntype = \"vault\"\n{auth}\n{settings}\n");
+    let lookup = |var: &str| env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.to_string());
+    let raw = super::parse_raw(Path::new("t.toml"), &text)?;
+    let config = super::validate(Path::new("t.toml"), raw, true, &lookup)?;
+    match config.backends.get("vault") {
+        Some(super::super::BackendConfig::Vault(v)) => Ok(v.clone()),
+        _ => unreachable!(),
     }
+}
+
+#[test]
+fn address_ca_cert_and_namespace_fall_back_to_the_environment_and_say_so() {
+    let ca = std::env::temp_dir().join(format!("sidekey-env-ca-{}.pem", std::process::id()));
+    let cert = rcgen::generate_simple_self_signed(vec!["vault.test".to_owned()]).unwrap();
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let ca = ca.display().to_string();
+
+    let v = vault_with_env("", &[("VAULT_ADDR", "https://a:8200"), ("BAO_ADDR", "https://b:8200")]).unwrap();
+    assert_eq!(v.addresses, ["https://a:8200"], "VAULT_ADDR before BAO_ADDR");
+    assert_eq!((v.from_env[0].key, v.from_env[0].var), ("address", "VAULT_ADDR"));
+    let v = vault_with_env(
+        "",
+        &[
+            ("VAULT_ADDR", ""),
+            ("BAO_ADDR", "https://b:8200"),
+            ("BAO_CACERT", &ca),
+            ("BAO_NAMESPACE", "team"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(v.addresses, ["https://b:8200"], "an empty variable counts as unset");
+    assert_eq!(v.ca_cert.unwrap().display().to_string(), ca);
+    assert_eq!(v.namespace.as_deref(), Some("team"));
+    let vars: Vec<_> = v.from_env.iter().map(|f| (f.key, f.var)).collect();
+    assert_eq!(
+        vars,
+        [
+            ("address", "BAO_ADDR"),
+            ("ca_cert", "BAO_CACERT"),
+            ("namespace", "BAO_NAMESPACE")
+        ]
+    );
+    // What the config sets wins, and nothing is reported as from the environment.
+    let v = vault_with_env(
+        &format!("address = \"https://c:8200\"\nca_cert = {ca:?}\nnamespace = \"own\""),
+        &[
+            ("VAULT_ADDR", "https://a:8200"),
+            ("VAULT_CACERT", "/nonexistent"),
+            ("VAULT_NAMESPACE", "x"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        (v.addresses[0].as_str(), v.namespace.as_deref()),
+        ("https://c:8200", Some("own"))
+    );
+    assert!(v.from_env.is_empty());
+
+    let e = vault_with_env("", &[]).unwrap_err();
+    assert_eq!(e.key(), Some("backends.vault.address"), "{e}");
+    assert!(e.to_string().contains("VAULT_ADDR or BAO_ADDR"), "{e}");
+    let e = vault_with_env("", &[("VAULT_ADDR", "vault:8200")]).unwrap_err();
+    assert!(e.to_string().contains("(from VAULT_ADDR)"), "{e}");
+    let e = vault_with_env(
+        "",
+        &[
+            ("VAULT_ADDR", "https://a:8200"),
+            ("VAULT_CACERT", "/nonexistent/ca.pem"),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.key(), Some("backends.vault.ca_cert"), "{e}");
+    assert!(
+        e.to_string().contains("/nonexistent/ca.pem") && e.to_string().contains("from VAULT_CACERT"),
+        "{e}"
+    );
+}
+
+#[test]
+fn client_certificates_come_in_pairs_over_https_and_the_cert_method_needs_one() {
+    let https = "address = \"https://127.0.0.1:8200\"";
+    let e = vault_with_env(&format!("{https}\nclient_cert = \"/etc/ssl/x.pem\""), &[]).unwrap_err();
+    assert_eq!(e.key(), Some("backends.vault.client_key"), "{e}");
+    let e = vault_with_env(&format!("{https}\nclient_key = \"/etc/ssl/x.key\""), &[]).unwrap_err();
+    assert_eq!(e.key(), Some("backends.vault.client_cert"), "{e}");
+    let e = vault_with_env(
+        "address = \"https://127.0.0.1:8200\"\ntls_server_name = \"10.0.0.1\"",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key(), Some("backends.vault.tls_server_name"), "{e}");
+    let e = vault_with_env(
+        "address = \"http://127.0.0.1:8200\"\ntls_server_name = \"vault.internal\"",
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("https://"), "{e}");
+    let v = vault_with_env(&format!("{https}\ntls_server_name = \"vault.internal\""), &[]).unwrap();
+    assert_eq!(v.tls_server_name.as_deref(), Some("vault.internal"));
 }
 
 #[test]
@@ -284,7 +384,7 @@ fn known_lists_name_every_kind_type_and_method() {
     let e = err(&vault("method = \"kerberos\""));
     assert!(
         e.to_string()
-            .ends_with("backends.vault.auth.method: unknown auth method \"kerberos\" (known: token, approle)"),
+            .ends_with("backends.vault.auth.method: unknown auth method \"kerberos\" (known: token, approle, jwt, kubernetes, cert)"),
         "{e}"
     );
     let e = err(&vault("method = \"token\", token_file = \"t\", role_id_file = \"r\""));
@@ -365,4 +465,49 @@ fn anything_but_a_socket_at_the_socket_path_is_refused() {
     let socket = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     parse(Path::new("t.toml"), &at(&socket)).unwrap();
+}
+
+/// One vault backend per auth method, each read back as the method it was written as, with
+/// its defaults.
+#[test]
+fn every_auth_method_recognises_what_it_builds() {
+    use super::super::{kinds::AUTH_METHODS, VaultAuth};
+    let file = std::env::temp_dir().join(format!("sidekey-auth-test-{}", std::process::id()));
+    std::fs::write(&file, "t\n").unwrap();
+    let f = file.display().to_string();
+    let ca = std::env::temp_dir().join(format!("sidekey-auth-ca-{}.pem", std::process::id()));
+    let client = rcgen::generate_simple_self_signed(vec!["agent".to_owned()]).unwrap();
+    std::fs::write(&ca, client.cert.pem()).unwrap();
+    let key = std::env::temp_dir().join(format!("sidekey-auth-key-{}.pem", std::process::id()));
+    std::fs::write(&key, client.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "address = \"https://127.0.0.1:8200\"\nclient_cert = {:?}\nclient_key = {:?}",
+        ca.display().to_string(),
+        key.display().to_string()
+    );
+    let auths = [
+        format!("auth = {{ method = \"token\", token_file = {f:?} }}"),
+        format!(
+            "auth = {{ method = \"approle\", role_id_file = {f:?}, secret_id_file = {f:?}, secret_id_wrapped = true }}"
+        ),
+        format!("auth = {{ method = \"jwt\", role = \"ci\", token_file = {f:?} }}"),
+        format!("auth = {{ method = \"kubernetes\", role = \"app\", token_file = {f:?}, mount = \"/k8s/\" }}"),
+        "auth = { method = \"cert\" }".to_owned(),
+    ];
+    assert_eq!(auths.len(), AUTH_METHODS.len(), "one case per method");
+    for (auth, method) in auths.iter().zip(AUTH_METHODS) {
+        let v = vault_with_env(&format!("{tls}\n{auth}"), &[]).unwrap_or_else(|e| panic!("{auth}: {e}"));
+        assert_eq!(v.auth.method_name(), method.name);
+        match v.auth {
+            VaultAuth::AppRole {
+                mount,
+                secret_id_wrapped,
+                ..
+            } => assert_eq!((mount.as_str(), secret_id_wrapped), ("approle", true)),
+            VaultAuth::Jwt { mount, role, .. } => assert_eq!((mount.as_str(), role.as_str()), ("jwt", "ci")),
+            VaultAuth::Kubernetes { mount, .. } => assert_eq!(mount, "k8s", "slashes trimmed"),
+            VaultAuth::Cert { mount, name } => assert_eq!((mount.as_str(), name), ("cert", None)),
+            VaultAuth::Token { .. } => {}
+        }
+    }
 }
