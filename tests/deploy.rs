@@ -80,6 +80,20 @@ fn containers(pod: &serde_json::Value) -> Vec<&serde_json::Value> {
 }
 
 #[test]
+fn the_agent_configs_in_the_kubernetes_examples_check() {
+    let mut configs = 0;
+    for (file, doc) in &manifests() {
+        if doc["kind"] == "ConfigMap" {
+            if let Some(text) = doc["data"]["agent.toml"].as_str() {
+                assert_checks(&format!("{file}: ConfigMap {}", doc["metadata"]["name"]), text);
+                configs += 1;
+            }
+        }
+    }
+    assert_eq!(configs, 2, "one agent config per example");
+}
+
+#[test]
 fn the_kubernetes_examples_are_a_native_sidecar_and_an_init_step() {
     let docs = manifests();
     // The sidecar is a native one (an init container that restarts) probed with `health`,
