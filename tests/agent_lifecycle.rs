@@ -1,14 +1,152 @@
-//! Probes and lifecycle (issue 14): an unauthenticated `GET /ping` that says only that the
+//! Probes and lifecycle (issue 14): `sidekey-agent health` for exec probes and scripts (exit
+//! 0/1 with one line saying why), and an unauthenticated `GET /ping` that says only that the
 //! server is up.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::support::aws::free_port;
-use crate::support::{eventually, Agent, GRANT_SELF, LOCAL_DEV};
+use crate::support::{bin, eventually, Agent, GRANT_SELF, LOCAL_DEV};
 
 const GENERATED: &str = "[secrets.session]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n";
+
+/// A backend `vault` at a loopback port nothing listens on: its secrets are never served.
+fn unreachable_vault() -> String {
+    format!(
+        "[backends.vault]\ntype = \"vault\"\naddress = \"http://127.0.0.1:{}\"\nauth = {{ method = \"token\", token_file = \"@DIR@/vault-token\" }}\n\n\
+         [secrets.payroll-db]\nbackend = \"vault\"\nkind = \"vault.kv2\"\nmount = \"secret\"\npath = \"payroll\"\n",
+        free_port()
+    )
+}
+
+/// `sidekey-agent ARGS` in `dir`, killed (and the test failed) after `limit`; its output and
+/// how long it ran.
+fn run_within(dir: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(bin("sidekey-agent"))
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().ok();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "sidekey-agent {args:?} still running after {limit:?}:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    (child.wait_with_output().unwrap(), took)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+// ------------------------------------------------------------------------------ health
+
+#[test]
+fn health_exits_0_when_healthy_and_is_fast() {
+    let agent = Agent::start(&format!(
+        "{LOCAL_DEV}{GENERATED}\n[[file]]\nsecret = \"session\"\npath = \"@DIR@/session.env\"\ntemplate = \"S={{{{value}}}}\\n\"\n\n{GRANT_SELF}"
+    ));
+    eventually(Duration::from_secs(20), "health ok", || {
+        (agent.http("/v1/health").status == 200 && agent.path("session.env").exists()).then_some(())
+    });
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let out = agent.cli(&["health"]);
+        took.push(started.elapsed());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "ok\n");
+    }
+    took.sort();
+    eprintln!(
+        "sidekey-agent health, 20 runs (process start to exit, debug build): median {:?}, max {:?}",
+        took[10], took[19]
+    );
+    assert!(took[10] < Duration::from_millis(500), "median {:?}", took[10]);
+}
+
+#[test]
+fn health_exits_1_naming_every_failing_secret_and_file() {
+    // payroll-db is never served (its Vault does not answer: 503); session is served but its
+    // file's template names a field the data lacks (a degraded 200 by itself).
+    let agent = Agent::start_with_files(
+        &format!(
+            "{LOCAL_DEV}{GENERATED}{}\n[[file]]\nsecret = \"session\"\npath = \"@DIR@/bad.env\"\ntemplate = \"S={{{{pasword}}}}\\n\"\n\n{GRANT_SELF}",
+            unreachable_vault()
+        ),
+        &[("vault-token", "not-a-real-token")],
+    );
+    agent.wait_served("session", Duration::from_secs(20));
+    let bad = agent.path("bad.env").display().to_string();
+    eventually(Duration::from_secs(20), "the file failure reported", || {
+        agent.http("/v1/health").body.contains("pasword").then_some(())
+    });
+    let out = agent.cli(&["health"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("sidekey-agent: degraded: "), "{stderr}");
+    assert!(stderr.contains("secret payroll-db is not available yet"), "{stderr}");
+    assert!(stderr.contains(&format!("file {bad} (secret session)")), "{stderr}");
+    assert!(stderr.contains("pasword"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn health_exits_1_when_no_agent_answers_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let health = |socket: &Path, extra: &[&str]| {
+        let mut args = vec!["health", "--socket", socket.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (out, took) = run_within(dir.path(), &args, &[], Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        (text(&out.stderr), took)
+    };
+    // No socket at all.
+    let missing = dir.path().join("missing.sock");
+    let (stderr, _) = health(&missing, &[]);
+    assert_eq!(
+        stderr.trim_end(),
+        format!("sidekey-agent: no agent at {}: no such socket", missing.display())
+    );
+    // A stale socket: the file is there, nothing accepts.
+    let stale = dir.path().join("stale.sock");
+    drop(UnixListener::bind(&stale).unwrap());
+    let (stderr, _) = health(&stale, &[]);
+    assert!(
+        stderr.starts_with(&format!(
+            "sidekey-agent: no agent at {}: connection refused",
+            stale.display()
+        )),
+        "{stderr}"
+    );
+    // A socket that accepts but never answers (a wedged agent): the short timeout ends it.
+    let wedged = dir.path().join("wedged.sock");
+    let _listener = UnixListener::bind(&wedged).unwrap();
+    let (stderr, took) = health(&wedged, &["--timeout", "300ms"]);
+    assert!(stderr.contains("did not answer within 300ms"), "{stderr}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // The default timeout is short too (500ms).
+    let (stderr, took) = health(&wedged, &[]);
+    assert!(stderr.contains("did not answer within 500ms"), "{stderr}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
 
 // ------------------------------------------------------------------------------ /ping
 

@@ -1,6 +1,7 @@
 //! Command-line interface (clap): one subcommand per user task, as docs/agent.md lists them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
@@ -122,6 +123,34 @@ pub enum Command {
         )]
         socket: PathBuf,
     },
+    /// Ask a running agent whether it is healthy: exit 0 when every secret is served and every
+    /// [[file]] written; 1 when it is degraded, refuses, or does not answer, with one line
+    /// saying why (the failing secrets and files, or "no agent at PATH: connection refused").
+    ///
+    /// For Kubernetes exec readiness probes, systemd and scripts. One GET /v1/health on the
+    /// socket: the caller needs an [[access]] rule, as for any route. For a liveness probe,
+    /// GET /ping on the TCP listener (no token) says the server is up; restarting an agent
+    /// does not end a Vault outage.
+    ///
+    /// Examples: sidekey-agent health --socket /run/sidekey/agent.sock
+    ///           until sidekey-agent health; do sleep 1; done
+    #[command(verbatim_doc_comment)]
+    Health {
+        /// The agent's socket.
+        #[arg(
+            long,
+            short,
+            value_name = "PATH",
+            env = "SIDEKEY_SOCKET",
+            default_value = "/run/sidekey/agent.sock"
+        )]
+        socket: PathBuf,
+        /// Give up after this long (e.g. 200ms, 2s). The agent answers from memory in well
+        /// under a millisecond; the default stays below Kubernetes' default probe timeout
+        /// (1s), so a probe shows this command's reason rather than a kill.
+        #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+        timeout: Duration,
+    },
     /// Revoke a leaked credential through a running agent: at its issuer (the exact lease),
     /// then a fresh one is served to every client. The caller needs an [[access]] rule with
     /// `revoke = true`. A leaked value is read from stdin, never from the command line.
@@ -194,6 +223,15 @@ pub enum StoreCommand {
         /// The secret's name; must be a `kind = "local.static"` secret in the config.
         name: String,
     },
+}
+
+/// A duration as the config writes them: `500ms`, `90s`, `5m`, `1h 30m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 500ms, 90s, 5m)"))?;
+    if duration.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(duration)
 }
 
 /// How `run` writes its log lines (stderr).

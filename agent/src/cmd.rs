@@ -4,6 +4,7 @@ mod check;
 mod generate;
 mod get;
 mod hash_token;
+mod health;
 mod revoke;
 mod run;
 mod store;
@@ -35,12 +36,19 @@ fn load(path: Option<&Path>, portable: bool) -> Result<Config, sidekey::config::
     }
 }
 
+/// `text` on one line: control characters (newlines in a backend's error, say) become spaces,
+/// so a probe's or a script's one line stays one line.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run { config, log_format } => run::run(load(config.as_deref(), false)?, log_format),
         Command::Check { config, portable } => check::check(load(config.as_deref(), portable)?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
+        Command::Health { socket, timeout } => health::health(&socket, timeout),
         Command::Revoke {
             secret,
             value_stdin,

@@ -12,7 +12,8 @@
 //!   `sidekey_requests_total{route="/ping"}` only;
 //! - only `GET /ping` itself: `/ping/x` and other paths go through the normal routing.
 //!
-//! Readiness (every secret served) is `GET /v1/health`, which does identify the caller.
+//! Readiness (every secret served) is `GET /v1/health` or `sidekey-agent health`, which do
+//! identify the caller.
 
 use std::time::Instant;
 
