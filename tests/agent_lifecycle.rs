@@ -1,6 +1,6 @@
 //! Probes and lifecycle (issue 14): `sidekey-agent health` for exec probes and scripts (exit
-//! 0/1 with one line saying why), and an unauthenticated `GET /ping` that says only that the
-//! server is up.
+//! 0/1 with one line saying why), an unauthenticated `GET /ping` that says only that the
+//! server is up, and the loud first line of the embedded development config.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::aws::free_port;
-use crate::support::{bin, eventually, Agent, GRANT_SELF, LOCAL_DEV};
+use crate::support::{bin, eventually, http, Agent, GRANT_SELF, LOCAL_DEV};
 
 const GENERATED: &str = "[secrets.session]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n";
 
@@ -227,4 +227,44 @@ fn ping_answers_anyone_on_tcp_says_nothing_else_and_is_not_audited() {
     let from_tcp: Vec<_> = audit.iter().filter(|e| e["remote"].is_string()).collect();
     assert_eq!(from_tcp.len(), 1, "{audit:?}");
     assert!(audit.iter().all(|e| e["route"] != "/ping"), "{audit:?}");
+}
+
+// ------------------------------------------------------------------------------ dev config
+
+#[test]
+fn run_without_config_says_first_that_it_runs_the_development_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let mut child = Command::new(bin("sidekey-agent"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join("sidekey-dev.sock");
+    eventually(Duration::from_secs(20), "the dev socket", || {
+        (http::get(&socket, "/v1/health").ok()?.status == 200).then_some(())
+    });
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    let first = stderr.lines().next().unwrap();
+    assert!(first.contains("WARN"), "{first}");
+    assert!(
+        first.contains(
+            "running the embedded development config (config/dev.toml): not for production; pass --config FILE"
+        ),
+        "{first}"
+    );
+
+    // With --config there is no such line.
+    let agent = Agent::start(&format!("{LOCAL_DEV}{GENERATED}\n{GRANT_SELF}"));
+    agent.wait_served("session", Duration::from_secs(20));
+    assert!(!agent.stderr().contains("development config"), "{}", agent.stderr());
 }

@@ -79,8 +79,8 @@ pub enum Command {
     /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The socket is created 0660 and removed on
     /// a graceful stop.
     Run {
-        /// The agent config (TOML). Without it, the embedded config/dev.toml is used: local
-        /// generated secrets, no external service.
+        /// The agent config (TOML). Without it, the embedded config/dev.toml is used (local
+        /// generated secrets, no external service), with a warning: not for production.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Log lines as text (for people) or json (one JSON object per line, for a log

@@ -45,7 +45,13 @@ fn one_line(text: &str) -> String {
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { config, log_format } => run::run(load(config.as_deref(), false)?, log_format),
+        Command::Run { config, log_format } => {
+            let how = run::How {
+                log_format,
+                embedded: config.is_none(),
+            };
+            run::run(load(config.as_deref(), false)?, how)
+        }
         Command::Check { config, portable } => check::check(load(config.as_deref(), portable)?),
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
         Command::Health { socket, timeout } => health::health(&socket, timeout),

@@ -9,6 +9,14 @@ use tracing_subscriber::EnvFilter;
 use crate::app::App;
 use crate::cli::LogFormat;
 
+/// How `run` was asked to run.
+pub struct How {
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
+    /// No `--config`: the embedded development config.
+    pub embedded: bool,
+}
+
 /// No core dumps and no ptrace by other processes of the same user: a dump or an attached
 /// debugger would hold every served value.
 fn harden() -> anyhow::Result<()> {
@@ -29,10 +37,16 @@ fn raise_fd_limit() {
     }
 }
 
-pub fn run(config: sidekey::Config, log_format: LogFormat) -> anyhow::Result<()> {
+pub fn run(config: sidekey::Config, how: How) -> anyhow::Result<()> {
     harden()?;
     raise_fd_limit();
-    logging(log_format);
+    logging(how.log_format);
+    if how.embedded {
+        // First, and loud, as `vault server -dev` does: this config must never run by accident.
+        tracing::warn!(
+            "running the embedded development config (config/dev.toml): not for production; pass --config FILE"
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
