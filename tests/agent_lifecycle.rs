@@ -1,6 +1,8 @@
 //! Probes and lifecycle (issue 14): `sidekey-agent health` for exec probes and scripts (exit
 //! 0/1 with one line saying why), an unauthenticated `GET /ping` that says only that the
-//! server is up, and the loud first line of the embedded development config.
+//! server is up, `run --once` for init containers and batch jobs (everything fetched and
+//! written, then exit; nothing bound, a deadline), and the loud first line of the embedded
+//! development config.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -227,6 +229,151 @@ fn ping_answers_anyone_on_tcp_says_nothing_else_and_is_not_audited() {
     let from_tcp: Vec<_> = audit.iter().filter(|e| e["remote"].is_string()).collect();
     assert_eq!(from_tcp.len(), 1, "{audit:?}");
     assert!(audit.iter().all(|e| e["route"] != "/ping"), "{audit:?}");
+}
+
+// ------------------------------------------------------------------------------ run --once
+
+#[test]
+fn run_once_writes_every_file_runs_on_change_and_leaves_no_socket() {
+    let agent = Agent::prepare(&format!(
+        "{LOCAL_DEV}{GENERATED}\n[secrets.api]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\nlength = 16\n\n\
+         [[file]]\nsecret = \"session\"\npath = \"@DIR@/out/session.env\"\ntemplate = \"SESSION={{{{value}}}}\\n\"\n\
+         on_change = [\"sh\", \"-c\", \"echo \\\"$SIDEKEY_SECRET $SIDEKEY_VERSION\\\" >> @DIR@/ran.log\"]\n\n\
+         [[file]]\nsecret = \"api\"\npath = \"@DIR@/out/api.json\"\n\n{GRANT_SELF}"
+    ));
+    std::fs::create_dir(agent.path("out")).unwrap();
+    let once = |args: &[&str]| {
+        let mut all = vec!["run", "--once", "--config", "agent.toml"];
+        all.extend_from_slice(args);
+        run_within(agent.dir.path(), &all, &[], Duration::from_secs(60))
+    };
+    let (out, took) = once(&[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    eprintln!("run --once, two local secrets and two files: {took:?}");
+
+    let env = std::fs::read_to_string(agent.path("out/session.env")).unwrap();
+    let session = env.strip_prefix("SESSION=").and_then(|v| v.strip_suffix('\n')).unwrap();
+    assert_eq!(session.len(), 64, "{env}");
+    let api: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(agent.path("out/api.json")).unwrap()).unwrap();
+    assert_eq!(api["value"].as_str().unwrap().len(), 32, "16 bytes as hex");
+    assert_eq!(std::fs::read_to_string(agent.path("ran.log")).unwrap(), "session 1\n");
+    assert!(
+        stderr.contains("every secret fetched and every file written"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(session), "the value is never logged");
+
+    // Nothing bound, nothing left: no socket, no staging name, no temporary file.
+    let left: Vec<String> = std::fs::read_dir(agent.dir.path())
+        .unwrap()
+        .chain(std::fs::read_dir(agent.path("out")).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("sock") || n.contains("binding") || n.contains("sidekey-tmp"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // A daemon serving at the configured socket path is not disturbed: --once never touches it.
+    let daemon = UnixListener::bind(&agent.socket).unwrap();
+    let (out, _) = once(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(agent.socket.exists(), "--once removed another process's socket");
+    std::os::unix::net::UnixStream::connect(&agent.socket).expect("the daemon's socket still accepts");
+    drop(daemon);
+    // The second run found the files as they were: no second on_change.
+    assert_eq!(std::fs::read_to_string(agent.path("ran.log")).unwrap(), "session 1\n");
+
+    // The socket's directory need not exist (an init container rarely has the sidecar's), as
+    // `run` requires; whatever else the config names still must.
+    let config = std::fs::read_to_string(agent.path("agent.toml")).unwrap();
+    let socket = agent.socket.display().to_string();
+    std::fs::write(
+        agent.path("elsewhere.toml"),
+        config.replace(&socket, "/nonexistent/sidekey/agent.sock"),
+    )
+    .unwrap();
+    let (out, _) = run_within(
+        agent.dir.path(),
+        &["run", "--once", "--config", "elsewhere.toml"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (out, _) = run_within(
+        agent.dir.path(),
+        &["run", "--config", "elsewhere.toml"],
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "run binds it, so it must: {}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stderr).contains("agent.socket: directory /nonexistent/sidekey does not exist"));
+}
+
+#[test]
+fn run_once_fails_naming_the_secret_that_never_arrives_within_its_timeout() {
+    let agent = Agent::prepare(&format!("{}\n{GRANT_SELF}", unreachable_vault()));
+    std::fs::write(agent.path("vault-token"), "not-a-real-token\n").unwrap();
+    let (out, took) = run_within(
+        agent.dir.path(),
+        &["run", "--once", "--timeout", "3s", "--config", "agent.toml"],
+        &[],
+        Duration::from_secs(30),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("sidekey-agent: run --once not done within 3s: "),
+        "{last}"
+    );
+    assert!(last.contains("secret payroll-db is not available yet"), "{last}");
+    assert!(
+        took >= Duration::from_secs(3),
+        "gave up after {took:?}, before its timeout"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?} for a 3s timeout");
+    eprintln!("run --once --timeout 3s with a secret that never arrives: exit 1 after {took:?}");
+    assert!(!agent.socket.exists());
+}
+
+#[test]
+fn run_once_fails_at_once_naming_a_file_whose_template_or_on_change_fails() {
+    for (file, expect) in [
+        (
+            "template = \"S={{pasword}}\\n\"",
+            "template names unknown field \"pasword\"",
+        ),
+        ("on_change = [\"false\"]", "on_change \"false\" failed"),
+    ] {
+        let agent = Agent::prepare(&format!(
+            "{LOCAL_DEV}{GENERATED}\n[[file]]\nsecret = \"session\"\npath = \"@DIR@/s.env\"\n{file}\n\n{GRANT_SELF}"
+        ));
+        let (out, took) = run_within(
+            agent.dir.path(),
+            &["run", "--once", "--config", "agent.toml"],
+            &[],
+            Duration::from_secs(30),
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{file}: {stderr}");
+        let last = stderr.lines().last().unwrap();
+        let path = agent.path("s.env").display().to_string();
+        assert!(
+            last.starts_with(&format!("sidekey-agent: run --once failed: file {path}: ")),
+            "{last}"
+        );
+        assert!(last.contains(expect), "{file}: {last}");
+        assert!(
+            took < Duration::from_secs(20),
+            "{file}: waited {took:?}, not its 60s timeout"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------ dev config

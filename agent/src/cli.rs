@@ -76,8 +76,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: fetch, renew and serve the configured secrets until SIGTERM/SIGINT.
     ///
-    /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The socket is created 0660 and removed on
-    /// a graceful stop.
+    /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The
+    /// socket is created 0660 once every listener is up, and removed on a graceful stop. It
+    /// logs "ready" once every secret is served and every [[file]] written.
+    ///
+    /// With --once it fetches every secret, writes every [[file]] and runs its on_change, then
+    /// exits: 0 when all of it is done, 1 naming each secret or file that is not, within
+    /// --timeout. It binds no socket and no port, so nothing is left behind: for init
+    /// containers and batch jobs.
+    ///
+    /// Examples: sidekey-agent run --config /etc/sidekey/agent.toml
+    ///           sidekey-agent run --once --timeout 2m --config /etc/sidekey/init.toml
+    #[command(verbatim_doc_comment)]
     Run {
         /// The agent config (TOML). Without it, the embedded config/dev.toml is used (local
         /// generated secrets, no external service), with a warning: not for production.
@@ -87,6 +97,15 @@ pub enum Command {
         /// pipeline). Secret values are never logged in either.
         #[arg(long, value_enum, value_name = "FORMAT", env = "SIDEKEY_LOG_FORMAT", default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Fetch every secret, write every [[file]], run each on_change, then exit (0, or 1
+        /// naming what failed). Binds no socket and no TCP port; revoke_on_exit does not apply.
+        #[arg(long)]
+        once: bool,
+        /// With --once: how long to wait for everything (e.g. 90s, 5m) before exiting 1 with
+        /// each secret or file still missing and why. A file whose template or on_change
+        /// fails exits 1 at once.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "once")]
+        timeout: Duration,
     },
     /// Validate a config: exit 0, or 2 with a message naming the file, key and reason.
     ///
