@@ -1,12 +1,12 @@
 //! Probes and lifecycle (issue 14): `sidekey-agent health` for exec probes and scripts (exit
 //! 0/1 with one line saying why), an unauthenticated `GET /ping` that says only that the
 //! server is up, `run --once` for init containers and batch jobs (everything fetched and
-//! written, then exit; nothing bound, a deadline), and the loud first line of the embedded
-//! development config.
+//! written, then exit; nothing bound, a deadline), systemd's `READY=1`/`STOPPING=1` over
+//! `NOTIFY_SOCKET`, and the loud first line of the embedded development config.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -374,6 +374,86 @@ fn run_once_fails_at_once_naming_a_file_whose_template_or_on_change_fails() {
             "{file}: waited {took:?}, not its 60s timeout"
         );
     }
+}
+
+// ------------------------------------------------------------------------------ systemd
+
+/// A datagram socket at an abstract name, as systemd and containers pass it.
+fn notify_socket() -> (UnixDatagram, String) {
+    use std::os::linux::net::SocketAddrExt as _;
+    let name = format!(
+        "sidekey-e2e-notify-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let socket = UnixDatagram::bind_addr(&address).unwrap();
+    (socket, format!("@{name}"))
+}
+
+/// The next datagram within `wait`, if any.
+fn next_message(socket: &UnixDatagram, wait: Duration) -> Option<String> {
+    socket.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 4096];
+    match socket.recv(&mut buf) {
+        Ok(n) => Some(text(&buf[..n])),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => None,
+        Err(e) => panic!("recv: {e}"),
+    }
+}
+
+#[test]
+fn systemd_hears_ready_only_once_every_secret_is_served_and_stopping_at_sigterm() {
+    let (socket, name) = notify_socket();
+    // smtp has no value until `store set`: the socket is up, but the agent is not ready.
+    let mut agent = Agent::prepare(&format!(
+        "{LOCAL_DEV}{GENERATED}\n[secrets.smtp]\nbackend = \"dev\"\nkind = \"local.static\"\nrefresh = \"200ms\"\n\n{GRANT_SELF}"
+    ))
+    .launch_with_env(&[("NOTIFY_SOCKET", &name)]);
+    agent.wait_served("session", Duration::from_secs(20));
+    assert_eq!(agent.http("/v1/health").status, 503);
+    assert_eq!(
+        next_message(&socket, Duration::from_secs(2)),
+        None,
+        "READY=1 before smtp is served"
+    );
+
+    let mut set = Command::new(bin("sidekey-agent"))
+        .args(["store", "set", "--config", "agent.toml", "smtp"])
+        .current_dir(agent.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    set.stdin.take().unwrap().write_all(b"smtp-password-0001").unwrap();
+    assert!(set.wait().unwrap().success());
+
+    let ready = next_message(&socket, Duration::from_secs(20)).expect("READY=1 once smtp is served");
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}");
+    assert!(ready.contains("STATUS=serving 2 secrets"), "{ready:?}");
+    // Ready means served: both answer at once, and health is ok.
+    assert_eq!(agent.http("/v1/secrets/smtp").status, 200);
+    assert_eq!(agent.http("/v1/health").body, r#"{"status":"ok"}"#);
+    assert!(agent.stderr().contains("ready: every secret served"));
+
+    assert!(agent.stop().success());
+    let stopping = next_message(&socket, Duration::from_secs(5)).expect("STOPPING=1 at SIGTERM");
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?}");
+    assert_eq!(next_message(&socket, Duration::from_millis(300)), None, "nothing after");
+    agent.assert_never_leaked(&["smtp-password-0001".into()]);
+}
+
+#[test]
+fn a_bad_notify_socket_is_logged_and_ignored() {
+    let agent = Agent::prepare(&format!("{LOCAL_DEV}{GENERATED}\n{GRANT_SELF}"))
+        .launch_with_env(&[("NOTIFY_SOCKET", "relative/notify.sock")]);
+    agent.wait_served("session", Duration::from_secs(20));
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains("NOTIFY_SOCKET ignored: not an absolute path or an @abstract socket name"),
+        "{stderr}"
+    );
 }
 
 // ------------------------------------------------------------------------------ dev config

@@ -77,8 +77,9 @@ pub enum Command {
     /// Run the daemon: fetch, renew and serve the configured secrets until SIGTERM/SIGINT.
     ///
     /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The
-    /// socket is created 0660 once every listener is up, and removed on a graceful stop. It
-    /// logs "ready" once every secret is served and every [[file]] written.
+    /// socket is created 0660 once every listener is up, and removed on a graceful stop. Under
+    /// systemd (Type=notify) it sends READY=1 once every secret is served and every [[file]]
+    /// written, and STOPPING=1 at the stop.
     ///
     /// With --once it fetches every secret, writes every [[file]] and runs its on_change, then
     /// exits: 0 when all of it is done, 1 naming each secret or file that is not, within

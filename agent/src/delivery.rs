@@ -86,7 +86,7 @@ impl Error {
 }
 
 /// Each file's last outcome, by path: what `/v1/health` reports (the failures) and what
-/// readiness (`run --once`, [`crate::ready`]) waits for (every file delivered).
+/// readiness (`READY=1`, `run --once`, [`crate::ready`]) waits for (every file delivered).
 #[derive(Debug)]
 pub struct Status {
     files: Mutex<BTreeMap<PathBuf, FileState>>,
@@ -363,6 +363,8 @@ async fn run_command(program: &str, args: &[String], env: &[(&str, String)], tim
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
+        // systemd's socket is the agent's: a command must not report readiness in its name.
+        .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -5,7 +5,7 @@
 //! [`cmd`] runs one subcommand parsed by [`cli`]; `run` builds the `app`: backends feed the
 //! `scheduler`, which publishes into the `store`; the [`server`] answers from it, the
 //! [`cache`] keeps it across restarts, and `delivery` writes `[[file]]`s; `ready` says when all
-//! of it is there (`run --once`, the daemon's `ready` line).
+//! of it is there (systemd's `READY=1` through `notify`, `run --once`).
 #![forbid(unsafe_code)]
 
 mod app;
@@ -18,6 +18,7 @@ pub mod cmd;
 mod delivery;
 mod fingerprints;
 mod metrics;
+mod notify;
 mod policy;
 mod publish;
 mod ready;

@@ -1,6 +1,6 @@
 //! Readiness: whether the agent has delivered everything its config asks for — every secret
-//! served and every `[[file]]` written with its `on_change` run. `run --once` waits on this
-//! judgement, and the daemon logs it (`ready: …`).
+//! served and every `[[file]]` written with its `on_change` run. systemd's `READY=1` and
+//! `run --once` both wait on this one judgement, so the two can never disagree.
 //!
 //! A [`Readiness`] reads the [`Store`] and the delivery [`Status`]; it wakes on their update
 //! channels (and re-checks every second, since a lease can run out without an event), so a
@@ -133,7 +133,7 @@ impl Readiness {
         }
     }
 
-    /// Waits until the agent is ready (the daemon's `ready` line): a failed file may still be fixed by its
+    /// Waits until the agent is ready (`READY=1`): a failed file may still be fixed by its
     /// secret's next version, so a daemon keeps waiting. Answers how many secrets are served
     /// and files delivered.
     pub async fn ready(&mut self) -> (usize, usize) {

@@ -1,6 +1,6 @@
 //! `sidekey-agent run [--config FILE] [--log-format text|json] [--once [--timeout D]]`: the
-//! daemon's life — logging, load, build, serve, say when ready, wait for SIGTERM/SIGINT,
-//! drain; SIGHUP reopens the audit log. With `--once`: the same build and
+//! daemon's life — logging, load, build, serve, tell systemd when ready, wait for
+//! SIGTERM/SIGINT, drain; SIGHUP reopens the audit log. With `--once`: the same build and
 //! tasks without listeners, waiting for everything to be delivered instead of a signal.
 
 use std::io::IsTerminal;
@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{App, Mode};
 use crate::cli::LogFormat;
+use crate::notify::Notifier;
 use crate::ready::Progress;
 use crate::scheduler::DRAIN;
 
@@ -73,13 +74,15 @@ pub fn run(config: sidekey::Config, how: How) -> anyhow::Result<()> {
     })
 }
 
-/// The daemon: serve until SIGTERM/SIGINT; log `ready` once every secret is served and every
-/// `[[file]]` written (the socket is bound before that).
+/// The daemon: serve until SIGTERM/SIGINT. Under systemd (`NOTIFY_SOCKET`), `READY=1` once
+/// every secret is served and every `[[file]]` written — the socket is bound before that —
+/// and `STOPPING=1` when the stop begins; never `READY=1` after `STOPPING=1`.
 async fn serve(
     config: sidekey::Config,
     aws_token: Option<&str>,
     hangups: tokio::signal::unix::Signal,
 ) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
     let app = App::build(config, aws_token, Mode::Serve).await?;
     tokio::spawn(reopen_on_hangup(hangups, app.audit_log(), app.stopping()));
     let running = app.start();
@@ -90,8 +93,14 @@ async fn serve(
         () = &mut signal => {}
         (secrets, files) = readiness.ready() => {
             tracing::info!(secrets, files, "ready: every secret served and every file written");
+            if let Some(n) = &notifier {
+                n.send(&format!("READY=1\nSTATUS=serving {secrets} secrets, {files} files written"));
+            }
             signal.await;
         }
+    }
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1\nSTATUS=stopping");
     }
     running.stop(DRAIN).await
 }
