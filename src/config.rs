@@ -367,7 +367,25 @@ pub fn load(path: &Path) -> Result<Config, Error> {
 /// Validates config text; `file` is used in messages and nothing else.
 pub fn parse(file: &Path, text: &str) -> Result<Config, Error> {
     let raw = validate::parse_raw(file, text)?;
-    validate::validate(file, raw, true, &process_env)
+    validate::validate(file, raw, true, true, &process_env)
+}
+
+/// Reads and validates the config at `path` for an agent that binds nothing
+/// (`sidekey-agent run --once`): as [`load`], but `agent.socket` and `socket_group` are not
+/// held against this machine — the socket's directory need not exist (an init container
+/// rarely has the sidecar's), and whatever is at its path is left alone.
+pub fn load_unbound(path: &Path) -> Result<Config, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    parse_unbound(path, &text)
+}
+
+/// [`parse`] for an agent that binds nothing, like [`load_unbound`].
+pub fn parse_unbound(file: &Path, text: &str) -> Result<Config, Error> {
+    let raw = validate::parse_raw(file, text)?;
+    validate::validate(file, raw, true, false, &process_env)
 }
 
 /// Reads and validates the config at `path` as text only: keys, types, values and references
@@ -384,5 +402,5 @@ pub fn load_portable(path: &Path) -> Result<Config, Error> {
 /// [`parse`] as text only, like [`load_portable`].
 pub fn parse_portable(file: &Path, text: &str) -> Result<Config, Error> {
     let raw = validate::parse_raw(file, text)?;
-    validate::validate(file, raw, false, &process_env)
+    validate::validate(file, raw, false, false, &process_env)
 }

@@ -79,6 +79,7 @@ fn completions_cover_every_subcommand_in_every_shell() {
         for sub in [
             "run",
             "check",
+            "health",
             "get",
             "revoke",
             "store",
@@ -88,10 +89,9 @@ fn completions_cover_every_subcommand_in_every_shell() {
         ] {
             assert!(agent.contains(sub), "sidekey-agent completions {shell}: no {sub}");
         }
-        assert!(
-            agent.contains("log-format"),
-            "sidekey-agent completions {shell}: no --log-format"
-        );
+        for flag in ["log-format", "once", "timeout"] {
+            assert!(agent.contains(flag), "sidekey-agent completions {shell}: no --{flag}");
+        }
         let scan = stdout_of("sidekey-scan", &["--completions", shell]);
         for word in ["install-hook", "staged", "artifact", "verify"] {
             assert!(scan.contains(word), "sidekey-scan --completions {shell}: no {word}");
@@ -134,6 +134,7 @@ fn man_pages_are_roff_that_man_renders() {
         "sidekey-agent",
         "sidekey-agent-run",
         "sidekey-agent-get",
+        "sidekey-agent-health",
         "sidekey-agent-store-set",
     ] {
         let roff =

@@ -14,6 +14,7 @@ mod agent_exit;
 mod agent_flood;
 mod agent_ha;
 mod agent_hostile;
+mod agent_lifecycle;
 mod agent_outage;
 mod agent_own_files;
 mod agent_token_flood;

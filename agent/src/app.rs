@@ -1,14 +1,17 @@
-//! `Config` → [`App::build`] (bind the listeners, start backends) → [`App::run_until`] a
-//! shutdown signal (one scheduler task per secret, one delivery task per `[[file]]`, the
-//! server) → drain. Reads like the daemon's life.
+//! `Config` → [`App::build`] (bind the listeners, start backends) → [`App::start`] (one
+//! scheduler task per secret, one delivery task per `[[file]]`, the server) → wait: for a
+//! shutdown signal (the daemon), or for [`Running::readiness`] to settle (`run --once`) →
+//! [`Running::stop`] (drain). Reads like the daemon's life; `cmd/run.rs` says what to wait for.
+//!
+//! `run --once` is the same life without listeners ([`Mode::Once`]): the same scheduler and
+//! delivery tasks fetch and write, nothing is bound, and no socket file is touched.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use nix::sys::stat::{umask, Mode};
+use nix::sys::stat::{umask, Mode as FileMode};
 use sidekey::config::Config;
 use sidekey::fingerprint::FingerprintKey;
 use tokio::net::{TcpListener, UnixListener};
@@ -22,14 +25,26 @@ use crate::delivery;
 use crate::fingerprints::Registry;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::ready::Readiness;
 use crate::scheduler::{Command, SystemClock, Task, DRAIN};
 use crate::server::{self, token::Tokens, Listeners, Shared};
 use crate::store::Store;
 
+/// What the agent is started for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The daemon: the socket (and the TCP listener when configured) bound and served.
+    Serve,
+    /// `run --once`: secrets fetched and files written, nothing bound, no socket touched.
+    Once,
+}
+
 /// A built agent: listeners bound, backends started, nothing served yet.
 pub struct App {
     config: Config,
-    listeners: Listeners,
+    mode: Mode,
+    /// `None` in [`Mode::Once`].
+    listeners: Option<Listeners>,
     shared: Arc<Shared>,
     audit_writer: Writer,
     /// Backends by name: each secret's task and the registry publisher get theirs from here.
@@ -42,9 +57,10 @@ pub struct App {
 }
 
 impl App {
-    /// Binds the listeners and builds every backend; fails with a message naming what is wrong.
-    /// `aws_token` is the value of the `AWS_TOKEN` environment variable, if set.
-    pub async fn build(config: Config, aws_token: Option<&str>) -> anyhow::Result<Self> {
+    /// Binds the listeners (in [`Mode::Serve`]) and builds every backend; fails with a message
+    /// naming what is wrong. `aws_token` is the value of the `AWS_TOKEN` environment variable,
+    /// if set.
+    pub async fn build(config: Config, aws_token: Option<&str>, mode: Mode) -> anyhow::Result<Self> {
         let metrics = Metrics::install()?;
         let (audit, audit_writer) = AuditLog::open(config.agent.audit_log.as_deref())?;
         let mut store = Store::new(config.secrets.keys().cloned());
@@ -99,21 +115,10 @@ impl App {
                     .with_context(|| format!("backends.{name}"))?,
             );
         }
-        // TCP first: once the socket file exists, every listener is up (readiness = socket).
-        let tcp = match config.agent.tcp {
-            None => None,
-            Some(addr) => {
-                if !tokens.any() {
-                    tracing::warn!(%addr, "the TCP listener accepts no request: no [agent] tokens and no AWS_TOKEN");
-                }
-                Some(
-                    TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("agent.tcp: cannot listen on {addr}"))?,
-                )
-            }
+        let listeners = match mode {
+            Mode::Serve => Some(bind(&config, &tokens).await?),
+            Mode::Once => None,
         };
-        let unix = bind_unix(&config.file, &config.agent.socket, config.agent.socket_group.as_deref())?;
         let (mut tasks, mut commands) = (BTreeMap::new(), BTreeMap::new());
         for name in config.secrets.keys() {
             let (tx, rx) = mpsc::channel(4);
@@ -133,7 +138,8 @@ impl App {
         });
         Ok(App {
             config,
-            listeners: Listeners { unix, tcp },
+            mode,
+            listeners,
             shared,
             audit_writer,
             backends,
@@ -153,10 +159,12 @@ impl App {
         self.shared.stop.clone()
     }
 
-    /// Serves until `signal` completes, then stops gracefully.
-    pub async fn run_until(self, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Starts every task: a scheduler task per secret, a delivery task per `[[file]]`, the
+    /// cache writer, the registry publisher and, in [`Mode::Serve`], the server.
+    pub fn start(self) -> Running {
         let App {
             config,
+            mode,
             listeners,
             shared,
             audit_writer,
@@ -199,30 +207,120 @@ impl App {
             let backend = backends[&cfg.backend].clone();
             tokio::spawn(crate::publish::run(registry, backend, cfg.clone(), stop.clone()));
         }
-        let tcp = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
-        let server = tokio::spawn(server::serve(listeners, shared.clone(), stop.clone()));
-        tracing::info!(socket = %config.agent.socket.display(), tcp = ?tcp, secrets = config.secrets.len(), files = config.files.len(), "sidekey-agent serving");
+        let (secrets, file_count) = (config.secrets.len(), config.files.len());
+        let server = match listeners {
+            Some(listeners) => {
+                let tcp = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
+                let server = tokio::spawn(server::serve(listeners, shared.clone(), stop.clone()));
+                tracing::info!(socket = %config.agent.socket.display(), tcp = ?tcp, secrets, files = file_count, "sidekey-agent serving");
+                Some(server)
+            }
+            None => {
+                tracing::info!(
+                    secrets,
+                    files = file_count,
+                    "run --once: fetching every secret and writing every file; no socket"
+                );
+                None
+            }
+        };
+        Running {
+            config,
+            mode,
+            shared,
+            audit_writer,
+            backends,
+            tasks,
+            files,
+            cache_writer,
+            server,
+        }
+    }
+}
 
-        signal.await;
-        stop.cancel();
+/// A started agent: its tasks run until [`Running::stop`].
+pub struct Running {
+    config: Config,
+    mode: Mode,
+    shared: Arc<Shared>,
+    audit_writer: Writer,
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    /// Each secret's scheduler task; each answers the lease it held at the end.
+    tasks: JoinSet<(sidekey::SecretName, String, Option<sidekey::Lease>)>,
+    files: JoinSet<()>,
+    cache_writer: Option<tokio::task::JoinHandle<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Whether every secret is served and every `[[file]]` delivered ([`crate::ready`]).
+    pub fn readiness(&self) -> Readiness {
+        let files = self
+            .config
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.secret.clone()))
+            .collect();
+        Readiness::new(self.shared.store.clone(), self.shared.files.clone(), files)
+    }
+
+    /// Stops: no new connections; in-flight requests, `[[file]]` work and backend calls get up
+    /// to `drain` ([`DRAIN`] for a graceful stop; a failed `run --once` ends them at once);
+    /// the socket is removed (only in [`Mode::Serve`]: `run --once` never touches it); the held
+    /// leases are revoked when `revoke_on_exit` (never after `run --once`, whose files must
+    /// outlive it); the cache is written and the audit log flushed.
+    pub async fn stop(self, drain: std::time::Duration) -> anyhow::Result<()> {
+        let Running {
+            config,
+            mode,
+            shared,
+            audit_writer,
+            backends,
+            mut tasks,
+            mut files,
+            cache_writer,
+            server,
+        } = self;
+        shared.stop.cancel();
+        let until = tokio::time::Instant::now() + drain;
         // A file write or on_change command in progress finishes within the drain period;
         // one still running after it is killed.
         let drain_files = async {
             let all = async { while files.join_next().await.is_some() {} };
-            if tokio::time::timeout(DRAIN, all).await.is_err() {
+            if tokio::time::timeout_at(until, all).await.is_err() {
                 files.shutdown().await;
             }
         };
-        let _ = tokio::join!(server, drain_files);
-        let _guard = SocketFile(config.agent.socket.clone());
-        let mut leases = Vec::new();
-        while let Some(result) = tasks.join_next().await {
-            if let Ok((name, backend, Some(lease))) = result {
-                leases.push((name, backend, lease));
+        let server = async {
+            if let Some(server) = server {
+                let _ = server.await;
             }
+        };
+        let _ = tokio::join!(server, drain_files);
+        let _guard = (mode == Mode::Serve).then(|| SocketFile(config.agent.socket.clone()));
+        // A task stops at its next wait; one still inside a backend call (a Vault that does not
+        // answer) is ended at the end of the drain period, so a stop is bounded.
+        let mut leases = Vec::new();
+        let joined = tokio::time::timeout_at(until, async {
+            while let Some(result) = tasks.join_next().await {
+                if let Ok((name, backend, Some(lease))) = result {
+                    leases.push((name, backend, lease));
+                }
+            }
+        })
+        .await;
+        if joined.is_err() {
+            if !drain.is_zero() {
+                tracing::warn!("some secrets were still waiting on their backend after the drain period; ending them");
+            }
+            tasks.shutdown().await;
         }
-        if config.agent.revoke_on_exit {
-            revoke_on_exit(&shared, &backends, &leases).await;
+        match mode {
+            Mode::Serve if config.agent.revoke_on_exit => revoke_on_exit(&shared, &backends, &leases).await,
+            Mode::Once if config.agent.revoke_on_exit => {
+                tracing::info!("revoke_on_exit does not apply to run --once: the credentials it wrote must outlive it")
+            }
+            _ => {}
         }
         if let Some(writer) = cache_writer {
             writer.await.ok();
@@ -235,6 +333,26 @@ impl App {
         audit_writer.finish();
         Ok(())
     }
+}
+
+/// Binds the TCP listener, when configured, then the Unix socket: once the socket file
+/// exists, every listener is up.
+async fn bind(config: &Config, tokens: &Tokens) -> anyhow::Result<Listeners> {
+    let tcp = match config.agent.tcp {
+        None => None,
+        Some(addr) => {
+            if !tokens.any() {
+                tracing::warn!(%addr, "the TCP listener accepts no request: no [agent] tokens and no AWS_TOKEN");
+            }
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("agent.tcp: cannot listen on {addr}"))?,
+            )
+        }
+    };
+    let unix = bind_unix(&config.file, &config.agent.socket, config.agent.socket_group.as_deref())?;
+    Ok(Listeners { unix, tcp })
 }
 
 /// Removes the socket file when dropped.
@@ -312,7 +430,7 @@ fn bind_unix(config_file: &Path, path: &Path, group: Option<&str>) -> anyhow::Re
         std::process::id()
     ));
     std::fs::remove_file(&staging).ok();
-    let previous = umask(Mode::from_bits_truncate(0o117));
+    let previous = umask(FileMode::from_bits_truncate(0o117));
     let listener = UnixListener::bind(&staging);
     umask(previous);
     let listener = listener.with_context(|| format!("{}: cannot bind socket", path.display()))?;

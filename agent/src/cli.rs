@@ -1,6 +1,7 @@
 //! Command-line interface (clap): one subcommand per user task, as docs/agent.md lists them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 
@@ -75,17 +76,37 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: fetch, renew and serve the configured secrets until SIGTERM/SIGINT.
     ///
-    /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The socket is created 0660 and removed on
-    /// a graceful stop.
+    /// Logs go to stderr (RUST_LOG=debug for more; --log-format json for a log pipeline). The
+    /// socket is created 0660 once every listener is up, and removed on a graceful stop. Under
+    /// systemd (Type=notify) it sends READY=1 once every secret is served and every [[file]]
+    /// written, and STOPPING=1 at the stop.
+    ///
+    /// With --once it fetches every secret, writes every [[file]] and runs its on_change, then
+    /// exits: 0 when all of it is done, 1 naming each secret or file that is not, within
+    /// --timeout. It binds no socket and no port, so nothing is left behind: for init
+    /// containers and batch jobs.
+    ///
+    /// Examples: sidekey-agent run --config /etc/sidekey/agent.toml
+    ///           sidekey-agent run --once --timeout 2m --config /etc/sidekey/init.toml
+    #[command(verbatim_doc_comment)]
     Run {
-        /// The agent config (TOML). Without it, the embedded config/dev.toml is used: local
-        /// generated secrets, no external service.
+        /// The agent config (TOML). Without it, the embedded config/dev.toml is used (local
+        /// generated secrets, no external service), with a warning: not for production.
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
         /// Log lines as text (for people) or json (one JSON object per line, for a log
         /// pipeline). Secret values are never logged in either.
         #[arg(long, value_enum, value_name = "FORMAT", env = "SIDEKEY_LOG_FORMAT", default_value_t = LogFormat::Text)]
         log_format: LogFormat,
+        /// Fetch every secret, write every [[file]], run each on_change, then exit (0, or 1
+        /// naming what failed). Binds no socket and no TCP port; revoke_on_exit does not apply.
+        #[arg(long)]
+        once: bool,
+        /// With --once: how long to wait for everything (e.g. 90s, 5m) before exiting 1 with
+        /// each secret or file still missing and why. A file whose template or on_change
+        /// fails exits 1 at once.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, requires = "once")]
+        timeout: Duration,
     },
     /// Validate a config: exit 0, or 2 with a message naming the file, key and reason.
     ///
@@ -121,6 +142,34 @@ pub enum Command {
             default_value = "/run/sidekey/agent.sock"
         )]
         socket: PathBuf,
+    },
+    /// Ask a running agent whether it is healthy: exit 0 when every secret is served and every
+    /// [[file]] written; 1 when it is degraded, refuses, or does not answer, with one line
+    /// saying why (the failing secrets and files, or "no agent at PATH: connection refused").
+    ///
+    /// For Kubernetes exec readiness probes, systemd and scripts. One GET /v1/health on the
+    /// socket: the caller needs an [[access]] rule, as for any route. For a liveness probe,
+    /// GET /ping on the TCP listener (no token) says the server is up; restarting an agent
+    /// does not end a Vault outage.
+    ///
+    /// Examples: sidekey-agent health --socket /run/sidekey/agent.sock
+    ///           until sidekey-agent health; do sleep 1; done
+    #[command(verbatim_doc_comment)]
+    Health {
+        /// The agent's socket.
+        #[arg(
+            long,
+            short,
+            value_name = "PATH",
+            env = "SIDEKEY_SOCKET",
+            default_value = "/run/sidekey/agent.sock"
+        )]
+        socket: PathBuf,
+        /// Give up after this long (e.g. 200ms, 2s). The agent answers from memory in well
+        /// under a millisecond; the default stays below Kubernetes' default probe timeout
+        /// (1s), so a probe shows this command's reason rather than a kill.
+        #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+        timeout: Duration,
     },
     /// Revoke a leaked credential through a running agent: at its issuer (the exact lease),
     /// then a fresh one is served to every client. The caller needs an [[access]] rule with
@@ -194,6 +243,15 @@ pub enum StoreCommand {
         /// The secret's name; must be a `kind = "local.static"` secret in the config.
         name: String,
     },
+}
+
+/// A duration as the config writes them: `500ms`, `90s`, `5m`, `1h 30m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 500ms, 90s, 5m)"))?;
+    if duration.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(duration)
 }
 
 /// How `run` writes its log lines (stderr).

@@ -4,6 +4,7 @@ mod check;
 mod generate;
 mod get;
 mod hash_token;
+mod health;
 mod revoke;
 mod run;
 mod store;
@@ -22,25 +23,60 @@ pub struct UsageError(pub String);
 /// The embedded default config (docs/config.md: the agent runs with no external service).
 const DEV_CONFIG: &str = include_str!("../../config/dev.toml");
 
-/// Loads `path`, or the embedded `config/dev.toml` when none is given; `portable`: the text
-/// only, not the files, directories and groups it names on this machine.
-fn load(path: Option<&Path>, portable: bool) -> Result<Config, sidekey::config::Error> {
+/// How much of this machine a loaded config is held against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Everything it names: files, directories, groups, the socket (`run`, `check`).
+    Host,
+    /// The same but the socket, which is not bound (`run --once`).
+    Unbound,
+    /// The text only (`check --portable`).
+    Portable,
+}
+
+/// Loads `path`, or the embedded `config/dev.toml` when none is given, held to `hold`.
+fn load(path: Option<&Path>, hold: Hold) -> Result<Config, sidekey::config::Error> {
     use sidekey::config as cfg;
     let embedded = Path::new("config/dev.toml (embedded)");
-    match (path, portable) {
-        (Some(path), false) => cfg::load(path),
-        (Some(path), true) => cfg::load_portable(path),
-        (None, false) => cfg::parse(embedded, DEV_CONFIG),
-        (None, true) => cfg::parse_portable(embedded, DEV_CONFIG),
+    match (path, hold) {
+        (Some(path), Hold::Host) => cfg::load(path),
+        (Some(path), Hold::Unbound) => cfg::load_unbound(path),
+        (Some(path), Hold::Portable) => cfg::load_portable(path),
+        (None, Hold::Host) => cfg::parse(embedded, DEV_CONFIG),
+        (None, Hold::Unbound) => cfg::parse_unbound(embedded, DEV_CONFIG),
+        (None, Hold::Portable) => cfg::parse_portable(embedded, DEV_CONFIG),
     }
+}
+
+/// `text` on one line: control characters (newlines in a backend's error, say) become spaces,
+/// so a probe's or a script's one line stays one line.
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 /// Runs one subcommand.
 pub fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { config, log_format } => run::run(load(config.as_deref(), false)?, log_format),
-        Command::Check { config, portable } => check::check(load(config.as_deref(), portable)?),
+        Command::Run {
+            config,
+            log_format,
+            once,
+            timeout,
+        } => {
+            let how = run::How {
+                log_format,
+                embedded: config.is_none(),
+                once: once.then_some(timeout),
+            };
+            let hold = if once { Hold::Unbound } else { Hold::Host };
+            run::run(load(config.as_deref(), hold)?, how)
+        }
+        Command::Check { config, portable } => {
+            let hold = if portable { Hold::Portable } else { Hold::Host };
+            check::check(load(config.as_deref(), hold)?)
+        }
         Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
+        Command::Health { socket, timeout } => health::health(&socket, timeout),
         Command::Revoke {
             secret,
             value_stdin,

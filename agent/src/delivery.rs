@@ -21,6 +21,8 @@
 //!   recorded in [`Status`] (for `/v1/health`), the audit log and
 //!   `sidekey_file_renders_total` / `sidekey_file_commands_total`. Write failures are
 //!   retried (1 s doubling to 30 s); a template error waits for the next version.
+//! - **Delivered**: each file's last delivered version is kept beside its failure in
+//!   [`Status`], which readiness ([`crate::ready`]) waits on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ use sidekey::audit::EventKind;
 use sidekey::config::FileSpec;
 use sidekey::template::{self, Template};
 use sidekey::{AuditEvent, SecretName, SecretString};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit_log::AuditLog;
@@ -82,47 +85,124 @@ impl Error {
     }
 }
 
-/// Deliveries whose last attempt failed, by path: what `/v1/health` reports.
+/// Each file's last outcome, by path: what `/v1/health` reports (the failures) and what
+/// readiness (`READY=1`, `run --once`, [`crate::ready`]) waits for (every file delivered).
+#[derive(Debug)]
+pub struct Status {
+    files: Mutex<BTreeMap<PathBuf, FileState>>,
+    /// Bumped on every change, so that a waiter wakes instead of polling.
+    updates: watch::Sender<u64>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            files: Mutex::default(),
+            updates: watch::Sender::new(0),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
-pub struct Status(Mutex<BTreeMap<PathBuf, Failed>>);
+struct FileState {
+    /// The last version written (or found already written) with its `on_change` run.
+    delivered: Option<u64>,
+    /// The last failure, until a delivery clears it.
+    failed: Option<Failed>,
+}
 
 #[derive(Debug)]
 struct Failed {
     secret: SecretName,
     action: &'static str,
     reason: String,
+    /// Whether the task retries by itself (a write); else it waits for a new version.
+    retried: bool,
+}
+
+/// Where one file stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing delivered and nothing failed yet (its secret is not served yet).
+    Pending,
+    /// Written, and its `on_change` ran, at this version; no failure since.
+    Delivered(u64),
+    /// The last attempt failed (never a value in `reason`).
+    Failed {
+        /// Why.
+        reason: String,
+        /// Whether the task retries by itself; `false`: only a new version can fix it.
+        retried: bool,
+    },
 }
 
 impl Status {
     /// The failing deliveries, in path order.
     pub fn failing(&self) -> Vec<FailingFile> {
-        let failed = self.0.lock().expect("never poisoned");
-        failed
+        let files = self.files.lock().expect("never poisoned");
+        files
             .iter()
-            .map(|(path, f)| FailingFile {
-                path: path.display().to_string(),
-                secret: f.secret.to_string(),
-                reason: f.reason.clone(),
+            .filter_map(|(path, state)| {
+                let f = state.failed.as_ref()?;
+                Some(FailingFile {
+                    path: path.display().to_string(),
+                    secret: f.secret.to_string(),
+                    reason: f.reason.clone(),
+                })
             })
             .collect()
     }
 
-    fn fail(&self, spec: &FileSpec, error: &Error) {
+    /// Where the file at `path` stands; a failure outranks an earlier delivery.
+    pub fn outcome(&self, path: &Path) -> Outcome {
+        let files = self.files.lock().expect("never poisoned");
+        match files.get(path) {
+            Some(FileState { failed: Some(f), .. }) => Outcome::Failed {
+                reason: f.reason.clone(),
+                retried: f.retried,
+            },
+            Some(FileState {
+                delivered: Some(version),
+                ..
+            }) => Outcome::Delivered(*version),
+            _ => Outcome::Pending,
+        }
+    }
+
+    /// A receiver that wakes on every change of any file's outcome.
+    pub fn updates(&self) -> watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+
+    fn change(&self, path: &Path, f: impl FnOnce(&mut FileState)) {
+        f(self
+            .files
+            .lock()
+            .expect("never poisoned")
+            .entry(path.to_owned())
+            .or_default());
+        self.updates.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub(crate) fn fail(&self, spec: &FileSpec, error: &Error) {
         let failed = Failed {
             secret: spec.secret.clone(),
             action: error.action(),
             reason: error.to_string(),
+            retried: error.is_retried(),
         };
-        self.0.lock().expect("never poisoned").insert(spec.path.clone(), failed);
+        self.change(&spec.path, |state| state.failed = Some(failed));
     }
 
-    /// Clears the failure of `path`; with `renders_only`, only a render failure (a failed
-    /// `on_change` stands until the command succeeds).
-    fn clear(&self, path: &Path, renders_only: bool) {
-        let mut failed = self.0.lock().expect("never poisoned");
-        if !renders_only || failed.get(path).is_some_and(|f| f.action == "render") {
-            failed.remove(path);
-        }
+    /// Records `version` as delivered at `path`, and clears its failure; with `renders_only`,
+    /// only a render failure (a failed `on_change` stands until the command succeeds).
+    pub(crate) fn delivered(&self, path: &Path, version: u64, renders_only: bool) {
+        self.change(path, |state| {
+            state.delivered = Some(version);
+            if !renders_only || state.failed.as_ref().is_some_and(|f| f.action == "render") {
+                state.failed = None;
+            }
+        });
     }
 }
 
@@ -198,7 +278,7 @@ impl Task {
         if written == Written::Unchanged {
             metrics::file_render(&file, "unchanged");
             tracing::debug!(file, secret = %self.spec.secret, version, "file already up to date");
-            self.status.clear(&self.spec.path, true);
+            self.status.delivered(&self.spec.path, version, true);
             return Ok(());
         }
         metrics::file_render(&file, "written");
@@ -227,7 +307,7 @@ impl Task {
                 }
             }
         }
-        self.status.clear(&self.spec.path, false);
+        self.status.delivered(&self.spec.path, version, false);
         Ok(())
     }
 
@@ -283,6 +363,8 @@ async fn run_command(program: &str, args: &[String], env: &[(&str, String)], tim
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
+        // systemd's socket is the agent's: a command must not report readiness in its name.
+        .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -4,7 +4,8 @@
 //!
 //! [`cmd`] runs one subcommand parsed by [`cli`]; `run` builds the `app`: backends feed the
 //! `scheduler`, which publishes into the `store`; the [`server`] answers from it, the
-//! [`cache`] keeps it across restarts, and `delivery` writes `[[file]]`s.
+//! [`cache`] keeps it across restarts, and `delivery` writes `[[file]]`s; `ready` says when all
+//! of it is there (systemd's `READY=1` through `notify`, `run --once`).
 #![forbid(unsafe_code)]
 
 mod app;
@@ -17,8 +18,10 @@ pub mod cmd;
 mod delivery;
 mod fingerprints;
 mod metrics;
+mod notify;
 mod policy;
 mod publish;
+mod ready;
 mod scheduler;
 pub mod server;
 mod store;

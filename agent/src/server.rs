@@ -1,11 +1,13 @@
 //! The server: HTTP/1.1 (hyper) on the Unix socket and, when configured, a loopback TCP
 //! listener. A Unix connection's peer comes from the kernel (`SO_PEERCRED`) once, at accept;
 //! a TCP connection has only its address, so every request on it must carry a token. Both
-//! feed the same [`routes`]. On shutdown the listeners close, in-flight requests finish (up
+//! feed the same [`routes`], except `GET /ping` ([`ping`]), answered to anyone before the
+//! caller is identified: it says only that the server is up. On shutdown the listeners close, in-flight requests finish (up
 //! to [`crate::scheduler::DRAIN`]), and the caller removes the socket file.
 
 pub mod aws_compat;
 pub mod fingerprints;
+pub mod ping;
 pub mod respond;
 pub mod revoke;
 pub mod routes;
@@ -280,7 +282,13 @@ fn spawn<S>(
     let shared = shared.clone();
     let service = service_fn(move |req| {
         let shared = shared.clone();
-        async move { Ok::<_, std::convert::Infallible>(routes::handle(&shared, conn, req).await) }
+        async move {
+            let reply = match ping::answer(&req) {
+                Some(pong) => pong,
+                None => routes::handle(&shared, conn, req).await,
+            };
+            Ok::<_, std::convert::Infallible>(reply)
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -101,6 +101,8 @@ pub struct Store {
     fingerprints: Option<Arc<Registry>>,
     /// Woken on every publish and renewal (the encrypted cache writer waits on it).
     pub changed: tokio::sync::Notify,
+    /// Bumped on every change of any slot (readiness, [`crate::ready`], waits on it).
+    updates: watch::Sender<u64>,
 }
 
 impl Store {
@@ -113,6 +115,7 @@ impl Store {
                 .collect(),
             fingerprints: None,
             changed: tokio::sync::Notify::new(),
+            updates: watch::Sender::new(0),
         }
     }
 
@@ -130,6 +133,16 @@ impl Store {
     /// The same, shared (for the publisher).
     pub fn fingerprint_registry(&self) -> Option<Arc<Registry>> {
         self.fingerprints.clone()
+    }
+
+    /// A receiver that wakes on every change of any secret: a value served or restored, a
+    /// renewal, a failure.
+    pub fn updates(&self) -> watch::Receiver<u64> {
+        self.updates.subscribe()
+    }
+
+    fn updated(&self) {
+        self.updates.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Names in order.
@@ -153,6 +166,7 @@ impl Store {
             result = (version, changed);
         });
         self.changed.notify_one();
+        self.updated();
         result
     }
 
@@ -160,6 +174,7 @@ impl Store {
     pub fn restore(&self, name: &SecretName, version: u64, issued: Issued, fetched_at: SystemTime) {
         self.slot(name)
             .send_modify(|slot| slot.served = Some(self.served(name, version, true, issued, fetched_at)));
+        self.updated();
     }
 
     /// Version `version` of `name` as served; a new version's fingerprints are recorded.
@@ -221,6 +236,7 @@ impl Store {
             false // same version: long-polls need not wake
         });
         self.changed.notify_one();
+        self.updated();
     }
 
     /// Records a failure; the last good value stays served while it is valid.
@@ -229,6 +245,7 @@ impl Store {
             slot.failure = Some(reason);
             false
         });
+        self.updated();
     }
 
     /// The value to serve now, or why there is none.

@@ -74,7 +74,7 @@ pub enum Error {
         reason: String,
     },
     /// No answer in time.
-    #[error("the agent at {} did not answer within {}s", socket.display(), timeout.as_secs())]
+    #[error("the agent at {} did not answer within {timeout:?}", socket.display())]
     Timeout {
         /// The socket used.
         socket: PathBuf,

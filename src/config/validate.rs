@@ -44,8 +44,11 @@ pub(super) fn parse_raw(file: &Path, text: &str) -> Result<RawConfig, Error> {
 
 /// Stage two, with `env` for the settings a config may leave to the environment
 /// (`VAULT_ADDR`, ...): the process environment in [`super::parse`], a map in the tests.
-pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, env: Env<'_>) -> Result<Config, Error> {
+/// `host`: hold the files, directories and groups the config names against this machine;
+/// `binds`: and the socket the agent will bind (its directory, what is at its path, its group).
+pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, binds: bool, env: Env<'_>) -> Result<Config, Error> {
     let c = Checker::new(file, host, env);
+    let socket_on_host = host && binds;
 
     let agent = raw.agent;
     let cache = match (&agent.cache, &agent.cache_key_file) {
@@ -59,7 +62,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, env: Env<'_>) ->
         None => None,
     };
     let tcp = agent.tcp.as_deref().map(|t| tcp_listener(&c, t)).transpose()?;
-    if let Some(group) = agent.socket_group.as_ref().filter(|_| c.on_host()) {
+    if let Some(group) = agent.socket_group.as_ref().filter(|_| socket_on_host) {
         socket_group(&c, group)?;
     }
     let tokens = agent.tokens.unwrap_or_default();
@@ -88,7 +91,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, env: Env<'_>) ->
         cache,
     };
     let dirs_needed = [
-        ("agent.socket", Some(&agent_settings.socket)),
+        ("agent.socket", Some(&agent_settings.socket).filter(|_| binds)),
         ("agent.audit_log", agent_settings.audit_log.as_ref()),
     ];
     for (key, path) in dirs_needed {
@@ -98,7 +101,7 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, env: Env<'_>) ->
             }
         }
     }
-    if c.on_host() {
+    if socket_on_host {
         if let Some(kind) = not_a_socket(&agent_settings.socket) {
             return Err(c.invalid(
                 "agent.socket",

@@ -1,13 +1,29 @@
-//! `sidekey-agent run [--config FILE] [--log-format text|json]`: the daemon's life — logging, load, build, serve, wait
-//! for SIGTERM/SIGINT, drain; SIGHUP reopens the audit log.
+//! `sidekey-agent run [--config FILE] [--log-format text|json] [--once [--timeout D]]`: the
+//! daemon's life — logging, load, build, serve, tell systemd when ready, wait for
+//! SIGTERM/SIGINT, drain; SIGHUP reopens the audit log. With `--once`: the same build and
+//! tasks without listeners, waiting for everything to be delivered instead of a signal.
 
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
-use crate::app::App;
+use crate::app::{App, Mode};
 use crate::cli::LogFormat;
+use crate::notify::Notifier;
+use crate::ready::Progress;
+use crate::scheduler::DRAIN;
+
+/// How `run` was asked to run.
+pub struct How {
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
+    /// No `--config`: the embedded development config.
+    pub embedded: bool,
+    /// `--once`, with its `--timeout`.
+    pub once: Option<Duration>,
+}
 
 /// No core dumps and no ptrace by other processes of the same user: a dump or an attached
 /// debugger would hold every served value.
@@ -29,10 +45,16 @@ fn raise_fd_limit() {
     }
 }
 
-pub fn run(config: sidekey::Config, log_format: LogFormat) -> anyhow::Result<()> {
+pub fn run(config: sidekey::Config, how: How) -> anyhow::Result<()> {
     harden()?;
     raise_fd_limit();
-    logging(log_format);
+    logging(how.log_format);
+    if how.embedded {
+        // First, and loud, as `vault server -dev` does: this config must never run by accident.
+        tracing::warn!(
+            "running the embedded development config (config/dev.toml): not for production; pass --config FILE"
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,10 +67,82 @@ pub fn run(config: sidekey::Config, log_format: LogFormat) -> anyhow::Result<()>
             .context("cannot install a SIGHUP handler")?;
         // AWS_TOKEN: the AWS Secrets Manager Agent's token variable (the value or file://PATH).
         let aws_token = std::env::var("AWS_TOKEN").ok();
-        let app = App::build(config, aws_token.as_deref()).await?;
-        tokio::spawn(reopen_on_hangup(hangups, app.audit_log(), app.stopping()));
-        app.run_until(shutdown_signal()).await
+        match how.once {
+            None => serve(config, aws_token.as_deref(), hangups).await,
+            Some(timeout) => once(config, aws_token.as_deref(), hangups, timeout).await,
+        }
     })
+}
+
+/// The daemon: serve until SIGTERM/SIGINT. Under systemd (`NOTIFY_SOCKET`), `READY=1` once
+/// every secret is served and every `[[file]]` written — the socket is bound before that —
+/// and `STOPPING=1` when the stop begins; never `READY=1` after `STOPPING=1`.
+async fn serve(
+    config: sidekey::Config,
+    aws_token: Option<&str>,
+    hangups: tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
+    let notifier = Notifier::from_env();
+    let app = App::build(config, aws_token, Mode::Serve).await?;
+    tokio::spawn(reopen_on_hangup(hangups, app.audit_log(), app.stopping()));
+    let running = app.start();
+    let mut readiness = running.readiness();
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    tokio::select! {
+        () = &mut signal => {}
+        (secrets, files) = readiness.ready() => {
+            tracing::info!(secrets, files, "ready: every secret served and every file written");
+            if let Some(n) = &notifier {
+                n.send(&format!("READY=1\nSTATUS=serving {secrets} secrets, {files} files written"));
+            }
+            signal.await;
+        }
+    }
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1\nSTATUS=stopping");
+    }
+    running.stop(DRAIN).await
+}
+
+/// `run --once`: build without listeners, wait until every secret is served and every file
+/// delivered (or a file failed for good, or `timeout` passed, or a signal came), stop, and
+/// answer what is missing as the error (exit 1).
+async fn once(
+    config: sidekey::Config,
+    aws_token: Option<&str>,
+    hangups: tokio::signal::unix::Signal,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let limit = humantime::format_duration(timeout);
+    let app = tokio::time::timeout_at(deadline, App::build(config, aws_token, Mode::Once))
+        .await
+        .map_err(|_| anyhow::anyhow!("run --once: the backends did not start within {limit}"))??;
+    tokio::spawn(reopen_on_hangup(hangups, app.audit_log(), app.stopping()));
+    let running = app.start();
+    let mut readiness = running.readiness();
+    let outcome = tokio::select! {
+        progress = readiness.settled() => Ok(progress),
+        () = tokio::time::sleep_until(deadline) => Err(format!("not done within {limit}")),
+        () = shutdown_signal() => Err("interrupted".to_owned()),
+    };
+    let result = match outcome {
+        Ok(Progress::Ready { secrets, files }) => {
+            tracing::info!(
+                secrets,
+                files,
+                "run --once: every secret fetched and every file written"
+            );
+            Ok(())
+        }
+        Ok(failed) => Err(format!("run --once failed: {}", failed.missing())),
+        Err(why) => Err(format!("run --once {why}: {}", readiness.check().missing())),
+    };
+    // Done: nothing is in flight. Failed: a file still being retried is not waited for.
+    let drain = if result.is_ok() { DRAIN } else { Duration::ZERO };
+    running.stop(drain).await?;
+    result.map_err(|e| anyhow::anyhow!(super::one_line(&e)))
 }
 
 /// Log lines to stderr, as text or one JSON object per line. Our own logs at info; the HTTP

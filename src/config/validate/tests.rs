@@ -101,6 +101,28 @@ fn missing_directories_for_the_socket_or_audit_log_are_named() {
     assert_eq!(e.key(), Some("agent.audit_log"));
 }
 
+/// `run --once` binds nothing: the socket's directory, what is at its path and its group are
+/// not its business; everything else is held against the machine as for `run`.
+#[test]
+fn an_agent_that_binds_nothing_is_not_held_to_its_socket() {
+    let unbound = |text: &str| crate::config::parse_unbound(Path::new("t.toml"), text);
+    let elsewhere = BASE.replace("socket = \"agent.sock\"", "socket = \"/nonexistent/dir/agent.sock\"");
+    unbound(&elsewhere).unwrap();
+    let here = std::env::current_dir().unwrap();
+    unbound(&BASE.replace(
+        "socket = \"agent.sock\"",
+        &format!("socket = {:?}", here.display().to_string()),
+    ))
+    .unwrap();
+    unbound(&BASE.replace("[agent]", "[agent]\nsocket_group = \"no-such-group-sidekey\"")).unwrap();
+    let e = unbound(&elsewhere.replace(
+        "socket = \"/nonexistent/dir/agent.sock\"",
+        "socket = \"/nonexistent/dir/agent.sock\"\naudit_log = \"/nonexistent/log/a.jsonl\"",
+    ))
+    .unwrap_err();
+    assert_eq!(e.key(), Some("agent.audit_log"), "the audit log is still written: {e}");
+}
+
 #[test]
 fn the_tcp_listener_must_be_on_loopback() {
     let ok = parse(
@@ -217,7 +239,7 @@ fn vault_with_env(settings: &str, env: &[(&str, &str)]) -> Result<super::super::
     let text = format!("{BASE}\n[backends.vault]\ntype = \"vault\"\n{auth}\n{settings}\n");
     let lookup = |var: &str| env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.to_string());
     let raw = super::parse_raw(Path::new("t.toml"), &text)?;
-    let config = super::validate(Path::new("t.toml"), raw, true, &lookup)?;
+    let config = super::validate(Path::new("t.toml"), raw, true, true, &lookup)?;
     match config.backends.get("vault") {
         Some(super::super::BackendConfig::Vault(v)) => Ok(v.clone()),
         _ => unreachable!(),
