@@ -134,6 +134,24 @@ fn the_kubernetes_examples_are_a_native_sidecar_and_an_init_step() {
 }
 
 #[test]
+fn the_commands_in_the_examples_are_ones_the_agent_accepts() {
+    // `health` with no agent behind the socket: 1 and a reason, not a usage error (2).
+    let out = Command::new(bin("sidekey-agent"))
+        .args(["health", "--socket", "/nonexistent/agent.sock"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // `run --once` with a config that does not exist: the config is what is wrong.
+    let out = Command::new(bin("sidekey-agent"))
+        .args(["run", "--once", "--config", "/nonexistent/agent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/nonexistent/agent.toml"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("unexpected argument"), "{}", stderr(&out));
+}
+
+#[test]
 fn the_systemd_example_config_checks_and_the_unit_verifies() {
     let text = std::fs::read_to_string(repo().join("deploy/systemd/agent.toml")).unwrap();
     assert_checks("deploy/systemd/agent.toml", &text);
