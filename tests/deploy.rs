@@ -259,9 +259,12 @@ fn the_agent_runs_under_the_units_sandbox_as_far_as_this_machine_applies_it() {
         uid = nobody.uid,
         gid = nobody.gid,
     );
+    // Installed outside /tmp (as /usr/local/bin would be): the private /tmp hides the build's.
+    let installed = root.path().join("sidekey-agent");
+    std::fs::copy(bin("sidekey-agent"), &installed).unwrap();
     let mut agent = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script, "sh"])
-        .arg(bin("sidekey-agent"))
+        .arg(&installed)
         .args(["run", "--config"])
         .arg(config.join("agent.toml"))
         .stdin(Stdio::null())
