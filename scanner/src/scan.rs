@@ -187,6 +187,7 @@ impl Sink for Scan<'_> {
         let mut text = Windows::new(self, path, commit);
         let mut chunk = vec![0u8; CHUNK];
         let mut decoded = Vec::new();
+        let mut first = true;
         loop {
             let n = match content.read(&mut chunk) {
                 Ok(n) => n,
@@ -204,7 +205,11 @@ impl Sink for Scan<'_> {
             if n == 0 {
                 break;
             }
-            raw.extend(&chunk[..n]);
+            // The bytes as they are, less a leading BOM, so that the first line starts where
+            // an editor shows it (a rule anchored at a line start still matches there).
+            let bom = usize::from(first && n >= 2 && matches!(chunk[..2], [0xff, 0xfe] | [0xfe, 0xff])) * 2;
+            first = false;
+            raw.extend(&chunk[bom..n]);
         }
         raw.finish();
         text.finish();
@@ -452,6 +457,24 @@ fn decode_base64(encoded: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_that_only_starts_like_utf16_is_scanned_as_bytes_from_after_the_bom() {
+        use rand::SeedableRng as _;
+        let engine = Engine::new(crate::rules::builtin());
+        let token = crate::rules::examples::expand("{github:ghp}", &mut rand::rngs::StdRng::seed_from_u64(7)).unwrap();
+        let text = [&[0xff, 0xfe][..], format!("GITHUB_TOKEN={token}\n").as_bytes()].concat();
+        let scan = Scan::new(&engine, HashSet::new());
+        scan.text("x.env", &mut &text[..], Encoding::Utf16Le, None);
+        let (findings, skipped) = scan.finish();
+        assert!(skipped.is_empty());
+        let f = findings.iter().find(|f| f.secret.expose() == token).expect("found");
+        assert_eq!(
+            (f.line, f.column),
+            (1, 14),
+            "the column an editor shows, not counting the BOM"
+        );
+    }
 
     #[test]
     fn base64_runs_skip_hex_words_and_short_runs() {

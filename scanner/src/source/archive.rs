@@ -556,7 +556,7 @@ fn describe(context: &str, e: &io::Error) -> Stop {
 }
 
 /// A byte count for people: `256 MiB`, `1.5 GiB`, `512 bytes`.
-pub struct Size(pub u64);
+struct Size(u64);
 
 impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
