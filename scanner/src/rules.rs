@@ -1,6 +1,7 @@
 //! Rules: [`RuleSyntax`] is a rule as written (sidekey's format, a superset of gitleaks'
 //! `[[rules]]`), [`Rule`] is one compiled and checked. The built-in set is
-//! `config/rules.toml`, compiled into the binary; `--config` files add or override rules by id,
+//! `config/rules.toml` and the provider files in `config/rules/` ([`BUILTIN`]), compiled into
+//! the binary; `--config` files add or override rules by id,
 //! and may carry gitleaks' global `[allowlist]` ([`GlobalAllowlistSyntax`]: paths never
 //! reported, secrets no rule reports), which [`load`] applies.
 //!
@@ -17,8 +18,20 @@ use std::sync::{Arc, OnceLock};
 use regex::bytes::Regex;
 use serde::Deserialize;
 
-/// The built-in rules, as shipped.
-pub const BUILTIN: &str = include_str!("../../config/rules.toml");
+/// The built-in rules files, as shipped, in order: `config/rules.toml` (its header documents
+/// the format; generic rules last) and provider rules in `config/rules/`, one file per range of
+/// providers. Ids are unique across all of them.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("config/rules.toml", include_str!("../../config/rules.toml")),
+    (
+        "config/rules/providers-a-l.toml",
+        include_str!("../../config/rules/providers-a-l.toml"),
+    ),
+    (
+        "config/rules/providers-m-z.toml",
+        include_str!("../../config/rules/providers-m-z.toml"),
+    ),
+];
 
 /// Why a rules file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -368,9 +381,13 @@ fn parse_with(file: &str, text: &str, eager: bool) -> Result<(FileSyntax, Vec<Ru
 
 /// The built-in rules.
 pub fn builtin() -> Vec<Rule> {
-    parse_with("config/rules.toml (built in)", BUILTIN, false)
-        .expect("the built-in rules compile (checked by tests)")
-        .1
+    let mut rules = Vec::new();
+    for (file, text) in BUILTIN {
+        let name = format!("{file} (built in)");
+        let (_, mut more) = parse_with(&name, text, false).expect("the built-in rules compile (checked by tests)");
+        rules.append(&mut more);
+    }
+    rules
 }
 
 /// The built-in rules plus those of the `config` file (`--config`): a rule with a built-in id

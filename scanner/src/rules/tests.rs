@@ -10,7 +10,13 @@ use crate::engine::Engine;
 fn the_builtin_rules_compile_with_unique_ids_and_keywords() {
     let rules = builtin();
     assert!(rules.len() >= 150, "only {} built-in rules", rules.len());
+    let mut ids = std::collections::HashSet::new();
     for rule in &rules {
+        assert!(
+            ids.insert(rule.id.as_str()),
+            "{}: id used twice in the built-in files",
+            rule.id
+        );
         assert!(!rule.keywords.is_empty(), "{}: no keywords", rule.id);
         assert!(!rule.examples.is_empty(), "{}: no examples", rule.id);
         assert!(!rule.negative_examples.is_empty(), "{}: no negative examples", rule.id);
