@@ -111,6 +111,10 @@ pub struct RuleSyntax {
     /// The family it belongs to (for per-family metrics and reports).
     #[serde(default)]
     pub family: Option<String>,
+    /// The provider or product whose credential it finds (`"GitHub"`, `"Stripe"`); generic
+    /// rules have none. The README's coverage list is made from it.
+    #[serde(default)]
+    pub provider: Option<String>,
     /// The pattern (Rust `regex` syntax).
     pub regex: Option<String>,
     /// The capture group holding the secret (0 = whole match).
@@ -168,6 +172,8 @@ pub struct Rule {
     pub description: String,
     /// Family (`generic` when not given).
     pub family: String,
+    /// Provider or product, when the rule is for one.
+    pub provider: Option<String>,
     /// The pattern.
     pub regex: Pattern,
     /// Capture group of the secret, when the rule names it (see [`Rule::secret_group`]).
@@ -266,6 +272,7 @@ impl Rule {
         Ok(Rule {
             description: syntax.description.clone(),
             family: syntax.family.clone().unwrap_or_else(|| "generic".to_owned()),
+            provider: syntax.provider.clone(),
             regex,
             secret_group: syntax.secret_group,
             line_window,
