@@ -240,6 +240,12 @@ enum Kind {
     K8sStringData,
     Markdown,
     YamlBlock,
+    YamlNext,
+    YamlWrapped,
+    K8sEnv,
+    XmlSettings,
+    CDefine,
+    IniSection,
     Raw,
 }
 
@@ -275,6 +281,12 @@ impl Kind {
             Kind::K8sStringData => "k8s-secret-stringdata",
             Kind::Markdown => "markdown",
             Kind::YamlBlock => "yaml-block",
+            Kind::YamlNext => "yaml-next-line",
+            Kind::YamlWrapped => "yaml-wrapped",
+            Kind::K8sEnv => "k8s-env",
+            Kind::XmlSettings => "xml-appsettings",
+            Kind::CDefine => "c-define",
+            Kind::IniSection => "ini-section",
             Kind::Raw => "natural-file",
         }
     }
@@ -315,6 +327,12 @@ impl Kind {
                         K8sData,
                         K8sStringData,
                         Markdown,
+                        YamlNext,
+                        YamlWrapped,
+                        K8sEnv,
+                        XmlSettings,
+                        CDefine,
+                        IniSection,
                     ]);
                 }
                 k
@@ -363,6 +381,9 @@ impl Kind {
             Kind::Go => "\t",
             Kind::Java => "    ",
             Kind::Terraform | Kind::K8sData | Kind::K8sStringData | Kind::YamlBlock => "  ",
+            Kind::YamlNext | Kind::YamlWrapped => "  ",
+            Kind::K8sEnv => "        ",
+            Kind::XmlSettings => "    ",
             _ => "",
         }
     }
@@ -669,6 +690,62 @@ fn render(shape: &Shape, kind: Kind, n: usize, keywords: &[String], rng: &mut St
                     format!("export {name}={}", sq_or_dq(v)),
                     "```".into(),
                 ]),
+                YamlNext => {
+                    let key = if rng.gen_bool(0.5) { lower } else { name.to_owned() };
+                    Some(vec![format!("{ind}{key}:"), format!("{ind}  {}", yaml_scalar(v, rng))])
+                }
+                YamlWrapped => {
+                    // A long token wrapped over two lines: folded (YAML reads "a b"; the
+                    // token is what the author meant) or double-quoted with an escaped line
+                    // break (YAML reads "ab").
+                    let token = v.len() >= 16 && v.chars().all(|c| c.is_ascii_alphanumeric() || "_./+=-".contains(c));
+                    if !token {
+                        return None;
+                    }
+                    let (a, b) = v.split_at(v.len() / 2);
+                    Some(if rng.gen_bool(0.5) {
+                        vec![
+                            format!("{ind}{lower}: >-"),
+                            format!("{ind}  {a}"),
+                            format!("{ind}  {b}"),
+                        ]
+                    } else {
+                        vec![format!("{ind}{lower}: \"{a}\\"), format!("{ind}  {b}\"")]
+                    })
+                }
+                K8sEnv => Some(vec![
+                    format!("{ind}- name: {name}"),
+                    format!("{ind}  value: {}", yaml_scalar(v, rng)),
+                ]),
+                XmlSettings => {
+                    let xml = v
+                        .replace('&', "&amp;")
+                        .replace('"', "&quot;")
+                        .replace('<', "&lt;")
+                        .replace('>', "&gt;");
+                    // .NET's nested-section key form: `Twilio:AuthToken`.
+                    let key = match name.split_once('_') {
+                        Some((section, rest)) if rng.gen_bool(0.5) => {
+                            let dotted = format!("{}:{}", camel(section), camel(rest));
+                            if keeps(name, &dotted) {
+                                dotted
+                            } else {
+                                name.to_owned()
+                            }
+                        }
+                        _ => name.to_owned(),
+                    };
+                    one(format!("<add key=\"{key}\" value=\"{xml}\" />"))
+                }
+                CDefine => one(format!("#define {name} {}", dq(v))),
+                IniSection => {
+                    // The provider's name as the section, the rest as the key.
+                    let (section, key) = match lower.split_once('_') {
+                        Some((section, key)) if !key.is_empty() => (section.to_owned(), key.to_owned()),
+                        _ => ("app".to_owned(), lower.clone()),
+                    };
+                    Some(vec![format!("[{section}]"), format!("{key} = {v}")])
+                }
                 GhRun | Txt | YamlBlock | Raw => None,
             }
         }
@@ -1722,6 +1799,52 @@ fn frame(kind: Kind, n: usize) -> Frame {
             vec![],
             vec!["enabled: true"],
             format!("deploy/values_{n}.yaml"),
+        ),
+        Kind::YamlNext | Kind::YamlWrapped => (
+            v(&["# service settings", "service:"]),
+            vec![],
+            vec!["port: 8080", "replicas: 2"],
+            format!("config/service_{n}.yaml"),
+        ),
+        Kind::K8sEnv => (
+            vec![
+                "apiVersion: apps/v1".into(),
+                "kind: Deployment".into(),
+                "metadata:".into(),
+                format!("  name: api-{n}"),
+                "spec:".into(),
+                "  template:".into(),
+                "    spec:".into(),
+                "      containers:".into(),
+                "      - name: api".into(),
+                "        image: ghcr.io/acme/api:1.4".into(),
+                "        env:".into(),
+            ],
+            vec![],
+            vec!["- {name: LOG_LEVEL, value: info}"],
+            format!("k8s/deployment_{n}.yaml"),
+        ),
+        Kind::XmlSettings => (
+            v(&[
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
+                "<configuration>",
+                "  <appSettings>",
+            ]),
+            v(&["  </appSettings>", "</configuration>"]),
+            vec!["<add key=\"Environment\" value=\"Production\" />"],
+            format!("web_{n}/Web.config"),
+        ),
+        Kind::CDefine => (
+            v(&["#pragma once", "", "/* build configuration */"]),
+            vec![],
+            vec!["#define APP_VERSION \"1.4.2\"", "#define MAX_RETRIES 3"],
+            format!("src/config_{n}.h"),
+        ),
+        Kind::IniSection => (
+            v(&["; service configuration"]),
+            vec![],
+            vec!["timeout = 30"],
+            format!("etc/service_{n}.ini"),
         ),
         Kind::Notebook | Kind::MinJs | Kind::Raw => (vec![], vec![], vec![], String::new()),
     };

@@ -16,6 +16,7 @@ use crate::engine::{Engine, Match};
 use crate::finding::Finding;
 use crate::owned::Owned;
 use crate::source::{Commit, Encoding, Sink, Skipped};
+use crate::views::View;
 
 /// Bytes scanned at once; longer content is read in windows of this size.
 const WINDOW: usize = 32 * 1024 * 1024;
@@ -80,6 +81,11 @@ impl<'e> Scan<'e> {
             let secret = String::from_utf8_lossy(&bytes[m.secret.clone()]).into_owned();
             here.push(self.finding(&m, path, lines_before + m.line, m.column, secret, commit));
         }
+        if lines_before == 0 && upto == bytes.len() {
+            if let Some(view) = View::of(path, bytes) {
+                self.view(&view, bytes, path, commit, &mut here);
+            }
+        }
         if let Some(owned) = self.owned {
             for f in &mut here {
                 if let Some(owner) = owned.owner(f.secret.expose().as_bytes()) {
@@ -114,6 +120,36 @@ impl<'e> Scan<'e> {
             self.decoded(&bytes[run], path, lines_before + line, column, commit, 1, &mut here);
         }
         self.keep(here);
+    }
+
+    /// Scans the format view of a whole file (`bytes`), reporting each secret the file did not
+    /// already show at its value's place in the file.
+    fn view(&self, view: &View, bytes: &[u8], path: &str, commit: Option<&Arc<Commit>>, here: &mut Vec<Finding>) {
+        let text = view.text();
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
+            .collect();
+        for m in self.engine.scan(text, Some(path)) {
+            let secret = String::from_utf8_lossy(&text[m.secret.clone()]).into_owned();
+            let (line, column) = view.origin(m.line);
+            let at = starts.get(line - 1).copied().unwrap_or(0);
+            if allow::inline(bytes, at) {
+                continue;
+            }
+            // The file showed it already: keep that place, and a provider's rule over a
+            // generic one (the view names the provider where the file's layout hid it).
+            let generic = self.engine.rules()[m.rule].family == "generic";
+            if let Some(f) = here.iter_mut().find(|f| f.secret.expose() == secret) {
+                if f.family == "generic" && !generic {
+                    *f = self.finding(&m, path, f.line, f.column, secret, commit);
+                }
+                continue;
+            }
+            if here.iter().any(|f| (f.line, f.column) == (line, column)) {
+                continue;
+            }
+            here.push(self.finding(&m, path, line, column, secret, commit));
+        }
     }
 
     /// Scans the decoding of the base64 text `encoded`, reporting at the encoded text's place.
