@@ -103,7 +103,11 @@ pub struct ScanArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Extra rules (sidekey or gitleaks TOML): a rule with a built-in id replaces it.
+    /// The rules config (sidekey or gitleaks TOML; see docs/scanner.md, "gitleaks
+    /// compatibility"). Without `[extend] useDefault = true` its rules replace the built-in
+    /// ones. Default: GITLEAKS_CONFIG (a path), else GITLEAKS_CONFIG_TOML (the text), else
+    /// `.gitleaks.toml` at the root of the scan (the repository, or the one directory scanned);
+    /// `.gitleaksignore` there is honoured too.
     #[arg(long, value_name = "RULES.toml")]
     pub config: Option<PathBuf>,
     /// An earlier JSON or SARIF report: its findings are not reported again.

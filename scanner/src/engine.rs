@@ -1,14 +1,16 @@
 //! The engine: one Aho-Corasick pass over every rule's keywords finds which rules can match
 //! at all; only those rules' regexes run, and only their secrets that pass entropy, checksum
-//! and allowlists become [`Match`]es with line and column. The engine knows no file format and
-//! no report format; compiled rules are shared, so one `Engine` serves every thread.
+//! and allowlists (the rule's and the config's) become [`Match`]es with line and column. Rules
+//! that match paths alone ([`FileRule`]) are asked per file ([`Engine::file_rules`]). The
+//! engine knows no file format and no report format; compiled rules are shared, so one
+//! `Engine` serves every thread.
 
 use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::RegexSet;
 
-use crate::rules::Rule;
+use crate::rules::{Allowlist, Candidate, FileRule, Rule, RuleSet};
 
 /// A secret found by a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +50,10 @@ pub struct Engine {
     /// over each blob tells which of them can match (one set per rule when together they
     /// exceed the regex size limit).
     unanchored: Vec<(RegexSet, Vec<usize>)>,
-    /// Paths whose rule findings are not reported (a config's `[allowlist] paths`).
-    allowed_paths: Vec<regex::Regex>,
+    /// What no rule reports (a config's `[[allowlists]]` without `targetRules`).
+    allowlists: Vec<Allowlist>,
+    /// Rules that report files by their path alone.
+    file_rules: Vec<FileRule>,
 }
 
 /// The regex sets over the `unanchored` rules: one set for all when it fits the size limit,
@@ -121,21 +125,35 @@ impl Engine {
             keyword_rules,
             keyword_reach,
             unanchored,
-            allowed_paths: Vec::new(),
+            allowlists: Vec::new(),
+            file_rules: Vec::new(),
         }
     }
 
-    /// The same engine, not reporting rule findings in paths matching `paths` (gitleaks'
-    /// global `[allowlist] paths`). A broker-owned credential is still reported anywhere.
-    pub fn with_allowed_paths(mut self, paths: Vec<regex::Regex>) -> Engine {
-        self.allowed_paths = paths;
-        self
+    /// The engine for a loaded rule set: its rules, its rules that match paths alone, and its
+    /// global allowlists (a broker-owned credential is still reported anywhere: the scan
+    /// matches those by fingerprint, not through the engine).
+    pub fn with_rules(set: RuleSet) -> Engine {
+        let mut engine = Engine::new(set.rules);
+        engine.allowlists = set.allowlists;
+        engine.file_rules = set.file_rules;
+        engine
     }
 
-    /// Whether rule findings in `path` are left out (a leading `./` is not part of the path).
+    /// Whether everything in `path` is left out by the global allowlists, whatever the
+    /// commit (a leading `./` is not part of the path).
     pub fn path_allowed(&self, path: &str) -> bool {
         let path = path.strip_prefix("./").unwrap_or(path);
-        self.allowed_paths.iter().any(|r| r.is_match(path))
+        self.allowlists.iter().any(|a| a.allows_file(Some(path), None))
+    }
+
+    /// The rules that report the file at `path` (introduced by `commit`) for its path alone.
+    pub fn file_rules<'a>(&'a self, path: &'a str, commit: Option<&'a str>) -> impl Iterator<Item = &'a FileRule> {
+        let path = path.strip_prefix("./").unwrap_or(path);
+        let allowed = self.allowlists.iter().any(|a| a.allows_file(Some(path), commit));
+        self.file_rules
+            .iter()
+            .filter(move |r| !allowed && r.reports(path, commit))
     }
 
     /// The rules, in the order [`Match::rule`] indexes.
@@ -146,6 +164,15 @@ impl Engine {
     /// Finds every secret in `bytes`. `path` (as the user would type it) feeds rules' `path`
     /// filters.
     pub fn scan(&self, bytes: &[u8], path: Option<&str>) -> Vec<Match> {
+        self.scan_at(bytes, path, None)
+    }
+
+    /// As [`Engine::scan`], for content that `commit` introduced (allowlists' `commits`).
+    pub fn scan_at(&self, bytes: &[u8], path: Option<&str>, commit: Option<&str>) -> Vec<Match> {
+        let path = path.map(|p| p.strip_prefix("./").unwrap_or(p));
+        if self.allowlists.iter().any(|a| a.allows_file(path, commit)) {
+            return Vec::new();
+        }
         let whole = bytes.len() <= WHOLE;
         // Small blobs: which keywords occur. Large ones: where, as (keyword, offset).
         let mut seen = vec![false; self.keyword_rules.len()];
@@ -209,35 +236,54 @@ impl Engine {
                     continue;
                 }
             }
+            if rule.allows_file(path, commit) {
+                continue;
+            }
+            let at = (path, commit);
             if group.last().is_some_and(|(_, at)| *at == usize::MAX) {
-                self.find(index, bytes, 0..bytes.len(), &mut matches);
+                self.find(index, bytes, 0..bytes.len(), at, &mut matches);
             } else if rule.line_window {
                 for window in line_windows(bytes, group.iter().map(|(_, at)| *at)) {
-                    self.find(index, bytes, window, &mut matches);
+                    self.find(index, bytes, window, at, &mut matches);
                 }
             } else {
                 for window in windows(bytes, group.iter().map(|(_, at)| *at)) {
-                    self.find(index, bytes, window, &mut matches);
+                    self.find(index, bytes, window, at, &mut matches);
                 }
             }
         }
         self.settle(bytes, matches)
     }
 
-    /// Runs rule `index` over `bytes[window]`, keeping the secrets it accepts.
-    fn find(&self, index: usize, bytes: &[u8], window: Range<usize>, out: &mut Vec<Match>) {
+    /// Runs rule `index` over `bytes[window]` of the content at `(path, commit)`, keeping the
+    /// secrets it accepts and no allowlist leaves out.
+    fn find(
+        &self,
+        index: usize,
+        bytes: &[u8],
+        window: Range<usize>,
+        (path, commit): (Option<&str>, Option<&str>),
+        out: &mut Vec<Match>,
+    ) {
         let rule = &self.rules[index];
         let base = window.start;
         for caps in rule.regex.get().captures_iter(&bytes[window]) {
             let whole = caps.get(0).expect("group 0 always exists");
-            let Some(secret) = caps.get(rule.secret_group()).filter(|s| !s.is_empty()) else {
+            let Some(secret) = rule.secret_in(&caps).filter(|s| !s.is_empty()) else {
                 continue;
             };
-            if rule.accepts(secret.as_bytes()) {
+            let found = Candidate {
+                path,
+                commit,
+                bytes,
+                matched: base + whole.start()..base + whole.end(),
+                secret: base + secret.start()..base + secret.end(),
+            };
+            if rule.admits(&found) && !self.allowlists.iter().any(|a| a.allows(&found)) {
                 out.push(Match {
                     rule: index,
-                    span: base + whole.start()..base + whole.end(),
-                    secret: base + secret.start()..base + secret.end(),
+                    span: found.matched,
+                    secret: found.secret,
                     line: 0,
                     column: 0,
                 });

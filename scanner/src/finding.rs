@@ -77,10 +77,7 @@ pub struct Finding {
 impl Finding {
     /// A finding of `rule_id` for `secret` at `path:line:column`.
     pub fn new(rule: &crate::rules::Rule, path: String, line: usize, column: usize, secret: SecretString) -> Self {
-        let mut hash = Sha256::new();
-        hash.update(rule.id.as_bytes());
-        hash.update([0]);
-        hash.update(secret.expose().as_bytes());
+        let fingerprint = fingerprint(&rule.id, secret.expose());
         Finding {
             rule_id: rule.id.clone(),
             description: rule.description.clone(),
@@ -89,12 +86,37 @@ impl Finding {
             line,
             column,
             secret,
-            fingerprint: hex::encode(hash.finalize()),
+            fingerprint,
             commit: None,
             verified: Verified::Unknown,
             owned_secret: None,
             revoked: false,
         }
+    }
+
+    /// The file at `path`, reported by a rule that matches paths alone (gitleaks' path-only
+    /// rules): no secret (see [`Finding::is_file`]), at line 1, column 1; its fingerprint is
+    /// that of rule id and path.
+    pub fn file(rule: &crate::rules::FileRule, path: String) -> Self {
+        Finding {
+            rule_id: rule.id.clone(),
+            description: rule.description.clone(),
+            family: rule.family.clone(),
+            fingerprint: fingerprint(&rule.id, &path),
+            path,
+            line: 1,
+            column: 1,
+            secret: SecretString::from(String::new()),
+            commit: None,
+            verified: Verified::Unknown,
+            owned_secret: None,
+            revoked: false,
+        }
+    }
+
+    /// Whether this finding reports a whole file ([`Finding::file`]) rather than a secret.
+    pub fn is_file(&self) -> bool {
+        self.secret.expose().is_empty()
     }
 
     /// A credential the broker issued, found by its fingerprint alone (no rule matched it):
@@ -117,8 +139,12 @@ impl Finding {
         f
     }
 
-    /// The secret as shown: the first four characters, then `…`, unless `reveal`.
+    /// The secret as shown: the first four characters, then `…`, unless `reveal`; a file
+    /// reported for its path shows as `file detected` (as gitleaks says).
     pub fn shown(&self, reveal: bool) -> String {
+        if self.is_file() {
+            return "file detected".to_owned();
+        }
         let s = self.secret.expose();
         if reveal {
             return s.to_owned();
@@ -146,6 +172,15 @@ impl Finding {
             revoked: self.revoked,
         }
     }
+}
+
+/// `sha256(rule_id NUL what)`, hex: what a baseline matches.
+fn fingerprint(rule_id: &str, what: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(rule_id.as_bytes());
+    hash.update([0]);
+    hash.update(what.as_bytes());
+    hex::encode(hash.finalize())
 }
 
 /// A finding as JSON reports write it (docs/scanner.md, "Reports": the SARIF fields, flat).

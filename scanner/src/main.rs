@@ -55,6 +55,10 @@ fn options(args: cli::ScanArgs) -> Options {
         format: args.format.into(),
         output: args.output,
         config: args.config,
+        gitleaks_config: std::env::var_os("GITLEAKS_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
+        gitleaks_config_toml: std::env::var("GITLEAKS_CONFIG_TOML").ok().filter(|v| !v.is_empty()),
         baseline: args.baseline,
         no_redact: args.no_redact,
         git: args.git,

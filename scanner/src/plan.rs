@@ -36,8 +36,12 @@ pub struct Options {
     pub format: Format,
     /// Write the report here instead of stdout.
     pub output: Option<PathBuf>,
-    /// Extra rules (sidekey or gitleaks TOML).
+    /// The rules config (sidekey or gitleaks TOML), `--config`.
     pub config: Option<PathBuf>,
+    /// `GITLEAKS_CONFIG`: the config's path when there is no `--config`.
+    pub gitleaks_config: Option<PathBuf>,
+    /// `GITLEAKS_CONFIG_TOML`: the config's text when there is neither.
+    pub gitleaks_config_toml: Option<String>,
     /// An earlier JSON or SARIF report whose findings are not reported again.
     pub baseline: Option<PathBuf>,
     /// Show secrets in full.
@@ -92,6 +96,8 @@ impl Default for Options {
             format: Format::Human,
             output: None,
             config: None,
+            gitleaks_config: None,
+            gitleaks_config_toml: None,
             baseline: None,
             no_redact: false,
             git: None,
@@ -181,6 +187,8 @@ struct Reporting {
 pub struct ScanPlan {
     engine: Engine,
     known: HashSet<String>,
+    /// `.gitleaksignore` at the scanned root.
+    ignore: Option<allow::GitleaksIgnore>,
     owned: Option<(Owned, Broker)>,
     mode: Mode,
     limits: Limits,
@@ -203,8 +211,12 @@ impl ScanPlan {
                 bail!("--aws-endpoint-url is used by --verify; add --verify");
             }
         }
-        let (rules, allowed_paths) = rules::load(opts.config.as_deref())?;
-        let engine = Engine::new(rules).with_allowed_paths(allowed_paths);
+        let root = scan_root(&mode);
+        let engine = Engine::with_rules(rule_set(opts, root.as_deref())?);
+        let ignore = match root.map(|r| in_root(&r, ".gitleaksignore")).filter(|p| p.is_file()) {
+            Some(path) => Some(gitleaks_ignore(&path)?),
+            None => None,
+        };
         let known = match &opts.baseline {
             Some(path) => allow::baseline(path)?,
             None => HashSet::new(),
@@ -226,6 +238,7 @@ impl ScanPlan {
         Ok(ScanPlan {
             engine,
             known,
+            ignore,
             owned,
             mode,
             limits: Limits {
@@ -262,6 +275,9 @@ impl ScanPlan {
         let Some((mut findings, skipped)) = self.scan()? else {
             return Ok(Outcome::Clean); // a push that sends no commits: nothing to report
         };
+        if let Some(ignore) = &self.ignore {
+            findings.retain(|f| !ignore.ignores(f));
+        }
         if let Some(v) = &self.verify {
             // Liveness at the issuers (AWS STS, Vault lookup-self).
             let live = verify::check(&mut findings, &v.issuers);
@@ -443,6 +459,93 @@ fn mode(opts: &Options) -> anyhow::Result<Mode> {
     })
 }
 
+/// The root of what is scanned, where `.gitleaks.toml` and `.gitleaksignore` are looked for:
+/// the repository of `--git`, `--staged` and `--pre-push`, the directory of a scan of one
+/// directory (the current one by default); none for several paths, a file or `--artifact`.
+fn scan_root(mode: &Mode) -> Option<PathBuf> {
+    match mode {
+        Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => {
+            Repo::open(Path::new(".")).ok().map(|repo| repo.root().to_owned())
+        }
+        Mode::Files(roots) => match roots.as_slice() {
+            [one] if one.is_dir() => Some(one.clone()),
+            _ => None,
+        },
+        Mode::Artifact(_) => None,
+    }
+}
+
+/// `name` in `root`, without a leading `./` (as paths are shown).
+fn in_root(root: &Path, name: &str) -> PathBuf {
+    let path = root.join(name);
+    path.strip_prefix(".").map(Path::to_owned).unwrap_or(path)
+}
+
+/// The rules, from the config gitleaks would read (`--config`, else `GITLEAKS_CONFIG`, else
+/// `GITLEAKS_CONFIG_TOML`, else `.gitleaks.toml` at the scanned root), else the built-in ones.
+/// stderr says which config is used unless `--config` named it, and always when the
+/// built-in rules are not used.
+fn rule_set(opts: &Options, root: Option<&Path>) -> anyhow::Result<rules::RuleSet> {
+    let picked = root.map(|r| in_root(r, ".gitleaks.toml")).filter(|p| p.is_file());
+    let (source, how) = if let Some(path) = &opts.config {
+        (Some(rules::Source::File(path.clone())), None)
+    } else if let Some(path) = &opts.gitleaks_config {
+        (Some(rules::Source::File(path.clone())), Some("from GITLEAKS_CONFIG"))
+    } else if let Some(text) = &opts.gitleaks_config_toml {
+        let name = "GITLEAKS_CONFIG_TOML".to_owned();
+        let text = text.clone();
+        (
+            Some(rules::Source::Text { name, text }),
+            Some("the config in GITLEAKS_CONFIG_TOML"),
+        )
+    } else if let Some(path) = picked {
+        (Some(rules::Source::File(path)), Some("found at the root of the scan"))
+    } else {
+        (None, None)
+    };
+    let set = rules::load(source.as_ref())?;
+    for warning in &set.warnings {
+        eprintln!("sidekey-scan: warning: {}", report::printable(warning));
+    }
+    let name = match &source {
+        Some(rules::Source::File(path)) => path.display().to_string(),
+        Some(rules::Source::Text { name, .. }) => name.clone(),
+        None => return Ok(set),
+    };
+    let builtin = if set.builtin {
+        "the built-in rules extended"
+    } else {
+        "the built-in rules are not used: the config does not [extend] them (`useDefault = true` keeps them)"
+    };
+    if how.is_some() || !set.builtin {
+        let how = how.map(|h| format!(" ({h})")).unwrap_or_default();
+        eprintln!(
+            "sidekey-scan: using {}{how}: {} rule(s), {builtin}",
+            report::printable(&name),
+            set.rules.len() + set.file_rules.len()
+        );
+    }
+    Ok(set)
+}
+
+/// `.gitleaksignore` at `path`; stderr says it is used, and names lines that are not a
+/// fingerprint.
+fn gitleaks_ignore(path: &Path) -> anyhow::Result<allow::GitleaksIgnore> {
+    let (ignore, odd) = allow::GitleaksIgnore::load(path)?;
+    let shown = path.display().to_string();
+    let shown = report::printable(&shown);
+    for line in odd {
+        eprintln!(
+            "sidekey-scan: warning: {shown}:{line}: not a gitleaks fingerprint (FILE:RULE-ID:LINE or COMMIT:FILE:RULE-ID:LINE)"
+        );
+    }
+    eprintln!(
+        "sidekey-scan: using {shown}: {} finding(s) named there are not reported",
+        ignore.len()
+    );
+    Ok(ignore)
+}
+
 /// The broker's fingerprint set and where it came from, when `--verify` has a source for it.
 fn owned(opts: &Options) -> anyhow::Result<Option<(Owned, Broker)>> {
     if !opts.verify {
@@ -580,11 +683,11 @@ mod tests {
         let config = dir.path().join("scan.toml");
         std::fs::write(
             &config,
-            "[allowlist]\ndescription = \"fixtures\"\npaths = ['''^fixtures/''']\nregexes = ['''^A1b2''']\n",
+            "[extend]\nuseDefault = true\n[allowlist]\ndescription = \"fixtures\"\npaths = ['''^fixtures/''']\nregexes = ['''^A1b2''']\n",
         )
         .unwrap();
-        let (rules, paths) = rules::load(Some(&config)).unwrap();
-        let engine = Engine::new(rules).with_allowed_paths(paths);
+        let source = rules::Source::File(config.clone());
+        let engine = Engine::with_rules(rules::load(Some(&source)).unwrap());
         let scan = Scan::new(&engine, HashSet::new());
         let leak = br#"{"user": "app", "password": "p-0001-refusals"}"#; // sidekey:allow
         for path in ["fixtures/a.json", "./fixtures/b.json", "app.json"] {
@@ -600,9 +703,16 @@ mod tests {
         let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["app.json"]);
 
-        std::fs::write(&config, "[allowlist]\npaths = ['''(''']\n").unwrap();
-        let err = rules::load(Some(&config)).unwrap_err().to_string();
-        assert!(err.contains("[allowlist] invalid path regex"), "{err}");
+        std::fs::write(
+            &config,
+            "[extend]\nuseDefault = true\n\n[allowlist]\npaths = ['''(''']\n",
+        )
+        .unwrap();
+        let err = rules::load(Some(&source)).unwrap_err().to_string();
+        assert!(
+            err.contains("scan.toml:4: [[allowlists]]: invalid allowlist path regex"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,22 +1,28 @@
 //! Rules: [`RuleSyntax`] is a rule as written (sidekey's format, a superset of gitleaks'
-//! `[[rules]]`), [`Rule`] is one compiled and checked. The built-in set is
+//! `[[rules]]`), [`Rule`] is one compiled and checked, [`FileRule`] one that matches paths
+//! alone (gitleaks' path-only rules: it reports the file). The built-in set is
 //! `config/rules.toml` and the provider files in `config/rules/` ([`BUILTIN`]), compiled into
-//! the binary; `--config` files add or override rules by id,
-//! and may carry gitleaks' global `[allowlist]` ([`GlobalAllowlistSyntax`]: paths never
-//! reported, secrets no rule reports), which [`load`] applies.
+//! the binary. A config (`--config`, `GITLEAKS_CONFIG`, `.gitleaks.toml`) is read by [`load`]
+//! ([`config`]) with gitleaks' semantics: `[extend]`, allowlists ([`allowlist`]), and every key
+//! either honoured or refused with its file and line — never ignored.
 //!
 //! A rule's `keywords` gate it: the engine tries a rule's regex only on content containing one
 //! of them (ASCII case-insensitive). `examples` and `negative_examples` are templates (see
 //! [`examples`]) so that no key-shaped literal is ever committed.
 
+pub mod allowlist;
 pub mod checksum;
+pub mod config;
 pub mod examples;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use regex::bytes::Regex;
+use regex::bytes::{Captures, Regex};
 use serde::Deserialize;
+
+pub use allowlist::{Allowlist, AllowlistSyntax, Candidate};
+pub use config::{load, RuleSet, Source};
 
 /// The built-in rules files, as shipped, in order: `config/rules.toml` (its header documents
 /// the format; generic rules last) and provider rules in `config/rules/`, one file per range of
@@ -36,12 +42,15 @@ pub const BUILTIN: &[(&str, &str)] = &[
 /// Why a rules file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The TOML itself is malformed.
-    #[error("{file}: {message}")]
-    Toml {
+    /// The file is not a usable config: malformed TOML, a key sidekey does not implement, a
+    /// value out of range, an `[extend]` that cannot be followed.
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Config {
         /// The rules file.
         file: String,
-        /// What toml said.
+        /// The 1-based line at fault, when known.
+        line: Option<usize>,
+        /// What is wrong.
         message: String,
     },
     /// One rule is not usable.
@@ -56,69 +65,73 @@ pub enum Error {
     },
 }
 
-/// A rules file as written.
+/// A rules file as written. Every key is either honoured or refused: an unknown one is an
+/// error naming the file, the key and its line.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileSyntax {
+    /// gitleaks' `title` (for the reader).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// gitleaks' top-level `description` (for the reader).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// gitleaks' `minVersion` (of gitleaks; not checked).
+    #[serde(default, rename = "minVersion", alias = "minversion")]
+    pub min_version: Option<String>,
     /// `[[rules]]`
     #[serde(default)]
     pub rules: Vec<RuleSyntax>,
-    /// gitleaks `[extend] useDefault = true`: keep the built-in rules.
+    /// gitleaks' `[extend]`: the rules this file builds on. Without it a file's rules are the
+    /// whole rule set.
     #[serde(default)]
-    pub extend: Option<ExtendSyntax>,
-    /// gitleaks' global `[allowlist]`: what no rule reports.
+    pub extend: Option<toml::Spanned<ExtendSyntax>>,
+    /// gitleaks' older single global `[allowlist]`.
     #[serde(default)]
-    pub allowlist: Option<GlobalAllowlistSyntax>,
-    /// gitleaks' newer global `[[allowlists]]`.
+    pub allowlist: Option<toml::Spanned<AllowlistSyntax>>,
+    /// gitleaks' global `[[allowlists]]`: what no rule (or only the `targetRules`) reports.
     #[serde(default)]
-    pub allowlists: Vec<GlobalAllowlistSyntax>,
-}
-
-/// A global allowlist as written (gitleaks' top-level `[allowlist]`): findings in matching
-/// paths are not reported, nor secrets matching a regex or containing a stopword, whatever
-/// the rule. (gitleaks' `commits` and `regexTarget` are not supported.)
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct GlobalAllowlistSyntax {
-    /// Why (for the reader).
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Path regexes.
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Patterns matched against the secret.
-    #[serde(default)]
-    pub regexes: Vec<String>,
-    /// Case-insensitive substrings of the secret.
-    #[serde(default)]
-    pub stopwords: Vec<String>,
+    pub allowlists: Vec<toml::Spanned<AllowlistSyntax>>,
 }
 
 /// gitleaks' `[extend]` table.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExtendSyntax {
-    /// Keep the default rules and add these.
-    #[serde(default, rename = "useDefault")]
+    /// Build on sidekey's built-in rules.
+    #[serde(default, rename = "useDefault", alias = "usedefault")]
     pub use_default: bool,
+    /// Build on another config file (relative to this one's directory, or else to the current
+    /// directory as gitleaks reads it).
+    #[serde(default)]
+    pub path: Option<toml::Spanned<String>>,
+    /// Rules of the extended set (by id) left out.
+    #[serde(default, rename = "disabledRules", alias = "disabledrules")]
+    pub disabled_rules: Vec<toml::Spanned<String>>,
 }
 
 /// One rule as written.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RuleSyntax {
     /// Unique id, e.g. `github-pat`.
     pub id: String,
     /// What it finds.
     #[serde(default)]
     pub description: String,
-    /// The family it belongs to (for per-family metrics and reports).
+    /// The family it belongs to (for per-family metrics and reports). When not given:
+    /// `generic` if the id contains "generic" (gitleaks' test), else `custom`.
     #[serde(default)]
     pub family: Option<String>,
     /// The provider or product whose credential it finds (`"GitHub"`, `"Stripe"`); generic
     /// rules have none. The README's coverage list is made from it.
     #[serde(default)]
     pub provider: Option<String>,
-    /// The pattern (Rust `regex` syntax).
+    /// The pattern (Rust `regex` syntax). A rule with `path` and no `regex` reports files.
     pub regex: Option<String>,
-    /// The capture group holding the secret (0 = whole match).
-    #[serde(default, rename = "secretGroup")]
+    /// The capture group holding the secret (0 = the whole match); when not given, the first
+    /// group that took part in the match (the whole match for a regex without groups).
+    #[serde(default, rename = "secretGroup", alias = "secretgroup")]
     pub secret_group: Option<usize>,
     /// Literals that every match contains; lowercase.
     #[serde(default)]
@@ -129,9 +142,12 @@ pub struct RuleSyntax {
     /// A checksum the secret must satisfy (`github`).
     #[serde(default)]
     pub checksum: Option<String>,
-    /// Only files whose path matches this pattern.
+    /// Only files whose path matches this pattern (with no `regex`: report those files).
     #[serde(default)]
     pub path: Option<String>,
+    /// gitleaks' `tags` (for the reader; not reported).
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Templates this rule must match.
     #[serde(default)]
     pub examples: Vec<String>,
@@ -151,16 +167,21 @@ pub struct RuleSyntax {
     pub window: Option<String>,
 }
 
-/// An allowlist as written: a finding whose secret matches any regex or contains any stopword
-/// is dropped.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AllowlistSyntax {
-    /// Patterns matched against the secret.
-    #[serde(default)]
-    pub regexes: Vec<String>,
-    /// Case-insensitive substrings of the secret.
-    #[serde(default)]
-    pub stopwords: Vec<String>,
+impl RuleSyntax {
+    /// The rule's regex, unless missing or empty (gitleaks reads `regex = ""` as none).
+    fn regex(&self) -> Option<&str> {
+        self.regex.as_deref().filter(|r| !r.is_empty())
+    }
+
+    /// The rule's path regex, unless missing or empty.
+    fn path(&self) -> Option<&str> {
+        self.path.as_deref().filter(|p| !p.is_empty())
+    }
+
+    /// Its allowlists, the older single one included.
+    fn all_allowlists(&self) -> impl Iterator<Item = &AllowlistSyntax> {
+        self.allowlists.iter().chain(self.allowlist.iter())
+    }
 }
 
 /// A compiled rule.
@@ -170,7 +191,7 @@ pub struct Rule {
     pub id: String,
     /// What it finds.
     pub description: String,
-    /// Family (`generic` when not given).
+    /// Family (when not given: `generic` if the id says so, else `custom`; see [`RuleSyntax::family`]).
     pub family: String,
     /// Provider or product, when the rule is for one.
     pub provider: Option<String>,
@@ -186,10 +207,9 @@ pub struct Rule {
     pub checksum: Option<checksum::Checksum>,
     /// Path filter.
     pub path: Option<Regex>,
-    /// Secrets matching these are dropped.
-    pub allow_regexes: Vec<Arc<Pattern>>,
-    /// Secrets containing these (lowercase) are dropped.
-    pub stopwords: Vec<String>,
+    /// What this rule does not report: its own allowlists and the config's `[[allowlists]]`
+    /// that name it in `targetRules`.
+    pub allowlists: Vec<Arc<Allowlist>>,
     /// Matches never leave the line of a keyword hit (and the next): see [`RuleSyntax::window`].
     pub line_window: bool,
     /// Example templates (kept for `rules check` and tests).
@@ -218,10 +238,12 @@ impl Rule {
             id: syntax.id.clone(),
             reason,
         };
-        let pattern = syntax
-            .regex
-            .as_deref()
-            .ok_or_else(|| fail("no regex (path-only rules are not supported)".into()))?;
+        let pattern = syntax.regex().ok_or_else(|| {
+            fail(match syntax.path() {
+                Some(_) => "no regex (a rule with only a path reports files: load it with its config)".into(),
+                None => "no regex and no path: it would never report anything".into(),
+            })
+        })?;
         let regex = Pattern::new(pattern, eager).map_err(|e| fail(format!("invalid regex: {e}")))?;
         // Built-in rules (not `eager`) are checked by the tests; a user's rule here and now.
         if eager {
@@ -247,31 +269,13 @@ impl Rule {
             })
             .transpose()?;
         let path = syntax
-            .path
-            .as_deref()
+            .path()
             .map(|p| Regex::new(p).map_err(|e| fail(format!("invalid path regex: {e}"))))
             .transpose()?;
-        let mut allow_regexes = Vec::new();
-        let mut stopwords = Vec::new();
-        for list in syntax.allowlists.iter().chain(syntax.allowlist.iter()) {
-            for r in &list.regexes {
-                let regex = match allow_cache.get(r) {
-                    Some(regex) => regex.clone(),
-                    None => {
-                        let regex = Arc::new(
-                            Pattern::new(r, eager).map_err(|e| fail(format!("invalid allowlist regex {r:?}: {e}")))?,
-                        );
-                        allow_cache.insert(r.clone(), regex.clone());
-                        regex
-                    }
-                };
-                allow_regexes.push(regex);
-            }
-            stopwords.extend(list.stopwords.iter().map(|s| s.to_lowercase()));
-        }
+        let allowlists = compile_allowlists(&syntax, eager, allow_cache).map_err(fail)?;
         Ok(Rule {
             description: syntax.description.clone(),
-            family: syntax.family.clone().unwrap_or_else(|| "generic".to_owned()),
+            family: family(&syntax),
             provider: syntax.provider.clone(),
             regex,
             secret_group: syntax.secret_group,
@@ -285,8 +289,7 @@ impl Rule {
             entropy: syntax.entropy,
             checksum,
             path,
-            allow_regexes,
-            stopwords,
+            allowlists,
             examples: syntax.examples.clone(),
             negative_examples: syntax.negative_examples.clone(),
             id: syntax.id,
@@ -294,35 +297,125 @@ impl Rule {
     }
 
     /// The capture group holding the secret: as the rule says, else 1 when the regex has a
-    /// group, else 0 (the whole match).
+    /// group, else 0 (the whole match). (When the rule does not say, the engine takes the
+    /// first group that took part in each match: [`Rule::secret_in`].)
     pub fn secret_group(&self) -> usize {
         self.secret_group
             .unwrap_or_else(|| if self.regex.get().captures_len() > 1 { 1 } else { 0 })
     }
 
-    /// Whether `secret` passes this rule's entropy, checksum and allowlists.
+    /// The secret of one match: the group the rule names, or else (as gitleaks) the first
+    /// group that took part in the match, or the whole match for a regex without groups.
+    pub fn secret_in<'h>(&self, caps: &Captures<'h>) -> Option<regex::bytes::Match<'h>> {
+        match self.secret_group {
+            Some(group) => caps.get(group),
+            None if caps.len() == 1 => caps.get(0),
+            None => caps.iter().skip(1).flatten().find(|m| !m.is_empty()),
+        }
+    }
+
+    /// Whether `secret` passes this rule's entropy, checksum and allowlists, the secret alone
+    /// known (no path, commit or surrounding text).
     pub fn accepts(&self, secret: &[u8]) -> bool {
+        self.admits(&Candidate {
+            path: None,
+            commit: None,
+            bytes: secret,
+            matched: 0..secret.len(),
+            secret: 0..secret.len(),
+        })
+    }
+
+    /// Whether the found secret `c` passes this rule's entropy, checksum and allowlists.
+    pub fn admits(&self, c: &Candidate<'_>) -> bool {
+        let secret = c.secret();
         if let Some(min) = self.entropy {
             if entropy(secret) < min {
                 return false;
             }
         }
-        if let Some(c) = &self.checksum {
-            if !c.verify(secret) {
+        if let Some(sum) = &self.checksum {
+            if !sum.verify(secret) {
                 return false;
             }
         }
-        if self.allow_regexes.iter().any(|r| r.get().is_match(secret)) {
-            return false;
-        }
-        if !self.stopwords.is_empty() {
-            let lower = secret.to_ascii_lowercase();
-            if self.stopwords.iter().any(|w| memfind(&lower, w.as_bytes())) {
-                return false;
-            }
-        }
-        true
+        !self.allowlists.iter().any(|a| a.allows(c))
     }
+
+    /// Whether this rule's allowlists leave out everything in `path` at `commit`.
+    pub fn allows_file(&self, path: Option<&str>, commit: Option<&str>) -> bool {
+        self.allowlists.iter().any(|a| a.allows_file(path, commit))
+    }
+}
+
+/// A rule with a `path` and no `regex` (gitleaks' path-only rule): every file whose path
+/// matches is reported, whatever it holds.
+#[derive(Debug)]
+pub struct FileRule {
+    /// Unique id.
+    pub id: String,
+    /// What it finds.
+    pub description: String,
+    /// Family (when not given: `generic` if the id says so, else `custom`; see [`RuleSyntax::family`]).
+    pub family: String,
+    /// The paths it reports.
+    pub path: regex::Regex,
+    /// Its allowlists' commits and paths leave files out (regexes and stopwords have no secret
+    /// to look at).
+    pub allowlists: Vec<Arc<Allowlist>>,
+}
+
+impl FileRule {
+    /// Compiles a rule with a path and no regex.
+    fn compile(file: &str, syntax: &RuleSyntax, cache: &mut HashMap<String, Arc<Pattern>>) -> Result<FileRule, Error> {
+        let fail = |reason: String| Error::Rule {
+            file: file.to_owned(),
+            id: syntax.id.clone(),
+            reason,
+        };
+        let path = regex::Regex::new(syntax.path().unwrap_or_default())
+            .map_err(|e| fail(format!("invalid path regex: {e}")))?;
+        Ok(FileRule {
+            id: syntax.id.clone(),
+            description: syntax.description.clone(),
+            family: family(syntax),
+            path,
+            allowlists: compile_allowlists(syntax, true, cache).map_err(fail)?,
+        })
+    }
+
+    /// Whether this rule reports the file at `path` (introduced by `commit`).
+    pub fn reports(&self, path: &str, commit: Option<&str>) -> bool {
+        self.path.is_match(path) && !self.allowlists.iter().any(|a| a.allows_file(Some(path), commit))
+    }
+}
+
+/// A rule's family as written, else (for a rule from a gitleaks config) `generic` when its id
+/// says so — gitleaks' own test of a generic rule — and `custom` otherwise, so that a config's
+/// rule for its own tokens is preferred over a generic rule that reports the same secret.
+fn family(syntax: &RuleSyntax) -> String {
+    match &syntax.family {
+        Some(family) => family.clone(),
+        None if syntax.id.to_ascii_lowercase().contains("generic") => "generic".to_owned(),
+        None => "custom".to_owned(),
+    }
+}
+
+/// A rule's own allowlists, compiled; `targetRules` has no place there.
+fn compile_allowlists(
+    syntax: &RuleSyntax,
+    eager: bool,
+    cache: &mut HashMap<String, Arc<Pattern>>,
+) -> Result<Vec<Arc<Allowlist>>, String> {
+    syntax
+        .all_allowlists()
+        .map(|list| {
+            if list.target_rules.is_some() {
+                return Err("targetRules belongs in a top-level [[allowlists]], not in a rule's".to_owned());
+            }
+            Allowlist::compile(list, eager, cache).map(Arc::new)
+        })
+        .collect()
 }
 
 /// A regex compiled on first use: most rules never see their keyword in a given scan, and
@@ -360,81 +453,112 @@ impl Pattern {
     }
 }
 
-/// Parses a rules file (`file` names it in errors); every regex is compiled now.
+/// Parses a rules file (`file` names it in errors) and compiles its own rules, every regex
+/// now; rules with a path and no regex are left to [`load`] (they are not [`Rule`]s).
 pub fn parse(file: &str, text: &str) -> Result<(FileSyntax, Vec<Rule>), Error> {
-    parse_with(file, text, true)
-}
-
-fn parse_with(file: &str, text: &str, eager: bool) -> Result<(FileSyntax, Vec<Rule>), Error> {
-    let syntax: FileSyntax = toml::from_str(text).map_err(|e| Error::Toml {
-        file: file.to_owned(),
-        message: e.to_string().trim().replace('\n', " "),
-    })?;
-    let mut seen = std::collections::HashSet::new();
+    let syntax = parse_syntax(file, text)?;
+    check_ids(file, &syntax.rules)?;
+    let mut cache = HashMap::new();
     let mut rules = Vec::with_capacity(syntax.rules.len());
-    let mut allow_cache = HashMap::new();
     for r in &syntax.rules {
-        if !seen.insert(r.id.clone()) {
-            return Err(Error::Rule {
-                file: file.to_owned(),
-                id: r.id.clone(),
-                reason: "duplicate id".into(),
-            });
+        if r.regex().is_none() && r.path().is_some() {
+            continue;
         }
-        rules.push(Rule::compile_with(file, r.clone(), &mut allow_cache, eager)?);
+        rules.push(Rule::compile_with(file, r.clone(), &mut cache, true)?);
     }
     Ok((syntax, rules))
 }
 
-/// The built-in rules.
-pub fn builtin() -> Vec<Rule> {
-    let mut rules = Vec::new();
-    for (file, text) in BUILTIN {
-        let name = format!("{file} (built in)");
-        let (_, mut more) = parse_with(&name, text, false).expect("the built-in rules compile (checked by tests)");
-        rules.append(&mut more);
-    }
-    rules
+/// Reads a rules file as written. An error names the file and the line: an unknown key (a
+/// gitleaks feature sidekey does not implement is refused, never ignored), a wrong type, a
+/// value out of its set.
+pub fn parse_syntax(file: &str, text: &str) -> Result<FileSyntax, Error> {
+    toml::from_str(text).map_err(|e| Error::Config {
+        file: file.to_owned(),
+        line: e.span().map(|span| line_of(text, span.start)),
+        message: explain(e.message()),
+    })
 }
 
-/// The built-in rules plus those of the `config` file (`--config`): a rule with a built-in id
-/// replaces it, others are added (gitleaks' `[extend] useDefault = true` reads the same way).
-/// The config's global `[allowlist]` regexes and stopwords join every rule's; its paths are
-/// answered second (for [`crate::engine::Engine::with_allowed_paths`]).
-pub fn load(config: Option<&std::path::Path>) -> anyhow::Result<(Vec<Rule>, Vec<regex::Regex>)> {
-    let mut all = builtin();
-    let mut paths = Vec::new();
-    if let Some(path) = config {
-        let file = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: cannot read rules: {e}", path.display()))?;
-        let (syntax, extra) = parse(&file, &text)?;
-        for rule in extra {
-            match all.iter().position(|r| r.id == rule.id) {
-                Some(i) => all[i] = rule,
-                None => all.push(rule),
-            }
-        }
-        let fail =
-            |what: &str, r: &str, e: String| anyhow::anyhow!("{file}: [allowlist] invalid {what} regex {r:?}: {e}");
-        for list in syntax.allowlist.iter().chain(&syntax.allowlists) {
-            for p in &list.paths {
-                paths.push(regex::Regex::new(p).map_err(|e| fail("path", p, e.to_string()))?);
-            }
-            for r in &list.regexes {
-                let regex = Arc::new(Pattern::new(r, true).map_err(|e| fail("secret", r, e))?);
-                for rule in &mut all {
-                    rule.allow_regexes.push(regex.clone());
-                }
-            }
-            for w in &list.stopwords {
-                for rule in &mut all {
-                    rule.stopwords.push(w.to_lowercase());
-                }
-            }
-        }
+/// Refuses empty and repeated ids within one file.
+fn check_ids(file: &str, rules: &[RuleSyntax]) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for r in rules {
+        let reason = if r.id.trim().is_empty() {
+            "empty id"
+        } else if !seen.insert(r.id.as_str()) {
+            "duplicate id"
+        } else {
+            continue;
+        };
+        return Err(Error::Rule {
+            file: file.to_owned(),
+            id: r.id.clone(),
+            reason: reason.into(),
+        });
     }
-    Ok((all, paths))
+    Ok(())
+}
+
+/// The 1-based line of byte `at` in `text`.
+pub(crate) fn line_of(text: &str, at: usize) -> usize {
+    memchr::memchr_iter(b'\n', &text.as_bytes()[..at.min(text.len())]).count() + 1
+}
+
+/// toml's message, said in a config's words: an unknown key is one sidekey-scan does not
+/// implement (gitleaks features it lacks are named), not a typo it could skip.
+fn explain(message: &str) -> String {
+    let message = message.trim();
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    let why = match key {
+        "required" => "gitleaks' composite rules ([[rules.required]]) are not implemented by sidekey-scan",
+        "skipReport" | "skipreport" => {
+            "gitleaks' skipReport (for composite rules) is not implemented by sidekey-scan"
+        }
+        "url" => "[extend] url is not implemented (gitleaks does not implement it either): save the file and name it in [extend] path",
+        _ => "sidekey-scan does not implement it",
+    };
+    let known = expected
+        .trim_start_matches(',')
+        .trim()
+        .strip_prefix("expected one of ")
+        .or_else(|| expected.trim_start_matches(',').trim().strip_prefix("expected "))
+        .map(|keys| {
+            // Without the all-lowercase spellings also accepted (gitleaks reads keys in any case).
+            let mut seen = std::collections::HashSet::new();
+            let keys: Vec<&str> = keys
+                .split(", ")
+                .filter(|k| seen.insert(k.to_ascii_lowercase()))
+                .collect();
+            format!(" (keys here: {})", keys.join(", "))
+        })
+        .unwrap_or_default();
+    format!("unknown key `{key}`: {why}{known}")
+}
+
+/// The built-in rules as written, each with the file it comes from, in order.
+pub(crate) fn builtin_syntax() -> Vec<(String, RuleSyntax)> {
+    let mut all = Vec::new();
+    for (file, text) in BUILTIN {
+        let name = format!("{file} (built in)");
+        let syntax = parse_syntax(&name, text).expect("the built-in rules parse (checked by tests)");
+        all.extend(syntax.rules.into_iter().map(|r| (name.clone(), r)));
+    }
+    all
+}
+
+/// The built-in rules.
+pub fn builtin() -> Vec<Rule> {
+    let mut cache = HashMap::new();
+    builtin_syntax()
+        .into_iter()
+        .map(|(file, r)| {
+            Rule::compile_with(&file, r, &mut cache, false).expect("the built-in rules compile (checked by tests)")
+        })
+        .collect()
 }
 
 /// Shannon entropy of `bytes`, in bits per byte.
@@ -455,10 +579,6 @@ pub fn entropy(bytes: &[u8]) -> f64 {
             -p * p.log2()
         })
         .sum()
-}
-
-fn memfind(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ impl<'e> Scan<'e> {
     /// matches whose secret starts before `upto` (the rest are the next window's).
     fn window(&self, path: &str, bytes: &[u8], lines_before: usize, upto: usize, commit: Option<&Arc<Commit>>) {
         let mut here = Vec::new();
-        for m in self.engine.scan(bytes, Some(path)) {
+        for m in self.engine.scan_at(bytes, Some(path), commit.map(|c| c.id.as_str())) {
             if m.secret.start >= upto || allow::inline(bytes, m.secret.start) {
                 continue;
             }
@@ -129,7 +129,7 @@ impl<'e> Scan<'e> {
         let starts: Vec<usize> = std::iter::once(0)
             .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
             .collect();
-        for m in self.engine.scan(text, Some(path)) {
+        for m in self.engine.scan_at(text, Some(path), commit.map(|c| c.id.as_str())) {
             let secret = String::from_utf8_lossy(&text[m.secret.clone()]).into_owned();
             let (line, column) = view.origin(m.line);
             let at = starts.get(line - 1).copied().unwrap_or(0);
@@ -167,7 +167,7 @@ impl<'e> Scan<'e> {
         let Some(plain) = decode_base64(encoded) else {
             return;
         };
-        for m in self.engine.scan(&plain, Some(path)) {
+        for m in self.engine.scan_at(&plain, Some(path), commit.map(|c| c.id.as_str())) {
             let secret = String::from_utf8_lossy(&plain[m.secret.clone()]).into_owned();
             out.push(self.finding(&m, path, line, column, secret, commit));
         }
@@ -209,6 +209,17 @@ impl<'e> Scan<'e> {
 }
 
 impl Sink for Scan<'_> {
+    fn file(&self, path: &str, commit: Option<&Arc<Commit>>) {
+        let found = self.engine.file_rules(path, commit.map(|c| c.id.as_str()));
+        let here = found
+            .map(|rule| Finding {
+                commit: commit.cloned(),
+                ..Finding::file(rule, path.to_owned())
+            })
+            .collect();
+        self.keep(here);
+    }
+
     fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>) {
         let label = match encoding {
             Encoding::Utf8 => return self.bytes(path, content, commit),

@@ -54,6 +54,9 @@ pub trait Sink: Sync {
     /// Text to scan: `path` as the user would type it (`A!B!C` inside archives), `content`
     /// read to its end (it may be larger than memory should hold: read it in windows).
     fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>);
+    /// A file, blob or archive member met (archive or not), before its content: rules that
+    /// match paths alone report it here. Called once per path and commit.
+    fn file(&self, _path: &str, _commit: Option<&Arc<Commit>>) {}
     /// Text already in memory (a git blob, a small member): as [`Sink::text`], without
     /// reading it through a stream first.
     fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
@@ -321,6 +324,7 @@ fn is_v7_tar_header(head: &[u8]) -> bool {
 /// (a secret is ASCII, and one NUL byte must not hide it). `path` is the name the user would
 /// type for this content.
 pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
+    ctx.sink.file(path, ctx.commit);
     let mut reader = BufReader::with_capacity(64 * 1024, content);
     let head = match fill_head(&mut reader) {
         Ok(head) => head,
@@ -347,9 +351,13 @@ pub fn dispatch(path: &str, content: &mut dyn Read, ctx: &Ctx<'_>) {
 
 /// As [`dispatch`], for content already in memory.
 pub fn dispatch_bytes(path: &str, bytes: &[u8], ctx: &Ctx<'_>) {
+    let text = |encoding| {
+        ctx.sink.file(path, ctx.commit);
+        ctx.sink.text_bytes(path, bytes, encoding, ctx.commit)
+    };
     match sniff(&bytes[..bytes.len().min(SNIFF_LEN)]) {
-        Kind::Text(encoding) => ctx.sink.text_bytes(path, bytes, encoding, ctx.commit),
-        Kind::Binary => ctx.sink.text_bytes(path, bytes, Encoding::Utf8, ctx.commit),
+        Kind::Text(encoding) => text(encoding),
+        Kind::Binary => text(Encoding::Utf8),
         _ => dispatch(path, &mut &bytes[..], ctx),
     }
 }

@@ -98,8 +98,8 @@ fn every_builtin_regex_compiles_and_names_an_existing_group() {
     // Built-in regexes are compiled on first use; this compiles all of them.
     for rule in builtin() {
         assert!(rule.secret_group() < rule.regex.get().captures_len(), "{}", rule.id);
-        for allow in &rule.allow_regexes {
-            allow.get();
+        for pattern in rule.allowlists.iter().flat_map(|a| a.patterns()) {
+            pattern.get();
         }
     }
 }
@@ -123,4 +123,322 @@ fn every_example_is_found_deep_inside_a_large_file_too() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// === gitleaks configs (rules/config.rs, rules/allowlist.rs) ===
+
+/// The rule set of a config given as text (relative `[extend] path`s read from the current
+/// directory).
+fn load_text(text: &str) -> Result<RuleSet, Error> {
+    load(Some(&Source::Text {
+        name: "t.toml".into(),
+        text: text.into(),
+    }))
+}
+
+/// `(rule id, secret)` of each finding of `set` in `text` at `path`, introduced by `commit`.
+fn found(set: RuleSet, text: &str, path: &str, commit: Option<&str>) -> Vec<(String, String)> {
+    let engine = Engine::with_rules(set);
+    engine
+        .scan_at(text.as_bytes(), Some(path), commit)
+        .iter()
+        .map(|m| (engine.rules()[m.rule].id.clone(), text[m.secret.clone()].to_owned()))
+        .collect()
+}
+
+const TOK: &str = "[[rules]]\nid = \"tok\"\nregex = '''tok_([a-z0-9]{12})'''\nkeywords = [\"tok_\"]\n";
+
+#[test]
+fn unknown_keys_are_refused_naming_file_key_and_line() {
+    let cases = [
+        (
+            "title = \"x\"\n\nfoo = 1\n",
+            3,
+            "unknown key `foo`: sidekey-scan does not implement it",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nregex = 'a'\n\n[[rules.allowlists]]\nregexes = ['b']\nfiles = ['c']\n",
+            7,
+            "unknown key `files`",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nregex = 'a'\n[[rules.required]]\nid = \"b\"\n",
+            4,
+            "unknown key `required`: gitleaks' composite rules",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nregex = 'a'\nskipReport = true\n",
+            4,
+            "unknown key `skipReport`",
+        ),
+        (
+            "[extend]\nurl = \"https://example.test/x.toml\"\n",
+            2,
+            "[extend] url is not implemented",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nregex = 'a'\n[[rules.allowlists]]\ncondition = \"XOR\"\nregexes = ['b']\n",
+            5,
+            "unknown variant `XOR`",
+        ),
+        (
+            "[[rules]]\nid = \"a\"\nregex = 'a'\n[[rules.allowlists]]\nregexTarget = \"file\"\nregexes = ['b']\n",
+            5,
+            "unknown variant `file`",
+        ),
+    ];
+    for (text, line, says) in cases {
+        let e = load_text(text).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("t.toml:{line}: ")), "{text:?}: {e}");
+        assert!(e.contains(says), "{text:?}: {e}");
+    }
+    // What gitleaks has only for the reader is accepted.
+    let cosmetic = format!(
+        "title = \"t\"\ndescription = \"d\"\nminVersion = \"v8.25.0\"\n[extend]\nuseDefault = true\n{TOK}tags = [\"x\"]\n"
+    );
+    assert!(load_text(&cosmetic).is_ok());
+}
+
+#[test]
+fn a_config_without_extend_replaces_the_builtin_rules_and_one_with_it_adds_to_them() {
+    let alone = load_text(TOK).unwrap();
+    assert_eq!((alone.rules.len(), alone.builtin), (1, false));
+    let extended = load_text(&format!("[extend]\nuseDefault = true\n\n{TOK}")).unwrap();
+    assert!(extended.builtin);
+    assert_eq!(extended.rules.len(), builtin().len() + 1);
+    assert_eq!(
+        extended.rules.last().unwrap().id,
+        "tok",
+        "added after the built-in rules"
+    );
+    // Without rules of its own and without [extend], a config would find nothing.
+    let e = load_text("[allowlist]\npaths = ['''^vendor/''']\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no rules") && e.contains("useDefault = true"), "{e}");
+}
+
+#[test]
+fn extending_merges_a_rule_into_the_base_rule_of_its_id() {
+    let base = builtin();
+    let pat = base.iter().find(|r| r.id == "github-pat").unwrap();
+    let set = load_text(
+        "[extend]\nuseDefault = true\n[[rules]]\nid = \"github-pat\"\nkeywords = [\"mytoken\"]\n\
+         [[rules.allowlists]]\nregexTarget = \"line\"\nregexes = ['''MY-ghp-''']\n",
+    )
+    .unwrap();
+    let merged = set.rules.iter().find(|r| r.id == "github-pat").unwrap();
+    assert_eq!(merged.regex.as_str(), pat.regex.as_str(), "the regex is inherited");
+    assert_eq!(merged.description, pat.description);
+    assert_eq!(merged.allowlists.len(), pat.allowlists.len() + 1, "allowlists add up");
+    assert!(merged.keywords.ends_with(&["mytoken".to_owned()]));
+    assert_eq!(merged.keywords.len(), pat.keywords.len() + 1, "keywords add up");
+
+    // What the config sets wins.
+    let set = load_text(
+        "[extend]\nuseDefault = true\n[[rules]]\nid = \"github-pat\"\ndescription = \"ours\"\nregex = '''ours_[0-9]{4}'''\nsecretGroup = 0\n",
+    )
+    .unwrap();
+    let merged = set.rules.iter().find(|r| r.id == "github-pat").unwrap();
+    assert_eq!(
+        (merged.description.as_str(), merged.regex.as_str()),
+        ("ours", "ours_[0-9]{4}")
+    );
+}
+
+#[test]
+fn disabled_rules_leave_base_rules_out_and_a_missing_one_is_a_warning() {
+    let set = load_text("[extend]\nuseDefault = true\ndisabledRules = [\"github-pat\", \"no-such-rule\"]\n").unwrap();
+    assert_eq!(set.rules.len(), builtin().len() - 1);
+    assert!(!set.rules.iter().any(|r| r.id == "github-pat"));
+    assert_eq!(set.warnings.len(), 1, "{:?}", set.warnings);
+    assert!(set.warnings[0].starts_with("t.toml:3: ") && set.warnings[0].contains("no-such-rule"));
+    // Nothing to disable rules of: refused rather than ignored.
+    let e = load_text(&format!("[extend]\ndisabledRules = [\"tok\"]\n{TOK}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("t.toml:2: ") && e.contains("without useDefault or path"),
+        "{e}"
+    );
+}
+
+#[test]
+fn extend_path_is_read_relative_to_the_config_two_levels_deep_at_most() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    write(
+        "base/common.toml",
+        &format!("[extend]\nuseDefault = true\ndisabledRules = [\"github-pat\"]\n{TOK}"),
+    );
+    let top = write(
+        "top.toml",
+        "[extend]\npath = \"base/common.toml\"\ndisabledRules = [\"tok\"]\n[[rules]]\nid = \"mine\"\nregex = '''mine_[0-9]{6}'''\n",
+    );
+    let set = load(Some(&Source::File(top.clone()))).unwrap();
+    assert!(set.builtin, "the base extends the built-in rules");
+    let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+    assert!(
+        ids.contains(&"mine") && !ids.contains(&"tok") && !ids.contains(&"github-pat"),
+        "{ids:?}"
+    );
+    assert_eq!(set.rules.len(), builtin().len());
+
+    // A third level is refused, as is a config that extends itself.
+    write("base/common.toml", "[extend]\npath = \"deeper.toml\"\n");
+    write("base/deeper.toml", "[extend]\nuseDefault = true\n");
+    let e = load(Some(&Source::File(top.clone()))).unwrap_err().to_string();
+    assert!(e.contains("deeper.toml:1: [extend] nested too deep"), "{e}");
+    let looped = write("loop.toml", "[extend]\npath = \"loop.toml\"\n");
+    let e = load(Some(&Source::File(looped))).unwrap_err().to_string();
+    assert!(e.contains("nested too deep"), "{e}");
+    // A missing file and both bases at once are errors naming the line.
+    write("top.toml", "\n[extend]\npath = \"nowhere.toml\"\n");
+    let e = load(Some(&Source::File(top.clone()))).unwrap_err().to_string();
+    assert!(
+        e.contains("top.toml:3: [extend] path \"nowhere.toml\": no such file"),
+        "{e}"
+    );
+    write("top.toml", "[extend]\nuseDefault = true\npath = \"base/common.toml\"\n");
+    let e = load(Some(&Source::File(top))).unwrap_err().to_string();
+    assert!(e.contains("both useDefault and path"), "{e}");
+}
+
+#[test]
+fn allowlists_combine_their_criteria_with_or_and_and() {
+    let text = "x = tok_aaaaaaaaaaaa\ny = tok_bbbbbbbbbbbb\n";
+    let secrets = |config: &str, path: &str, commit: Option<&str>| -> Vec<String> {
+        found(load_text(&format!("{TOK}{config}")).unwrap(), text, path, commit)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    };
+    assert_eq!(secrets("", "a.env", None).len(), 2);
+    // OR: a path or a stopword is enough.
+    let or = "[[rules.allowlists]]\npaths = ['''^fixtures/''']\nstopwords = [\"AAAA\"]\n";
+    assert_eq!(secrets(or, "fixtures/a.env", None), Vec::<String>::new());
+    assert_eq!(secrets(or, "a.env", None), ["bbbbbbbbbbbb"]);
+    // AND: both must hold.
+    let and = "[[rules.allowlists]]\ncondition = \"AND\"\npaths = ['''^fixtures/''']\nstopwords = [\"aaaa\"]\n";
+    assert_eq!(secrets(and, "a.env", None).len(), 2);
+    assert_eq!(secrets(and, "fixtures/a.env", None), ["bbbbbbbbbbbb"]);
+    // Commits (case-insensitive, full ids), alone or with a path.
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let commits = format!("[[rules.allowlists]]\ncommits = [\"{}\"]\n", commit.to_uppercase());
+    assert!(secrets(&commits, "a.env", Some(commit)).is_empty());
+    assert_eq!(secrets(&commits, "a.env", Some(&commit.replace('0', "f"))).len(), 2);
+    assert_eq!(secrets(&commits, "a.env", None).len(), 2);
+    let both = format!("[[rules.allowlists]]\ncondition = \"and\"\ncommits = [\"{commit}\"]\npaths = ['''^b''']\n");
+    assert_eq!(secrets(&both, "a.env", Some(commit)).len(), 2);
+    assert!(secrets(&both, "b.env", Some(commit)).is_empty());
+    // An allowlist without any criterion is refused.
+    let e = load_text(&format!("{TOK}[[rules.allowlists]]\ndescription = \"nothing\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("needs at least one of commits, paths, regexes, stopwords"),
+        "{e}"
+    );
+}
+
+#[test]
+fn regex_target_picks_the_secret_the_match_or_the_line() {
+    let text = "x = tok_aaaaaaaaaaaa # fixture\ny = tok_bbbbbbbbbbbb\n";
+    let secrets = |list: &str| -> Vec<String> {
+        found(
+            load_text(&format!("{TOK}[[rules.allowlists]]\n{list}")).unwrap(),
+            text,
+            "a.env",
+            None,
+        )
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect()
+    };
+    // The secret is the group: `^tok_` is not in it, but is in the match.
+    assert_eq!(secrets("regexes = ['''^tok_a''']\n").len(), 2);
+    assert_eq!(
+        secrets("regexTarget = \"secret\"\nregexes = ['''^aaaa''']\n"),
+        ["bbbbbbbbbbbb"]
+    );
+    assert_eq!(
+        secrets("regexTarget = \"match\"\nregexes = ['''^tok_a''']\n"),
+        ["bbbbbbbbbbbb"]
+    );
+    assert_eq!(secrets("regexTarget = \"match\"\nregexes = ['''fixture''']\n").len(), 2);
+    assert_eq!(
+        secrets("regexTarget = \"line\"\nregexes = ['''# fixture$''']\n"),
+        ["bbbbbbbbbbbb"]
+    );
+}
+
+#[test]
+fn global_allowlists_apply_to_every_rule_or_to_their_target_rules() {
+    let two = format!("{TOK}[[rules]]\nid = \"key\"\nregex = '''key_([a-z0-9]{{12}})'''\n");
+    let text = "a = tok_aaaaaaaaaaaa\nb = key_aaaaaaaaaaaa\n";
+    let ids = |config: &str| -> Vec<String> {
+        found(load_text(&format!("{two}{config}")).unwrap(), text, "x.env", None)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(ids(""), ["tok", "key"]);
+    assert!(
+        ids("[allowlist]\nstopwords = [\"aaaa\"]\n").is_empty(),
+        "the older [allowlist]"
+    );
+    assert!(ids("[[allowlists]]\npaths = ['''\\.env$''']\n").is_empty());
+    assert_eq!(
+        ids("[[allowlists]]\ntargetRules = [\"tok\"]\nstopwords = [\"aaaa\"]\n"),
+        ["key"]
+    );
+    let e = load_text(&format!(
+        "{two}\n[[allowlists]]\ntargetRules = [\"nope\"]\nstopwords = [\"a\"]\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("t.toml:") && e.contains("targetRules: no rule \"nope\""),
+        "{e}"
+    );
+    let e = load_text(&format!(
+        "{TOK}[[rules.allowlists]]\ntargetRules = [\"tok\"]\nstopwords = [\"a\"]\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("targetRules belongs in a top-level [[allowlists]]"), "{e}");
+}
+
+#[test]
+fn a_rule_without_secret_group_takes_the_first_group_that_matched() {
+    let set = load_text(
+        "[[rules]]\nid = \"quoted\"\nregex = '''key = (?:\"([a-z]{8})\"|'([a-z]{8})')'''\nkeywords = [\"key\"]\n",
+    )
+    .unwrap();
+    let got = found(set, "key = \"abcdefgh\"\nkey = 'ijklmnop'\n", "a", None);
+    let secrets: Vec<&str> = got.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(secrets, ["abcdefgh", "ijklmnop"]);
+}
+
+#[test]
+fn a_rule_with_a_path_and_no_regex_reports_files() {
+    let set = load_text(
+        "[[rules]]\nid = \"keystore\"\ndescription = \"a Java keystore\"\npath = '''\\.jks$'''\n\
+         [[rules.allowlists]]\npaths = ['''^test/''']\n",
+    )
+    .unwrap();
+    assert_eq!((set.rules.len(), set.file_rules.len()), (0, 1));
+    let engine = Engine::with_rules(set);
+    let ids = |path| engine.file_rules(path, None).map(|r| r.id.as_str()).collect::<Vec<_>>();
+    assert_eq!(ids("app/keys.jks"), ["keystore"]);
+    assert!(ids("test/keys.jks").is_empty() && ids("app/keys.txt").is_empty());
+    let e = load_text("[[rules]]\nid = \"nothing\"\ndescription = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no regex and no path"), "{e}");
 }

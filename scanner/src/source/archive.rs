@@ -182,6 +182,7 @@ fn zip_members<R: Read + Seek>(path: &str, mut zip: zip::ZipArchive<R>, view: Vi
 /// to the budget as reading it out would be, so that entries sharing the same bytes (an
 /// overlapping-entries bomb) cannot multiply work for free.
 fn zip_in_place(path: &str, inner: View<'_>, ctx: &Ctx<'_>) {
+    ctx.sink.file(path, ctx.commit);
     let nested = ctx.nested();
     if nested.depth >= ctx.limits.max_depth {
         return ctx.sink.skipped(

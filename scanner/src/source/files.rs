@@ -64,6 +64,7 @@ pub fn file(path: &Path, named: bool, sink: &dyn Sink, limits: &Limits) {
         return sink.skipped(&shown, format!("cannot read: {e}"));
     }
     if is_zip {
+        sink.file(&shown, None);
         if let Err(archive::Stop::Say(reason)) = archive::open_zip_file(&shown, &f, &ctx) {
             sink.skipped(&shown, reason);
         }

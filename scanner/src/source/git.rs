@@ -120,6 +120,11 @@ impl Repo {
         })
     }
 
+    /// The repository's top directory.
+    pub fn root(&self) -> &Path {
+        &self.dir
+    }
+
     fn git(&self) -> Command {
         let mut cmd = Command::new("git");
         cmd.current_dir(&self.dir)
