@@ -35,6 +35,7 @@ mod scan_aws_verify;
 mod scan_corpus;
 mod scan_files;
 mod scan_git;
+mod scan_gitleaks_config;
 mod scan_hostile;
 mod scan_incomplete;
 mod scan_self;

@@ -35,9 +35,9 @@ THREADS=${SIDEKEY_TEST_THREADS:-4}
 VENV=$ROOT/.stack/venv
 REQS=$ROOT/tests/stack/requirements.txt
 
-# Hermetic environment: nothing of the caller's Postgres, Vault/OpenBao or AWS setup leaks in.
+# Hermetic environment: nothing of the caller's Postgres, Vault/OpenBao, AWS or gitleaks setup leaks in.
 for v in $(compgen -e); do
-  case $v in PG* | VAULT_* | BAO_* | AWS_*) unset "$v" ;; esac
+  case $v in PG* | VAULT_* | BAO_* | AWS_* | GITLEAKS_*) unset "$v" ;; esac
 done
 
 # ---------------------------------------------------------------- state and teardown
