@@ -140,7 +140,7 @@ fn a_scan_that_could_not_read_part_of_its_input_exits_3_unless_allowed() {
     // A config that leaves the path out leaves its skipped parts out too.
     std::fs::write(
         dir.path().join("scan.toml"),
-        "[allowlist]\npaths = ['''^bomb\\.tgz''']\n",
+        "[extend]\nuseDefault = true\n[allowlist]\npaths = ['''^bomb\\.tgz''']\n",
     )
     .unwrap();
     let out = scan(
