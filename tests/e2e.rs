@@ -38,4 +38,5 @@ mod scan_git;
 mod scan_hostile;
 mod scan_incomplete;
 mod scan_self;
+mod scan_vault_env;
 mod scan_vault_tls;
