@@ -22,6 +22,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use nix::sys::signal::Signal;
 use sidekey_client::{Client, Error, Secret};
 use tokio::signal::unix::{signal, SignalKind};
@@ -63,6 +64,13 @@ const WAIT: Duration = Duration::from_secs(300);
 const MAX_RETRY: Duration = Duration::from_secs(30);
 
 pub fn exec(plan: Plan) -> anyhow::Result<()> {
+    // It holds values: no other process of this user may read its memory. (The command's
+    // execve makes it dumpable again; its environment is readable by its user, as any is.)
+    nix::sys::prctl::set_dumpable(false).context("cannot mark the process non-dumpable")?;
+    let mut vars = BTreeSet::new();
+    if let Some(twice) = plan.env.iter().find(|a| !vars.insert(a.var.as_str())) {
+        return Err(super::UsageError(format!("--env {}: the variable is given twice", twice.var)).into());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match runtime.block_on(run(plan))? {
         0 => Ok(()),

@@ -41,11 +41,9 @@ fn split(spec: &str, readable: &[String]) -> (String, Option<String>) {
         return (spec.to_owned(), None);
     }
     let longest = spec
-        .char_indices()
-        .filter(|&(_, c)| c == '.')
+        .rmatch_indices('.')
         .map(|(at, _)| at)
-        .filter(|&at| readable.iter().any(|n| *n == spec[..at]))
-        .last();
+        .find(|&at| readable.iter().any(|n| *n == spec[..at]));
     match longest.or_else(|| spec.find('.')) {
         Some(at) => (spec[..at].to_owned(), Some(spec[at + 1..].to_owned())),
         None => (spec.to_owned(), None),
