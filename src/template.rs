@@ -162,6 +162,12 @@ pub enum Problem {
         /// The name.
         name: String,
     },
+    /// `my-db.password`: a secret whose name is not an identifier, written as if it were.
+    #[error("{name:?} is not an identifier: write secrets[\"{name}\"].FIELD")]
+    NotAnIdentifier {
+        /// The secret.
+        name: String,
+    },
     /// A placeholder whose value is a whole secret.
     #[error("{name} is the whole secret {name:?}, not a value: name one of its fields ({name}.FIELD)")]
     WholeSecret {
@@ -327,6 +333,12 @@ impl Template {
                 pieces.push(Piece::Field(p.clone()));
                 continue;
             }
+            if let Some(name) = names.secrets.keys().find(|name| {
+                let rest = p.text.strip_prefix(name.as_str());
+                !is_identifier(name.as_str()) && rest.is_some_and(|r| r.starts_with(['.', '[']))
+            }) {
+                return Err(refuse(Problem::NotAnIdentifier { name: name.to_string() }));
+            }
             let expr = ENV.compile_expression(&p.text).map_err(|e| {
                 let start = e.range().map_or(0, |r| r.start.min(p.text.len()));
                 let offset = p.text.get(..start).map_or(0, |s| s.chars().count());
@@ -383,6 +395,13 @@ impl Template {
 fn is_own_field(text: &str, secrets: &BTreeMap<SecretName, Fields>) -> bool {
     let first = text.split(['.', '[']).next().unwrap_or_default().trim();
     !text.contains('|') && first != "secrets" && !secrets.contains_key(first)
+}
+
+/// Whether `name` can be written bare in an expression (letters, digits and `_`, not
+/// starting with a digit).
+fn is_identifier(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A template bound to the secrets it renders: what a validated `[[file]]` holds.

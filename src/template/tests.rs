@@ -290,6 +290,9 @@ fn check_finds_each_mistake_and_says_where() {
     assert!(e.to_string().contains("the whole secret \"db\""), "{e}");
     let e = problem(None, "{{ db.password | json(2) }}");
     assert!(matches!(e.problem, Problem::Invalid(_)), "{e}");
+    let e = problem(None, "{{ my-db.password }}");
+    assert_eq!(e.problem, Problem::NotAnIdentifier { name: "my-db".into() }, "{e}");
+    assert!(e.to_string().contains("write secrets[\"my-db\"].FIELD"), "{e}");
     let e = problem(None, "{{ secrets }}");
     assert!(e.to_string().contains("secrets[\"NAME\"].FIELD"), "{e}");
     // Built-in filters and functions do not exist.
