@@ -29,6 +29,7 @@ mod bad_input;
 mod cli_conventions;
 mod deploy;
 mod file_delivery;
+mod file_templates;
 mod leak_loop;
 mod owned_secrets;
 mod registry;
