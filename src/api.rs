@@ -71,7 +71,8 @@ pub struct Health {
 pub struct FailingFile {
     /// The file, as configured.
     pub path: String,
-    /// The secret it renders.
+    /// The secret it renders; for a file of several secrets, their names comma-separated
+    /// (`db,api`: its `secret` first, then the template's order).
     pub secret: String,
     /// Why (never a value), e.g. `template names unknown field "pasword" (the secret has: password, username)`.
     pub reason: String,

@@ -1,9 +1,10 @@
-//! Replacing a file atomically with exactly a given mode: what the agent's encrypted store,
-//! its cache and `[[file]]` deliveries all write with.
+//! Replacing a file atomically with exactly a given mode (and, for `[[file]]` deliveries, a
+//! given owner and group): what the agent's encrypted store, its cache and `[[file]]`
+//! deliveries all write with.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -26,6 +27,18 @@ pub struct WriteError {
     /// The OS error.
     #[source]
     pub source: std::io::Error,
+    /// The step was giving the file its owner and group ([`Ownership`]): a refusal there
+    /// (not root) does not pass by retrying.
+    pub ownership: bool,
+}
+
+/// Who a written file belongs to; `None` keeps the writer's own user or group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// The file's uid.
+    pub uid: Option<u32>,
+    /// The file's gid.
+    pub gid: Option<u32>,
 }
 
 /// Replaces `path` with `contents` and exactly `mode`, atomically (temporary file in the same
@@ -33,7 +46,14 @@ pub struct WriteError {
 /// file already holds exactly that. On failure the old file is untouched and no temporary
 /// file is left behind. The umask does not change the mode.
 pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<Written, WriteError> {
-    if holds(path, contents, mode) {
+    write_owned(path, contents, mode, Ownership::default())
+}
+
+/// [`write_atomically`], the file given to `owner` too: the temporary file is chowned before
+/// it is renamed into place, so the file appears under its name already with its owner, group
+/// and mode. A file that holds `contents` with that mode but another owner is rewritten.
+pub fn write_owned(path: &Path, contents: &[u8], mode: u32, owner: Ownership) -> Result<Written, WriteError> {
+    if holds(path, contents, mode, owner) {
         return Ok(Written::Unchanged);
     }
     let dir = match path.parent() {
@@ -43,6 +63,7 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<Writt
     let name = path.file_name().ok_or_else(|| WriteError {
         what: format!("{} does not name a file", path.display()),
         source: std::io::ErrorKind::InvalidInput.into(),
+        ownership: false,
     })?;
     let temp = dir.join(format!(
         ".{}.{:016x}.sidekey-tmp",
@@ -52,6 +73,7 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<Writt
     let step = |what: &str, source: std::io::Error| WriteError {
         what: format!("cannot {what}"),
         source,
+        ownership: false,
     };
     let result = (|| {
         // Created private; the mode is then set on the descriptor (fchmod), so the umask does
@@ -62,6 +84,14 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<Writt
             .mode(0o600)
             .open(&temp)
             .map_err(|e| step(&format!("create a temporary file in {}", dir.display()), e))?;
+        // Owner first: a chown may clear set-id bits, so the mode is set after it.
+        if owner != Ownership::default() {
+            std::os::unix::fs::fchown(&file, owner.uid, owner.gid).map_err(|source| WriteError {
+                what: format!("cannot give {} to {}", path.display(), describe(owner)),
+                source,
+                ownership: true,
+            })?;
+        }
         file.set_permissions(Permissions::from_mode(mode))
             .map_err(|e| step("set the file mode", e))?;
         file.write_all(contents)
@@ -79,12 +109,25 @@ pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<Writt
     Ok(Written::Replaced)
 }
 
-/// Whether `path` is a regular file with exactly `contents` and `mode`.
-fn holds(path: &Path, contents: &[u8], mode: u32) -> bool {
+/// `uid 65534 and gid 65534`, for messages.
+fn describe(owner: Ownership) -> String {
+    match (owner.uid, owner.gid) {
+        (Some(uid), Some(gid)) => format!("uid {uid} and gid {gid}"),
+        (Some(uid), None) => format!("uid {uid}"),
+        (None, Some(gid)) => format!("gid {gid}"),
+        (None, None) => "its writer".to_owned(),
+    }
+}
+
+/// Whether `path` is a regular file with exactly `contents`, `mode` and `owner`.
+fn holds(path: &Path, contents: &[u8], mode: u32, owner: Ownership) -> bool {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return false;
     };
     if !meta.is_file() || meta.permissions().mode() & 0o7777 != mode || meta.len() != contents.len() as u64 {
+        return false;
+    }
+    if owner.uid.is_some_and(|uid| uid != meta.uid()) || owner.gid.is_some_and(|gid| gid != meta.gid()) {
         return false;
     }
     std::fs::read(path)
@@ -149,6 +192,44 @@ mod tests {
         assert_eq!(write_atomically(&path, b"A=1\n", 0o640).unwrap(), Written::Replaced);
         assert_eq!(write_atomically(&path, b"A=2\n", 0o640).unwrap(), Written::Replaced);
         assert_eq!(std::fs::read(&path).unwrap(), b"A=2\n");
+    }
+
+    #[test]
+    fn the_owner_and_group_are_set_before_the_file_appears() {
+        let dir = Dir::new();
+        let path = dir.0.join("db.env");
+        let me = Ownership {
+            uid: Some(nix::unistd::geteuid().as_raw()),
+            gid: Some(nix::unistd::getegid().as_raw()),
+        };
+        assert_eq!(write_owned(&path, b"A=1\n", 0o640, me).unwrap(), Written::Replaced);
+        assert_eq!(write_owned(&path, b"A=1\n", 0o640, me).unwrap(), Written::Unchanged);
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((Some(meta.uid()), Some(meta.gid())), (me.uid, me.gid));
+        if nix::unistd::geteuid().is_root() {
+            // Another owner: the same content is rewritten with it.
+            let nobody = Ownership {
+                uid: Some(65534),
+                gid: None,
+            };
+            assert_eq!(write_owned(&path, b"A=1\n", 0o640, nobody).unwrap(), Written::Replaced);
+            let meta = std::fs::metadata(&path).unwrap();
+            assert_eq!(
+                (meta.uid(), meta.gid(), mode_of(&path)),
+                (65534, me.gid.unwrap(), 0o640)
+            );
+        } else {
+            // Not root: giving the file away is refused, the old file stays, nothing is left.
+            let root = Ownership {
+                uid: Some(0),
+                gid: Some(0),
+            };
+            let err = write_owned(&path, b"A=2\n", 0o640, root).unwrap_err();
+            assert!(err.ownership, "{err}");
+            assert!(err.to_string().contains("uid 0 and gid 0"), "{err}");
+            assert_eq!(std::fs::read(&path).unwrap(), b"A=1\n");
+        }
+        assert_eq!(entries(&dir.0), ["db.env"]);
     }
 
     #[test]

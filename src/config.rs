@@ -334,16 +334,42 @@ pub struct AccessRule {
 /// One `[[file]]` delivery.
 #[derive(Debug, Clone)]
 pub struct FileSpec {
-    /// Secret to render.
-    pub secret: SecretName,
+    /// `secret`: the secret whose fields the template's bare names are, and whose data is
+    /// written as JSON when there is no template.
+    pub secret: Option<SecretName>,
+    /// Every secret the file renders: `secret` first, then the others in the template's
+    /// order. The file is written once all are served, and again when any changes.
+    pub secrets: Vec<SecretName>,
     /// Destination file.
     pub path: PathBuf,
-    /// `{{field}}` template; `None` writes the data as JSON.
-    pub template: Option<String>,
+    /// The template, its names resolved; `None` writes `secret`'s data as JSON.
+    pub template: Option<crate::template::Bound>,
     /// File mode (default 0600).
     pub mode: u32,
+    /// The user the file is given to (default: the agent's).
+    pub owner: Option<Account>,
+    /// The group the file is given to (default: the agent's).
+    pub group: Option<Account>,
     /// Command run after each write.
     pub on_change: Vec<String>,
+}
+
+/// A user or a group (`[[file]]` `owner`, `group`): as written, and its numeric id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The name or number as written (for messages).
+    pub name: String,
+    /// The id; `None` only for a name in a config checked `--portable` (not looked up).
+    pub id: Option<u32>,
+}
+
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.id {
+            Some(id) if id.to_string() != self.name => write!(f, "{} ({id})", self.name),
+            _ => f.write_str(&self.name),
+        }
+    }
 }
 
 /// Default re-read period of non-leased secrets.

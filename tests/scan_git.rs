@@ -299,3 +299,31 @@ fn corrupt_objects_and_non_repositories_are_errors_that_name_them() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("not a git repository"));
     }
 }
+
+#[test]
+fn history_of_a_bare_mirror_is_scanned_like_its_work_tree() {
+    let (dir, work) = repo();
+    let leaked = token(41);
+    commit_file(&work, "config/.env", &format!("GITHUB_TOKEN={leaked}\n"), "add config");
+    commit_file(&work, "config/.env", "GITHUB_TOKEN=\n", "remove the token");
+    let mirror = dir.path().join("mirror.git");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            work.to_str().unwrap(),
+            mirror.to_str().unwrap(),
+        ],
+    );
+
+    let from_work = findings(&scan(&work, &["--git", "--format", "json", "--no-redact"]));
+    let out = scan(&mirror, &["--git", "--format", "json", "--no-redact"]);
+    assert_eq!(out.status.code(), Some(1), "{}", both(&out));
+    let from_mirror = findings(&out);
+    assert_eq!(from_mirror.len(), 1, "{from_mirror:#?}");
+    assert_eq!(from_mirror[0]["secret"], leaked.as_str());
+    assert_eq!(from_mirror[0]["path"], "config/.env");
+    assert_eq!(from_mirror, from_work, "a mirror reports what its work tree does");
+}

@@ -259,7 +259,7 @@ impl Running {
             .config
             .files
             .iter()
-            .map(|f| (f.path.clone(), f.secret.clone()))
+            .map(|f| (f.path.clone(), f.secrets.clone()))
             .collect();
         Readiness::new(self.shared.store.clone(), self.shared.files.clone(), files)
     }

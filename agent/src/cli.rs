@@ -1,9 +1,11 @@
 //! Command-line interface (clap): one subcommand per user task, as docs/agent.md lists them.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+use nix::sys::signal::Signal;
 
 /// Parses the command line, exiting with a usage error (2) as clap does. A Vault-style
 /// single-dash long option (`-config=FILE`, `-socket PATH`) is refused with a pointer to the
@@ -133,15 +135,8 @@ pub enum Command {
         /// Print only this field of the secret's data, raw (no JSON quoting, no newline).
         #[arg(long, short, value_name = "F")]
         field: Option<String>,
-        /// The agent's socket.
-        #[arg(
-            long,
-            short,
-            value_name = "PATH",
-            env = "SIDEKEY_SOCKET",
-            default_value = "/run/sidekey/agent.sock"
-        )]
-        socket: PathBuf,
+        #[command(flatten)]
+        socket: SocketArg,
     },
     /// Ask a running agent whether it is healthy: exit 0 when every secret is served and every
     /// [[file]] written; 1 when it is degraded, refuses, or does not answer, with one line
@@ -156,15 +151,8 @@ pub enum Command {
     ///           until sidekey-agent health; do sleep 1; done
     #[command(verbatim_doc_comment)]
     Health {
-        /// The agent's socket.
-        #[arg(
-            long,
-            short,
-            value_name = "PATH",
-            env = "SIDEKEY_SOCKET",
-            default_value = "/run/sidekey/agent.sock"
-        )]
-        socket: PathBuf,
+        #[command(flatten)]
+        socket: SocketArg,
         /// Give up after this long (e.g. 200ms, 2s). The agent answers from memory in well
         /// under a millisecond; the default stays below Kubernetes' default probe timeout
         /// (1s), so a probe shows this command's reason rather than a kill.
@@ -188,15 +176,76 @@ pub enum Command {
         /// Revoke the credential with this fingerprint (HMAC-SHA256 hex, as sidekey-scan reports).
         #[arg(long, value_name = "HEX")]
         fingerprint: Option<String>,
-        /// The agent's socket.
-        #[arg(
-            long,
-            short,
-            value_name = "PATH",
-            env = "SIDEKEY_SOCKET",
-            default_value = "/run/sidekey/agent.sock"
-        )]
-        socket: PathBuf,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Run a command with secrets in its environment, and restart it when they change.
+    ///
+    /// For apps that read credentials from environment variables and cannot call the socket:
+    /// exec reads each secret from a running agent, starts COMMAND directly (no shell) with
+    /// the variables set, then long-polls the agent for new versions. The values go only into
+    /// COMMAND's environment, never into exec's output or any command line.
+    ///
+    /// --env VAR=SECRET.FIELD sets VAR to one field of the secret's data; VAR=SECRET to the
+    /// secret's value: its only field, else its "value" field, else the whole data as JSON.
+    /// A secret whose name has dots is matched whole before a field is split off.
+    ///
+    /// When a value COMMAND was given changes (--on-change):
+    ///   restart      SIGTERM, up to --grace for it to exit, SIGKILL, start it again with the
+    ///                new values (the default)
+    ///   signal=SIG   send SIG (signal=HUP, signal=SIGUSR1) and keep it running: its
+    ///                environment keeps the old values, so it must re-read them another way
+    ///   none         start it and watch nothing
+    ///
+    /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to exec are passed on.
+    /// COMMAND gets a process group of its own: the stop signals (TERM, INT, QUIT, KILL) go to
+    /// the whole group, so a wrapper script's children stop with it; others to COMMAND alone.
+    /// On a terminal it shares exec's group instead and keeps the terminal. If the agent goes
+    /// away, COMMAND keeps its values; exec retries (1 s doubling to 30 s) and says so once.
+    ///
+    /// Exit: COMMAND's own status (128+N when killed by signal N); 1 when a secret, a field or
+    /// the agent is missing or refused (COMMAND is not started); 126 or 127 when COMMAND
+    /// cannot be run.
+    ///
+    /// Examples: sidekey-agent exec --env DATABASE_PASSWORD=db.password -- ./server --port 8080
+    ///           sidekey-agent exec -e PGUSER=db.username -e PGPASSWORD=db.password \
+    ///               --grace 30s --socket /run/sidekey/agent.sock -- ./worker
+    ///           sidekey-agent exec -e KEY=session-key -s sidekey-dev.sock -- sh -c 'echo ${#KEY}'
+    #[command(verbatim_doc_comment)]
+    Exec {
+        /// Set VAR from a secret: VAR=SECRET or VAR=SECRET.FIELD. Repeat for more variables.
+        #[arg(long = "env", short = 'e', value_name = "VAR=SECRET[.FIELD]", required = true, value_parser = parse_env)]
+        env: Vec<EnvArg>,
+        /// What a new value of a secret COMMAND uses does: restart, signal=SIG or none.
+        #[arg(long, value_name = "ACTION", default_value = "restart", value_parser = parse_on_change)]
+        on_change: OnChange,
+        /// How long a restart waits for COMMAND to exit after SIGTERM before SIGKILL.
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+        grace: Duration,
+        #[command(flatten)]
+        socket: SocketArg,
+        /// The command and its arguments, after `--`; run directly, without a shell.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+    /// Print an aws.sts secret as AWS `credential_process` JSON, for the AWS CLI and SDKs.
+    ///
+    /// In an AWS config file (~/.aws/config, or AWS_CONFIG_FILE):
+    ///   [profile deploy]
+    ///   credential_process = sidekey-agent aws-credential-process deploy --socket /run/sidekey/agent.sock
+    ///
+    /// Prints {"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"}
+    /// with the session's expiry (RFC 3339), so the SDK runs it again before the session ends.
+    /// A secret whose data lacks access_key_id, secret_access_key or session_token exits 1
+    /// naming the missing fields; a refusal or an unreachable agent exits 1 saying so.
+    ///
+    /// Example: AWS_PROFILE=deploy aws sts get-caller-identity
+    #[command(verbatim_doc_comment)]
+    AwsCredentialProcess {
+        /// The aws.sts secret's name ([secrets.NAME] in the agent's config).
+        name: String,
+        #[command(flatten)]
+        socket: SocketArg,
     },
     /// Manage values in the embedded local store.
     Store {
@@ -245,6 +294,76 @@ pub enum StoreCommand {
     },
 }
 
+/// The agent's socket, as every client command takes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SocketArg {
+    /// The agent's socket.
+    #[arg(long, short, value_name = "PATH", env = "SIDEKEY_SOCKET", default_value = sidekey_client::DEFAULT_SOCKET)]
+    pub socket: PathBuf,
+}
+
+/// One `exec --env VAR=SPEC` as typed: the variable, and the secret (and field) naming its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvArg {
+    /// The variable's name: letters, digits and `_`, not starting with a digit.
+    pub var: String,
+    /// `SECRET` or `SECRET.FIELD`; which it is depends on the agent's names (see `cmd::exec`).
+    pub spec: String,
+}
+
+fn parse_env(text: &str) -> Result<EnvArg, String> {
+    let (var, spec) = text.split_once('=').ok_or("expected VAR=SECRET or VAR=SECRET.FIELD")?;
+    let mut chars = var.chars();
+    let named = chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if !named {
+        return Err(format!(
+            "{var:?} is not a variable name (letters, digits and '_', not starting with a digit)"
+        ));
+    }
+    if spec.is_empty() {
+        return Err(format!("{var}= names no secret"));
+    }
+    Ok(EnvArg {
+        var: var.to_owned(),
+        spec: spec.to_owned(),
+    })
+}
+
+/// `exec --on-change`: what a new value of a secret the command uses does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// Stop it (SIGTERM, then SIGKILL after the grace) and start it again with the new values.
+    Restart,
+    /// Send it this signal and leave it running.
+    Signal(Signal),
+    /// Nothing: the command is started and nothing is watched.
+    None,
+}
+
+fn parse_on_change(text: &str) -> Result<OnChange, String> {
+    match text {
+        "restart" => Ok(OnChange::Restart),
+        "none" => Ok(OnChange::None),
+        _ => match text.strip_prefix("signal=") {
+            Some(name) => parse_signal(name).map(OnChange::Signal),
+            None => Err("expected restart, signal=SIG (e.g. signal=HUP) or none".into()),
+        },
+    }
+}
+
+/// `HUP`, `hup`, `SIGHUP`: a signal by name, with or without its `SIG`.
+fn parse_signal(name: &str) -> Result<Signal, String> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse()
+        .map_err(|_| format!("{name:?} is not a signal name (e.g. HUP, SIGUSR1)"))
+}
+
 /// A duration as the config writes them: `500ms`, `90s`, `5m`, `1h 30m`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (e.g. 500ms, 90s, 5m)"))?;
@@ -265,7 +384,7 @@ pub enum LogFormat {
 
 #[cfg(test)]
 mod tests {
-    use super::single_dash_long;
+    use super::*;
 
     fn check(args: &[&str]) -> Option<String> {
         let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
@@ -287,5 +406,47 @@ mod tests {
         assert_eq!(check(&["get", "db", "-f", "password", "-s", "/run/s.sock"]), None);
         assert_eq!(check(&["get", "-", "--", "-config"]), None);
         assert_eq!(check(&["check", "--config=agent.toml"]), None);
+    }
+
+    #[test]
+    fn exec_env_takes_a_variable_name_and_a_secret() {
+        let arg = parse_env("PGPASSWORD=db.password").unwrap();
+        assert_eq!((arg.var.as_str(), arg.spec.as_str()), ("PGPASSWORD", "db.password"));
+        assert_eq!(parse_env("_x1=s").unwrap().var, "_x1");
+        for bad in ["PGPASSWORD", "1X=db", "A-B=db", "=db", "X="] {
+            assert!(parse_env(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn exec_on_change_names_signals_with_or_without_sig() {
+        assert_eq!(parse_on_change("restart"), Ok(OnChange::Restart));
+        assert_eq!(parse_on_change("none"), Ok(OnChange::None));
+        assert_eq!(parse_on_change("signal=HUP"), Ok(OnChange::Signal(Signal::SIGHUP)));
+        assert_eq!(parse_on_change("signal=SIGUSR1"), Ok(OnChange::Signal(Signal::SIGUSR1)));
+        assert_eq!(parse_on_change("signal=usr2"), Ok(OnChange::Signal(Signal::SIGUSR2)));
+        assert!(parse_on_change("signal=FOO").unwrap_err().contains("\"FOO\""));
+        assert!(parse_on_change("reload").is_err());
+    }
+
+    #[test]
+    fn every_client_command_takes_the_same_socket_option() {
+        let cmd = Cli::command();
+        for name in ["get", "health", "revoke", "exec", "aws-credential-process"] {
+            let sub = cmd.find_subcommand(name).unwrap();
+            let socket = sub.get_arguments().find(|a| a.get_id() == "socket").unwrap();
+            assert_eq!(socket.get_short(), Some('s'), "{name}");
+            assert_eq!(
+                socket.get_env().and_then(|e| e.to_str()),
+                Some("SIDEKEY_SOCKET"),
+                "{name}"
+            );
+            let default: Vec<_> = socket
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            assert_eq!(default, [sidekey_client::DEFAULT_SOCKET], "{name}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! One function per subcommand; `dispatch` picks it.
 
+mod aws_credential_process;
 mod check;
+mod exec;
 mod generate;
 mod get;
 mod hash_token;
@@ -19,6 +21,11 @@ use crate::cli::{Command, StoreCommand};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(pub String);
+
+/// Exit with this status and no message: `exec` passes on its command's own exit status.
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct Exit(pub u8);
 
 /// The embedded default config (docs/config.md: the agent runs with no external service).
 const DEV_CONFIG: &str = include_str!("../../config/dev.toml");
@@ -75,14 +82,28 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
             let hold = if portable { Hold::Portable } else { Hold::Host };
             check::check(load(config.as_deref(), hold)?)
         }
-        Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket),
-        Command::Health { socket, timeout } => health::health(&socket, timeout),
+        Command::Get { name, field, socket } => get::get(&name, field.as_deref(), &socket.socket),
+        Command::Health { socket, timeout } => health::health(&socket.socket, timeout),
         Command::Revoke {
             secret,
             value_stdin,
             fingerprint,
             socket,
-        } => revoke::revoke(secret, value_stdin, fingerprint, &socket),
+        } => revoke::revoke(secret, value_stdin, fingerprint, &socket.socket),
+        Command::Exec {
+            env,
+            on_change,
+            grace,
+            socket,
+            command,
+        } => exec::exec(exec::Plan {
+            env,
+            on_change,
+            grace,
+            socket: socket.socket,
+            command,
+        }),
+        Command::AwsCredentialProcess { name, socket } => aws_credential_process::print(&name, &socket.socket),
         Command::Store {
             command: StoreCommand::Set { config, name },
         } => store::set(&config, &name),

@@ -1,27 +1,30 @@
-//! `[[file]]` delivery: one [`Task`] per file renders its secret into the file each time the
-//! served version changes, then runs the file's `on_change` command.
+//! `[[file]]` delivery: one [`Task`] per file renders the secrets it uses into the file each
+//! time a served version changes, then runs the file's `on_change` command.
 //!
-//! - **When**: the task watches the secret's [`Store`] channel; it renders on the first value
-//!   served and on every new version. Versions that come and go while a render or
+//! - **When**: the task wakes on every change of the [`Store`] and looks at the slots of the
+//!   file's secrets ([`FileSpec::secrets`]); it renders once all of them are served and again
+//!   whenever any of their versions changes. Versions that come and go while a render or
 //!   `on_change` is running are skipped: the file always ends with the latest. An expired
-//!   value is never written.
-//! - **What**: `template` (see [`sidekey::template`]) filled from the secret's data, or the
-//!   data as a JSON object and a newline when there is no template. The text lives in a
-//!   [`SecretString`] and the old content, when compared, in [`Zeroizing`] memory.
-//! - **How**: atomically — a temporary file in the same directory, created 0600, given the
-//!   configured mode exactly (whatever the umask), written, fsynced, renamed over the file,
-//!   and the directory fsynced. A reader sees the old file or the new one, never a part.
-//!   When the file already holds exactly that text with that mode, it is left alone and
-//!   `on_change` does not run (an agent restart does not reload the app).
+//!   value is never written: while one of the secrets is expired the file is not rendered.
+//! - **What**: `template` (see [`sidekey::template`]) filled from the secrets' data, or the
+//!   `secret`'s data as a JSON object and a newline when there is no template. The text lives
+//!   in a [`SecretString`] and the old content, when compared, in `Zeroizing` memory.
+//! - **How**: atomically — a temporary file in the same directory, created 0600, given its
+//!   `owner` and `group` (chown) and the configured mode exactly (whatever the umask),
+//!   written, fsynced, renamed over the file, and the directory fsynced. A reader sees the
+//!   old file or the new one, never a part. When the file already holds exactly that text
+//!   with that mode and owner, it is left alone and `on_change` does not run (an agent
+//!   restart does not reload the app).
 //! - **`on_change`**: run without a shell, stdin/stdout/stderr to /dev/null (its output could
-//!   hold the value), with `SIDEKEY_FILE`, `SIDEKEY_SECRET` and `SIDEKEY_VERSION` set, in its
-//!   own process group, killed after [`ON_CHANGE_TIMEOUT`].
-//! - **Failures** never stop the agent: a template naming a field the data lacks, or a
-//!   write that fails, leaves the old file in place; it and a failed `on_change` are
-//!   recorded in [`Status`] (for `/v1/health`), the audit log and
-//!   `sidekey_file_renders_total` / `sidekey_file_commands_total`. Write failures are
-//!   retried (1 s doubling to 30 s); a template error waits for the next version.
-//! - **Delivered**: each file's last delivered version is kept beside its failure in
+//!   hold the value), with `SIDEKEY_FILE`, `SIDEKEY_SECRET` and `SIDEKEY_VERSION` set (for a
+//!   file of several secrets, their names and versions, comma-separated, in the same order),
+//!   in its own process group, killed after [`ON_CHANGE_TIMEOUT`].
+//! - **Failures** never stop the agent: a template naming a field the data lacks, a write
+//!   that fails, an owner the agent may not give the file to, leave the old file in place;
+//!   they and a failed `on_change` are recorded in [`Status`] (for `/v1/health`), the audit
+//!   log and `sidekey_file_renders_total` / `sidekey_file_commands_total`. Write failures are
+//!   retried (1 s doubling to 30 s); a template or ownership error waits for the next version.
+//! - **Delivered**: each file's last delivered versions are kept beside its failure in
 //!   [`Status`], which readiness ([`crate::ready`]) waits on.
 
 use std::collections::BTreeMap;
@@ -31,11 +34,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sidekey::api::FailingFile;
-use sidekey::atomic::{write_atomically, WriteError, Written};
+use sidekey::atomic::{write_owned, Ownership, WriteError, Written};
 use sidekey::audit::EventKind;
-use sidekey::config::FileSpec;
-use sidekey::template::{self, Template};
-use sidekey::{AuditEvent, SecretName, SecretString};
+use sidekey::config::{Account, FileSpec};
+use sidekey::template;
+use sidekey::{AuditEvent, SecretData, SecretName, SecretString};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -46,18 +49,27 @@ use crate::store::{Served, Store};
 /// How long an `on_change` command may run before it is killed.
 pub const ON_CHANGE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why a file was not delivered. Names paths, fields and programs, never a value.
+/// Why a file was not delivered. Names paths, fields, owners and programs, never a value.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The template does not parse (config validation refuses this; kept for safety).
-    #[error("template: {0}")]
-    Template(#[from] template::Error),
-    /// The template names a field the secret's data lacks.
+    /// The template names a field the secret's data lacks, or a value its filter cannot write.
     #[error(transparent)]
     Render(#[from] template::RenderError),
     /// Creating, writing or renaming the file failed.
     #[error(transparent)]
-    Write(#[from] WriteError),
+    Write(WriteError),
+    /// The file could not be given its `owner` and `group` (the agent is not root, or the
+    /// user is gone); the old file is kept.
+    #[error("cannot give {path} to {who}: {source}")]
+    Owner {
+        /// The file.
+        path: String,
+        /// The owner and group as configured, e.g. `owner root (0), group root (0)`.
+        who: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// `on_change` failed.
     #[error("on_change {program:?} {how}")]
     OnChange {
@@ -75,6 +87,18 @@ impl Error {
     /// new version or a config change.
     fn is_retried(&self) -> bool {
         matches!(self, Error::Write(_))
+    }
+
+    fn write(e: WriteError, path: &Path, who: String) -> Error {
+        if e.ownership {
+            Error::Owner {
+                path: path.display().to_string(),
+                who,
+                source: e.source,
+            }
+        } else {
+            Error::Write(e)
+        }
     }
 
     fn action(&self) -> &'static str {
@@ -105,15 +129,16 @@ impl Default for Status {
 
 #[derive(Debug, Default)]
 struct FileState {
-    /// The last version written (or found already written) with its `on_change` run.
-    delivered: Option<u64>,
+    /// The last versions written (or found already written) with its `on_change` run.
+    delivered: Option<Vec<u64>>,
     /// The last failure, until a delivery clears it.
     failed: Option<Failed>,
 }
 
 #[derive(Debug)]
 struct Failed {
-    secret: SecretName,
+    /// The file's secrets, comma-separated.
+    secret: String,
     action: &'static str,
     reason: String,
     /// Whether the task retries by itself (a write); else it waits for a new version.
@@ -123,10 +148,10 @@ struct Failed {
 /// Where one file stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Nothing delivered and nothing failed yet (its secret is not served yet).
+    /// Nothing delivered and nothing failed yet (its secrets are not all served yet).
     Pending,
-    /// Written, and its `on_change` ran, at this version; no failure since.
-    Delivered(u64),
+    /// Written, and its `on_change` ran, at these versions of its secrets; no failure since.
+    Delivered(Vec<u64>),
     /// The last attempt failed (never a value in `reason`).
     Failed {
         /// Why.
@@ -146,7 +171,7 @@ impl Status {
                 let f = state.failed.as_ref()?;
                 Some(FailingFile {
                     path: path.display().to_string(),
-                    secret: f.secret.to_string(),
+                    secret: f.secret.clone(),
                     reason: f.reason.clone(),
                 })
             })
@@ -162,9 +187,9 @@ impl Status {
                 retried: f.retried,
             },
             Some(FileState {
-                delivered: Some(version),
+                delivered: Some(versions),
                 ..
-            }) => Outcome::Delivered(*version),
+            }) => Outcome::Delivered(versions.clone()),
             _ => Outcome::Pending,
         }
     }
@@ -186,7 +211,7 @@ impl Status {
 
     pub(crate) fn fail(&self, spec: &FileSpec, error: &Error) {
         let failed = Failed {
-            secret: spec.secret.clone(),
+            secret: names(&spec.secrets),
             action: error.action(),
             reason: error.to_string(),
             retried: error.is_retried(),
@@ -194,11 +219,12 @@ impl Status {
         self.change(&spec.path, |state| state.failed = Some(failed));
     }
 
-    /// Records `version` as delivered at `path`, and clears its failure; with `renders_only`,
-    /// only a render failure (a failed `on_change` stands until the command succeeds).
-    pub(crate) fn delivered(&self, path: &Path, version: u64, renders_only: bool) {
+    /// Records `versions` (of the file's secrets) as delivered at `path`, and clears its
+    /// failure; with `renders_only`, only a render failure (a failed `on_change` stands until
+    /// the command succeeds).
+    pub(crate) fn delivered(&self, path: &Path, versions: &[u64], renders_only: bool) {
         self.change(path, |state| {
-            state.delivered = Some(version);
+            state.delivered = Some(versions.to_vec());
             if !renders_only || state.failed.as_ref().is_some_and(|f| f.action == "render") {
                 state.failed = None;
             }
@@ -223,76 +249,87 @@ pub struct Task {
 impl Task {
     /// Runs until `stop` is cancelled.
     pub async fn run(self) {
-        let Some(mut slot) = self.store.subscribe(self.spec.secret.as_str()) else {
-            return; // validation makes every [[file]] name a configured secret
-        };
-        let template = self.spec.template.as_deref().map(Template::parse).transpose();
+        let mut slots = Vec::with_capacity(self.spec.secrets.len());
+        for name in &self.spec.secrets {
+            match self.store.subscribe(name.as_str()) {
+                Some(slot) => slots.push(slot),
+                None => return, // validation makes every [[file]] name configured secrets
+            }
+        }
         if self.spec.mode & 0o007 != 0 {
             tracing::warn!(file = %self.spec.path.display(), mode = %format!("{:04o}", self.spec.mode), "the configured mode opens the secret's file to every user on this host");
         }
-        let mut settled: Option<u64> = None;
+        let mut updates = self.store.updates();
+        let mut settled: Option<Vec<u64>> = None;
         let mut failures = 0u32;
         loop {
-            let served = slot.borrow_and_update().served.clone();
+            // Marked seen before the slots are read: a change made meanwhile wakes the next wait.
+            updates.borrow_and_update();
             let now = SystemTime::now();
+            let served: Option<Vec<Arc<Served>>> = slots
+                .iter()
+                .map(|slot| {
+                    slot.borrow()
+                        .served
+                        .clone()
+                        .filter(|s| s.lease.as_ref().is_none_or(|l| l.is_valid(now)))
+                })
+                .collect();
             let mut retry = None;
-            if let Some(served) = served
-                .filter(|s| Some(s.version) != settled)
-                .filter(|s| s.lease.as_ref().is_none_or(|l| l.is_valid(now)))
-            {
-                match self.deliver(&template, &served).await {
+            if let Some(served) = served.filter(|s| Some(versions(s)) != settled) {
+                match self.deliver(&served).await {
                     Err(e) if e.is_retried() => {
                         retry = Some(Duration::from_secs(1 << failures.min(5)).min(Duration::from_secs(30)));
                         failures += 1;
                     }
                     _ => {
-                        settled = Some(served.version);
+                        settled = Some(versions(&served));
                         failures = 0;
                     }
                 }
             }
             tokio::select! {
                 _ = self.stop.cancelled() => return,
-                changed = slot.changed() => if changed.is_err() { return },
+                changed = updates.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(retry.unwrap_or_default()), if retry.is_some() => {}
             }
         }
     }
 
-    /// Renders and writes one version, runs `on_change` after a write, and records the
-    /// outcome everywhere it is reported.
-    async fn deliver(
-        &self,
-        template: &Result<Option<Template>, template::Error>,
-        served: &Served,
-    ) -> Result<(), Error> {
+    /// Renders and writes one set of versions (`served`, one per secret of the file), runs
+    /// `on_change` after a write, and records the outcome everywhere it is reported.
+    async fn deliver(&self, served: &[Arc<Served>]) -> Result<(), Error> {
         let file = self.spec.path.display().to_string();
-        let version = served.version;
-        let written = match self.write(template, served).await {
+        let secrets = names(&self.spec.secrets);
+        let versions = versions(served);
+        let version = joined(&versions);
+        let written = match self.write(served).await {
             Ok(written) => written,
             Err(e) => {
                 metrics::file_render(&file, "error");
-                return Err(self.failed(e, version));
+                return Err(self.failed(e, served));
             }
         };
         if written == Written::Unchanged {
             metrics::file_render(&file, "unchanged");
-            tracing::debug!(file, secret = %self.spec.secret, version, "file already up to date");
-            self.status.delivered(&self.spec.path, version, true);
+            tracing::debug!(file, secret = %secrets, version, "file already up to date");
+            self.status.delivered(&self.spec.path, &versions, true);
             return Ok(());
         }
         metrics::file_render(&file, "written");
-        tracing::info!(file, secret = %self.spec.secret, version, "file written");
-        self.audit.record(
-            AuditEvent::new(EventKind::Render { path: file.clone() })
-                .secret(&self.spec.secret)
-                .version(version),
-        );
+        tracing::info!(file, secret = %secrets, version, "file written");
+        for (name, served) in self.spec.secrets.iter().zip(served) {
+            self.audit.record(
+                AuditEvent::new(EventKind::Render { path: file.clone() })
+                    .secret(name)
+                    .version(served.version),
+            );
+        }
         if let Some((program, args)) = self.spec.on_change.split_first() {
             let env = [
                 ("SIDEKEY_FILE", file.clone()),
-                ("SIDEKEY_SECRET", self.spec.secret.to_string()),
-                ("SIDEKEY_VERSION", version.to_string()),
+                ("SIDEKEY_SECRET", secrets.clone()),
+                ("SIDEKEY_VERSION", version),
             ];
             match run_command(program, args, &env, ON_CHANGE_TIMEOUT).await {
                 Ok(()) => {
@@ -303,53 +340,129 @@ impl Task {
                     if let Error::OnChange { result, .. } = &e {
                         metrics::file_command(&file, result);
                     }
-                    return Err(self.failed(e, version));
+                    return Err(self.failed(e, served));
                 }
             }
         }
-        self.status.delivered(&self.spec.path, version, false);
+        self.status.delivered(&self.spec.path, &versions, false);
         Ok(())
     }
 
-    /// Renders `served` and writes it, off the async threads.
-    async fn write(
-        &self,
-        template: &Result<Option<Template>, template::Error>,
-        served: &Served,
-    ) -> Result<Written, Error> {
-        let text = match template {
-            Ok(Some(template)) => template.render(&served.data)?,
-            Ok(None) => SecretString::from(format!("{}\n", served.data.expose_json())),
-            Err(e) => return Err(Error::Template(e.clone())),
+    /// Renders `served` and writes it with the file's mode and owner, off the async threads.
+    async fn write(&self, served: &[Arc<Served>]) -> Result<Written, Error> {
+        let text = match &self.spec.template {
+            Some(template) => {
+                let values: BTreeMap<SecretName, SecretData> = self
+                    .spec
+                    .secrets
+                    .iter()
+                    .zip(served)
+                    .map(|(name, served)| (name.clone(), served.data.clone()))
+                    .collect();
+                template.render(values)?
+            }
+            // Validation gives a file without a template its `secret`, the only one it has.
+            None => SecretString::from(format!("{}\n", served[0].data.expose_json())),
         };
+        let owner = Ownership {
+            uid: resolve(self.spec.owner.as_ref(), Who::User, &self.spec.path)?,
+            gid: resolve(self.spec.group.as_ref(), Who::Group, &self.spec.path)?,
+        };
+        let who = describe(self.spec.owner.as_ref(), self.spec.group.as_ref());
         let (path, mode) = (self.spec.path.clone(), self.spec.mode);
         // `text` moves into the closure and is zeroed there when dropped.
-        tokio::task::spawn_blocking(move || write_atomically(&path, text.expose().as_bytes(), mode))
-            .await
-            .expect("writing a file does not panic")
-            .map_err(Error::Write)
+        tokio::task::spawn_blocking(move || {
+            write_owned(&path, text.expose().as_bytes(), mode, owner).map_err(|e| Error::write(e, &path, who))
+        })
+        .await
+        .expect("writing a file does not panic")
     }
 
     /// Reports a failure (log, audit, health) and hands it back.
-    fn failed(&self, e: Error, version: u64) -> Error {
+    fn failed(&self, e: Error, served: &[Arc<Served>]) -> Error {
         let file = self.spec.path.display();
         let retry = if e.is_retried() {
             "; retrying"
         } else {
             "; the file keeps its previous content"
         };
-        tracing::warn!(file = %file, secret = %self.spec.secret, version, error = %e, "file delivery failed{retry}");
-        self.audit.record(
-            AuditEvent::new(EventKind::Failure {
-                action: e.action().to_owned(),
-                reason: format!("{file}: {e}"),
-            })
-            .secret(&self.spec.secret)
-            .version(version),
-        );
+        let version = joined(&versions(served));
+        tracing::warn!(file = %file, secret = %names(&self.spec.secrets), version, error = %e, "file delivery failed{retry}");
+        for (name, served) in self.spec.secrets.iter().zip(served) {
+            self.audit.record(
+                AuditEvent::new(EventKind::Failure {
+                    action: e.action().to_owned(),
+                    reason: format!("{file}: {e}"),
+                })
+                .secret(name)
+                .version(served.version),
+            );
+        }
         self.status.fail(&self.spec, &e);
         e
     }
+}
+
+/// The versions of `served`, in order.
+fn versions(served: &[Arc<Served>]) -> Vec<u64> {
+    served.iter().map(|s| s.version).collect()
+}
+
+/// `a,b,c`: how a file's several secrets (and versions) are named in logs, health and
+/// `on_change`'s environment.
+fn names(secrets: &[SecretName]) -> String {
+    secrets.iter().map(SecretName::as_str).collect::<Vec<_>>().join(",")
+}
+
+fn joined(versions: &[u64]) -> String {
+    versions.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// A user or a group.
+#[derive(Clone, Copy)]
+enum Who {
+    User,
+    Group,
+}
+
+/// The id of `account`: as validated, or (a name `check --portable` kept unresolved) looked
+/// up now; a failed lookup is an [`Error::Owner`] of the file at `path`.
+fn resolve(account: Option<&Account>, who: Who, path: &Path) -> Result<Option<u32>, Error> {
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    if let Some(id) = account.id {
+        return Ok(Some(id));
+    }
+    let (word, found) = match who {
+        Who::User => (
+            "owner",
+            nix::unistd::User::from_name(&account.name).map(|u| u.map(|u| u.uid.as_raw())),
+        ),
+        Who::Group => (
+            "group",
+            nix::unistd::Group::from_name(&account.name).map(|g| g.map(|g| g.gid.as_raw())),
+        ),
+    };
+    let source = match found {
+        Ok(Some(id)) => return Ok(Some(id)),
+        Ok(None) => std::io::Error::new(std::io::ErrorKind::NotFound, "no such name on this host"),
+        Err(e) => e.into(),
+    };
+    Err(Error::Owner {
+        path: path.display().to_string(),
+        who: format!("{word} {}", account.name),
+        source,
+    })
+}
+
+/// `owner nobody (65534), group nogroup (65534)`, for messages.
+fn describe(owner: Option<&Account>, group: Option<&Account>) -> String {
+    let parts: Vec<String> = [("owner", owner), ("group", group)]
+        .into_iter()
+        .filter_map(|(key, account)| account.map(|a| format!("{key} {a}")))
+        .collect();
+    parts.join(", ")
 }
 
 /// Runs `program args` without a shell, in its own process group, with `env` added and no

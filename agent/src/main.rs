@@ -11,6 +11,9 @@ fn main() -> ExitCode {
     match cmd::dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(cmd::Exit(code)) = e.downcast_ref::<cmd::Exit>() {
+                return ExitCode::from(*code);
+            }
             eprintln!("sidekey-agent: {e:#}");
             if e.downcast_ref::<cmd::UsageError>().is_some() || e.downcast_ref::<sidekey::config::Error>().is_some() {
                 ExitCode::from(2)

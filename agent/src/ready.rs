@@ -53,16 +53,16 @@ impl Progress {
 pub struct Readiness {
     store: Arc<Store>,
     status: Arc<Status>,
-    /// Every configured file and the secret it renders.
-    files: Vec<(PathBuf, SecretName)>,
+    /// Every configured file and the secrets it renders.
+    files: Vec<(PathBuf, Vec<SecretName>)>,
     store_updates: watch::Receiver<u64>,
     file_updates: watch::Receiver<u64>,
 }
 
 impl Readiness {
-    /// Readiness of the secrets in `store` and the `files` (path, secret) whose outcomes
+    /// Readiness of the secrets in `store` and the `files` (path, secrets) whose outcomes
     /// `status` records.
-    pub fn new(store: Arc<Store>, status: Arc<Status>, files: Vec<(PathBuf, SecretName)>) -> Self {
+    pub fn new(store: Arc<Store>, status: Arc<Status>, files: Vec<(PathBuf, Vec<SecretName>)>) -> Self {
         Readiness {
             store_updates: store.updates(),
             file_updates: status.updates(),
@@ -87,14 +87,14 @@ impl Readiness {
             }
         }
         let mut failed = Vec::new();
-        for (file, secret) in &self.files {
+        for (file, secrets) in &self.files {
             let path = file.display();
             match self.status.outcome(file) {
                 Outcome::Delivered(_) => {}
                 Outcome::Failed { reason, retried: false } => failed.push(format!("file {path}: {reason}")),
                 Outcome::Failed { reason, retried: true } => waiting.push(format!("file {path}: {reason} (retrying)")),
-                // Its secret's line says why.
-                Outcome::Pending if unserved.contains(secret) => {}
+                // Its secrets' lines say why.
+                Outcome::Pending if secrets.iter().any(|s| unserved.contains(s)) => {}
                 Outcome::Pending => waiting.push(format!("file {path}: not written yet")),
             }
         }
@@ -187,7 +187,7 @@ mod tests {
         let db = SecretName::new("db");
         let store = Arc::new(Store::new([db.clone()]));
         let path = PathBuf::from("/run/app/db.env");
-        let mut ready = Readiness::new(store.clone(), Arc::default(), vec![(path, db.clone())]);
+        let mut ready = Readiness::new(store.clone(), Arc::default(), vec![(path, vec![db.clone()])]);
         let Progress::Waiting(lines) = ready.check() else {
             panic!()
         };
@@ -208,21 +208,25 @@ mod tests {
         let status = Arc::new(Status::default());
         let spec = |path: &str| sidekey::config::FileSpec {
             path: PathBuf::from(path),
-            secret: db.clone(),
+            secret: Some(db.clone()),
+            secrets: vec![db.clone()],
             template: None,
             mode: 0o600,
+            owner: None,
+            group: None,
             on_change: Vec::new(),
         };
         let (a, b) = (spec("/a"), spec("/b"));
         let mut ready = Readiness::new(
             store,
             status.clone(),
-            vec![(a.path.clone(), db.clone()), (b.path.clone(), db.clone())],
+            vec![(a.path.clone(), vec![db.clone()]), (b.path.clone(), vec![db.clone()])],
         );
-        status.delivered(&a.path, 1, false);
+        status.delivered(&a.path, &[1], false);
         let write = crate::delivery::Error::Write(sidekey::atomic::WriteError {
             what: "cannot rename /b".into(),
             source: std::io::Error::other("disk full"),
+            ownership: false,
         });
         status.fail(&b, &write);
         let Progress::Waiting(lines) = ready.check() else {

@@ -170,8 +170,9 @@ pub struct ScanArgs {
     pub agent_socket: Option<PathBuf>,
     /// Vault/OpenBao address: --verify reads the agents' published fingerprint registry there
     /// (see --registry) and checks leaked Vault tokens; --revoke revokes owned leases there when
-    /// no agent socket is given. The token comes from --vault-token-file, else VAULT_TOKEN or
-    /// BAO_TOKEN.
+    /// no agent socket is given. Default: VAULT_ADDR, else BAO_ADDR. The token comes from
+    /// --vault-token-file, else VAULT_TOKEN or BAO_TOKEN; VAULT_NAMESPACE (or BAO_NAMESPACE)
+    /// names the namespace every call goes to.
     #[arg(long, value_name = "URL")]
     pub vault_addr: Option<String>,
     /// A file holding the Vault token for --vault-addr.

@@ -228,9 +228,13 @@ impl Engine {
         todo.sort_unstable();
         todo.dedup();
         let mut matches = Vec::new();
+        let vendored = path.is_some_and(vendored);
         for group in todo.chunk_by(|a, b| a.0 == b.0) {
             let index = group[0].0 as usize;
             let rule = &self.rules[index];
+            if vendored && rule.family == "generic" {
+                continue;
+            }
             if let (Some(filter), Some(path)) = (&rule.path, path) {
                 if !filter.is_match(path.as_bytes()) {
                     continue;
@@ -256,7 +260,8 @@ impl Engine {
     }
 
     /// Runs rule `index` over `bytes[window]` of the content at `(path, commit)`, keeping the
-    /// secrets it accepts and no allowlist leaves out.
+    /// secrets it accepts and no allowlist leaves out (a generic rule's secret must not be a
+    /// test vector: see [`test_vector`]).
     fn find(
         &self,
         index: usize,
@@ -279,7 +284,8 @@ impl Engine {
                 matched: base + whole.start()..base + whole.end(),
                 secret: base + secret.start()..base + secret.end(),
             };
-            if rule.admits(&found) && !self.allowlists.iter().any(|a| a.allows(&found)) {
+            let vector = rule.family == "generic" && test_vector(secret.as_bytes());
+            if !vector && rule.admits(&found) && !self.allowlists.iter().any(|a| a.allows(&found)) {
                 out.push(Match {
                     rule: index,
                     span: found.matched,
@@ -317,6 +323,53 @@ impl Engine {
         }
         matches
     }
+}
+
+/// Whether `path` is inside third-party code a project carries (vendored libraries, installed
+/// packages): `vendor/`, `third_party/`, `node_modules/`, `site-packages/`... or a file of test
+/// vectors. Generic rules (`password = ...`) are not run there: such code is full of the
+/// library's own test keys and vectors, and a leak of the project's secrets is found by the
+/// provider rules, which still run.
+pub fn vendored(path: &str) -> bool {
+    const DIRS: &[&str] = &[
+        "vendor",
+        "vendors",
+        "third_party",
+        "third-party",
+        "thirdparty",
+        "3rdparty",
+        "node_modules",
+        "bower_components",
+        "site-packages",
+        "dist-packages",
+        "Pods",
+        "Carthage",
+    ];
+    let mut parts = path.split(['/', '\\', '!']).filter(|p| !p.is_empty()).peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            let name = part.to_ascii_lowercase();
+            return name.contains("test_vector") || name.contains("testvector") || name.ends_with(".rsp");
+        }
+        if DIRS.contains(&part) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a secret is a made-up test vector rather than a key: hex (at least 16 digits) whose
+/// bytes count up or down by a fixed step (`000102030405…`, `0f0e0d…`) or repeat a pattern of
+/// one to four bytes (`0b0b0b…`, `deadbeefdeadbeef…`), as RFC and library test vectors are.
+pub fn test_vector(secret: &[u8]) -> bool {
+    if secret.len() < 16 || !secret.len().is_multiple_of(2) || !secret.iter().all(u8::is_ascii_hexdigit) {
+        return false;
+    }
+    let Ok(bytes) = hex::decode(secret) else { return false };
+    let step = bytes[1].wrapping_sub(bytes[0]);
+    let counts = bytes.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step);
+    let repeats = (1..=4).any(|n| bytes.len() >= 2 * n && bytes.iter().zip(&bytes[n..]).all(|(a, b)| a == b));
+    counts || repeats
 }
 
 /// Merged windows around keyword hits (`hits` ascending): from the start of the line
@@ -487,5 +540,45 @@ regex = '''\b([0-9]{3}-[0-9]{3}-[a-z]{6})\b'''
         assert_eq!(&text[w[0].clone()], b"\ntwo token here\nthree\n");
         let second = text.windows(5).position(|w| w == b"three").unwrap();
         assert_eq!(line_windows(text, [hit, second].into_iter()), vec![3..text.len()]);
+    }
+
+    #[test]
+    fn vendored_code_and_vector_files_are_told_apart_from_the_projects_own() {
+        for path in [
+            "vendor/github.com/x/crypto/hmac_test.go",
+            "web/node_modules/jws/test/data.js",
+            "lib.zip!third_party/boringssl/aes_test.cc",
+            "venv/lib/python3.12/site-packages/cryptography/x.py",
+            "crypto/testdata/hmac_test_vectors.txt",
+            "nist/KAT_AES/CBCGFSbox128.rsp",
+        ] {
+            assert!(vendored(path), "{path}");
+        }
+        for path in [
+            "src/vendors.rs",
+            "app/config.py",
+            "vendor.json",
+            "deploy/vendor-values.yaml",
+            "tests/test_login.py",
+        ] {
+            assert!(!vendored(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn test_vectors_count_or_repeat_and_random_hex_is_neither() {
+        for v in [
+            &b"000102030405060708090a0b0c0d0e0f"[..],
+            b"0f0e0d0c0b0a09080706050403020100",
+            b"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b",
+            b"deadbeefdeadbeefdeadbeef",
+            b"AAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(test_vector(v), "{}", String::from_utf8_lossy(v));
+        }
+        let random = hex::encode(rand::random::<[u8; 16]>());
+        assert!(!test_vector(random.as_bytes()), "{random}");
+        assert!(!test_vector(b"0001020304050607zz"));
+        assert!(!test_vector(b"00010203"));
     }
 }

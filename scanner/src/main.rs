@@ -75,7 +75,7 @@ fn options(args: cli::ScanArgs) -> Options {
         }),
         incident_log: args.incident_log,
         agent_socket: args.agent_socket,
-        vault_addr: args.vault_addr,
+        vault_addr: args.vault_addr.or_else(|| from_env(&["VAULT_ADDR", "BAO_ADDR"])),
         vault_token_file: args.vault_token_file,
         vault_cacert: args.vault_cacert,
         registry: args.registry,
@@ -98,4 +98,10 @@ fn install_hook(pre_push: bool, force: bool, extra: &[String]) -> anyhow::Result
     let path = hook::install(&repo.hooks_dir()?, kind, &me, extra, force)?;
     eprintln!("sidekey-scan: installed the {} hook at {}", kind.name(), path.display());
     Ok(())
+}
+
+/// The first of `vars` that is set and not empty.
+fn from_env(vars: &[&str]) -> Option<String> {
+    vars.iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
 }

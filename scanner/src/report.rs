@@ -189,7 +189,7 @@ pub fn sarif(findings: &[Finding], skipped: &[Skipped], reveal: bool) -> serde_j
         .iter()
         .map(|id| {
             let f = findings.iter().find(|f| f.rule_id == *id).expect("id from a finding");
-            json!({"id": id, "shortDescription": {"text": f.description}, "properties": {"kind": f.family}})
+            rule_descriptor(id, f)
         })
         .collect();
     let results: Vec<_> = findings
@@ -221,6 +221,38 @@ pub fn sarif(findings: &[Finding], skipped: &[Skipped], reveal: bool) -> serde_j
             "results": results,
             "invocations": [invocation(skipped)],
         }],
+    })
+}
+
+/// A rule as GitHub code scanning shows it: its description, what to do (`help`), tags and a
+/// `security-severity` (CVSS-like: 9.0 for private keys, 8.0 for provider credentials, 7.0
+/// for generic assignments, whose findings are less certain).
+fn rule_descriptor(id: &str, f: &Finding) -> serde_json::Value {
+    let severity = match f.family.as_str() {
+        "private-key" => "9.0",
+        "generic" => "7.0",
+        _ => "8.0",
+    };
+    let help = format!(
+        "A credential ({}) is in the scanned content. If it is real: revoke it at its issuer \
+         (sidekey-scan --verify --revoke, or sidekey-agent revoke --secret NAME for one the broker \
+         issued), then remove it from the code and, if it was committed, from the history. If it \
+         is not a secret: mark its line with a `sidekey:allow` comment or record it in a baseline.",
+        f.description
+    );
+    json!({
+        "id": id,
+        "name": id,
+        "shortDescription": {"text": f.description},
+        "fullDescription": {"text": format!("{} (rule {id}, family {}).", f.description, f.family)},
+        "help": {"text": help, "markdown": help},
+        "defaultConfiguration": {"level": "error"},
+        "properties": {
+            "kind": f.family,
+            "tags": ["security", "secret", f.family],
+            "precision": if f.family == "generic" { "medium" } else { "high" },
+            "security-severity": severity,
+        },
     })
 }
 

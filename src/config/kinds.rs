@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use super::check::{Table, MIN_LIFETIME, MIN_ROTATE_EVERY};
 use super::raw::{OneOrMany, RawAuth, RawBackend, RawSecret};
+use crate::template::Fields;
+
 use super::{
     AwsBackend, BackendConfig, ClientCert, Error, FromEnv, LocalBackend, SecretSource, VaultAuth, VaultBackend,
     DEFAULT_REFRESH,
@@ -32,6 +34,9 @@ pub struct Kind {
     pub about: &'static str,
     /// How often it is re-read when `refresh` is not set.
     pub default_refresh: Duration,
+    /// The fields of its data when the kind fixes them (`check` refuses a template naming
+    /// another); `None` when they depend on the data (a KV map, a stored JSON object).
+    pub fields: Fields,
     is: fn(&SecretSource) -> bool,
     build: fn(&Table<'_>, &RawSecret) -> Result<SecretSource, Error>,
 }
@@ -68,6 +73,7 @@ pub static KINDS: &[Kind] = &[
         keys: &["mount", "path", "refresh"],
         about: "the KV v2 map at mount/path, re-read every refresh",
         default_refresh: DEFAULT_REFRESH,
+        fields: None,
         is: |s| matches!(s, SecretSource::VaultKv2 { .. }),
         build: |t, s| {
             Ok(SecretSource::VaultKv2 {
@@ -82,6 +88,15 @@ pub static KINDS: &[Kind] = &[
         keys: &["mount", "role"],
         about: "a dynamic database user of a role, renewed and re-issued before its lease ends",
         default_refresh: DEFAULT_REFRESH,
+        fields: Some(&[
+            "username",
+            "password",
+            // credential_type = "rsa_private_key" or "client_certificate" (Snowflake, ...)
+            "rsa_private_key",
+            "client_certificate",
+            "private_key",
+            "private_key_type",
+        ]),
         is: |s| matches!(s, SecretSource::VaultDatabase { .. }),
         build: |t, s| {
             Ok(SecretSource::VaultDatabase {
@@ -96,6 +111,15 @@ pub static KINDS: &[Kind] = &[
         keys: &["mount", "role", "common_name", "alt_names", "ttl"],
         about: "a certificate and key issued from a PKI role, re-issued before it expires",
         default_refresh: DEFAULT_REFRESH,
+        fields: Some(&[
+            "certificate",
+            "private_key",
+            "private_key_type",
+            "issuing_ca",
+            "ca_chain",
+            "serial_number",
+            "expiration",
+        ]),
         is: |s| matches!(s, SecretSource::VaultPki { .. }),
         build: |t, s| {
             Ok(SecretSource::VaultPki {
@@ -115,6 +139,7 @@ pub static KINDS: &[Kind] = &[
         keys: &["path"],
         about: "any leased read path (e.g. rabbitmq/creds/app), renewed and re-read",
         default_refresh: DEFAULT_REFRESH,
+        fields: None,
         is: |s| matches!(s, SecretSource::VaultLease { .. }),
         build: |t, s| {
             let path = t.required("path", &s.path, "the leased read path")?;
@@ -129,6 +154,7 @@ pub static KINDS: &[Kind] = &[
         keys: &["secret_id", "version_stage", "refresh", "rotate_every"],
         about: "GetSecretValue of one secret and stage; RotateSecret when rotate_every is set",
         default_refresh: DEFAULT_REFRESH,
+        fields: None,
         is: |s| matches!(s, SecretSource::AwsSecretsManager { .. }),
         build: |t, s| {
             Ok(SecretSource::AwsSecretsManager {
@@ -146,6 +172,7 @@ pub static KINDS: &[Kind] = &[
         keys: &["role_arn", "duration", "external_id", "session_name"],
         about: "AssumeRole session credentials, re-issued before they expire",
         default_refresh: DEFAULT_REFRESH,
+        fields: Some(&["access_key_id", "secret_access_key", "session_token"]),
         is: |s| matches!(s, SecretSource::AwsSts { .. }),
         build: |t, s| {
             let role_arn = t.required("role_arn", &s.role_arn, "the role ARN")?;
@@ -171,6 +198,7 @@ pub static KINDS: &[Kind] = &[
         keys: &["rotate_every", "length"],
         about: "random bytes (hex) regenerated every rotate_every",
         default_refresh: DEFAULT_REFRESH,
+        fields: Some(&["value"]),
         is: |s| matches!(s, SecretSource::LocalGenerated { .. }),
         build: |t, s| {
             let every = t.required("rotate_every", &s.rotate_every, "how often to regenerate")?;
@@ -190,6 +218,7 @@ pub static KINDS: &[Kind] = &[
         keys: &["refresh"],
         about: "a value set with `sidekey-agent store set`, re-read every refresh",
         default_refresh: Duration::from_secs(5),
+        fields: None,
         is: |s| matches!(s, SecretSource::LocalStatic),
         build: |_, _| Ok(SecretSource::LocalStatic),
     },

@@ -143,13 +143,23 @@ pub struct RawAccess {
     pub revoke: Option<bool>,
 }
 
+/// `owner = "nobody"` or `owner = 65534` (and `group`)
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawAccount {
+    Id(u32),
+    Name(String),
+}
+
 /// `[[file]]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
-    pub secret: String,
+    pub secret: Option<String>,
     pub path: String,
     pub template: Option<String>,
     pub mode: Option<String>,
+    pub owner: Option<RawAccount>,
+    pub group: Option<RawAccount>,
     pub on_change: Option<Vec<String>>,
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::{Checker, Env, Table, MIN_REFRESH};
 use super::kinds::{self, Kind, KINDS};
-use super::raw::{RawAccess, RawConfig, RawFile, RawSecret, RawUid};
+use super::raw::{RawAccess, RawAccount, RawConfig, RawFile, RawSecret, RawUid};
 use super::*;
 
 /// Stage one: TOML text → [`RawConfig`], with the key path of any shape error.
@@ -132,11 +132,15 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, binds: bool, env
         .map(|(i, a)| access_rule(&c, i, a, &secrets, &agent_settings.tokens))
         .collect::<Result<Vec<_>, _>>()?;
 
+    let fields: BTreeMap<SecretName, crate::template::Fields> = secrets
+        .iter()
+        .map(|(name, spec)| (name.clone(), Kind::of(&spec.source).fields))
+        .collect();
     let files = raw
         .file
         .into_iter()
         .enumerate()
-        .map(|(i, f)| file_spec(&c, i, f, &secrets))
+        .map(|(i, f)| file_spec(&c, i, f, &fields))
         .collect::<Result<Vec<_>, _>>()?;
     for (i, f) in files.iter().enumerate() {
         if let Some(first) = files[..i].iter().position(|g| g.path == f.path) {
@@ -343,17 +347,28 @@ fn access_rule(
     })
 }
 
+/// `[[file]]` at `index`: the secrets it renders (its `secret` and those its template names,
+/// every name resolved against `secrets` and their kinds' fields), where, how and who owns it.
 fn file_spec(
     c: &Checker,
     index: usize,
     f: RawFile,
-    secrets: &BTreeMap<SecretName, SecretSpec>,
+    secrets: &BTreeMap<SecretName, crate::template::Fields>,
 ) -> Result<FileSpec, Error> {
     let table = format!("file[{index}]");
-    let secret = SecretName::new(&f.secret);
-    if !secrets.contains_key(&secret) {
-        return Err(c.invalid(format!("{table}.secret"), format!("unknown secret {:?}", f.secret)));
-    }
+    let secret = match &f.secret {
+        Some(name) if !secrets.contains_key(name.as_str()) => {
+            return Err(c.invalid(format!("{table}.secret"), format!("unknown secret {name:?}")))
+        }
+        Some(name) => Some(SecretName::new(name)),
+        None if f.template.is_none() => {
+            return Err(c.invalid(
+                format!("{table}.secret"),
+                "missing: the secret to write (or a template naming the secrets it writes)",
+            ))
+        }
+        None => None,
+    };
     let path = PathBuf::from(&f.path);
     if f.path.is_empty() {
         return Err(c.invalid(format!("{table}.path"), "missing: the file to write"));
@@ -369,10 +384,30 @@ fn file_spec(
             ));
         }
     }
-    if let Some(template) = &f.template {
-        crate::template::Template::parse(template)
-            .map_err(|e| c.invalid(format!("{table}.template"), e.to_string()))?;
-    }
+    let template = match &f.template {
+        Some(text) => {
+            let invalid = |reason: String| c.invalid(format!("{table}.template"), reason);
+            let names = crate::template::Names {
+                own: secret.as_ref().map(SecretName::as_str),
+                secrets,
+            };
+            let bound = crate::template::Template::parse(text)
+                .map_err(|e| invalid(e.to_string()))?
+                .bind(names)
+                .map_err(|e| invalid(e.to_string()))?;
+            if bound.secrets().is_empty() {
+                return Err(invalid(
+                    "names no secret: write SECRET.FIELD (or set `secret` and write its fields)".into(),
+                ));
+            }
+            Some(bound)
+        }
+        None => None,
+    };
+    let files_secrets = match &template {
+        Some(bound) => bound.secrets().to_vec(),
+        None => secret.iter().cloned().collect(),
+    };
     let mode = match &f.mode {
         None => 0o600,
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
@@ -385,6 +420,16 @@ fn file_spec(
                 )
             })?,
     };
+    let owner = f
+        .owner
+        .as_ref()
+        .map(|o| account(c, &format!("{table}.owner"), o, Who::User))
+        .transpose()?;
+    let group = f
+        .group
+        .as_ref()
+        .map(|g| account(c, &format!("{table}.group"), g, Who::Group))
+        .transpose()?;
     let on_change_set = f.on_change.is_some();
     let on_change = f.on_change.unwrap_or_default();
     if on_change_set && on_change.first().is_none_or(|program| program.is_empty()) {
@@ -395,11 +440,73 @@ fn file_spec(
     }
     Ok(FileSpec {
         secret,
+        secrets: files_secrets,
         path,
-        template: f.template,
+        template,
         mode,
+        owner,
+        group,
         on_change,
     })
+}
+
+/// Whether an [`Account`] names a user or a group.
+#[derive(Debug, Clone, Copy)]
+enum Who {
+    /// `owner`
+    User,
+    /// `group`
+    Group,
+}
+
+impl Who {
+    /// The id of the user or group `name` on this host (`None`: there is none).
+    fn lookup(self, name: &str) -> nix::Result<Option<u32>> {
+        Ok(match self {
+            Who::User => nix::unistd::User::from_name(name)?.map(|u| u.uid.as_raw()),
+            Who::Group => nix::unistd::Group::from_name(name)?.map(|g| g.gid.as_raw()),
+        })
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Who::User => "user",
+            Who::Group => "group",
+        }
+    }
+}
+
+/// `owner`/`group` (at `key`): a number, or a name looked up on this host (names are kept
+/// unresolved by `check --portable`).
+fn account(c: &Checker, key: &str, raw: &RawAccount, who: Who) -> Result<Account, Error> {
+    let name = match raw {
+        RawAccount::Id(id) => {
+            return Ok(Account {
+                name: id.to_string(),
+                id: Some(*id),
+            })
+        }
+        RawAccount::Name(name) => name,
+    };
+    if let Ok(id) = name.parse::<u32>() {
+        return Ok(Account {
+            name: name.clone(),
+            id: Some(id),
+        });
+    }
+    if name.is_empty() || name.contains(['/', ':']) || name.chars().any(char::is_whitespace) {
+        return Err(c.invalid(key, format!("{name:?} is not a {} name or id", who.word())));
+    }
+    let id = if c.on_host() {
+        match who.lookup(name) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => return Err(c.invalid(key, format!("no {} named {name:?} on this host", who.word()))),
+            Err(e) => return Err(c.invalid(key, format!("cannot look up {} {name:?}: {e}", who.word()))),
+        }
+    } else {
+        None
+    };
+    Ok(Account { name: name.clone(), id })
 }
 
 #[cfg(test)]

@@ -214,6 +214,25 @@ impl Agent {
         })
     }
 
+    /// `sidekey-agent store set --config agent.toml NAME` with `value` on stdin: sets a
+    /// `local.static` secret, before the agent is launched or while it runs.
+    pub fn store_set(&self, name: &str, value: &str) {
+        use std::io::Write as _;
+        let mut set = Command::new(bin("sidekey-agent"))
+            .args(["store", "set", "--config", "agent.toml", name])
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        set.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
+        let out = set.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        self.rendered(&stderr);
+        assert!(out.status.success(), "store set {name}: {stderr}");
+    }
+
     /// Runs `sidekey-agent ARGS` (a client command) against this agent's socket.
     pub fn cli(&self, args: &[&str]) -> Output {
         let out = Command::new(bin("sidekey-agent"))

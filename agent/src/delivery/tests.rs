@@ -1,10 +1,38 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
+use sidekey::template::{Fields, Names, Template};
 use sidekey::SecretData;
 
 use super::*;
 use crate::backend::Issued;
+
+/// `text` bound as the template of a file whose own secret is `own`, among `secrets` (every
+/// kind's fields taken from the data).
+fn template(own: Option<&str>, secrets: &[&SecretName], text: &str) -> template::Bound {
+    let secrets: BTreeMap<SecretName, Fields> = secrets.iter().map(|n| ((*n).clone(), None)).collect();
+    Template::parse(text)
+        .unwrap()
+        .bind(Names { own, secrets: &secrets })
+        .unwrap()
+}
+
+/// A `[[file]]` at `path` rendering `template`'s secrets (or `own` as JSON).
+fn spec(own: Option<&SecretName>, path: &Path, template: Option<template::Bound>) -> FileSpec {
+    FileSpec {
+        secret: own.cloned(),
+        secrets: match &template {
+            Some(t) => t.secrets().to_vec(),
+            None => own.into_iter().cloned().collect(),
+        },
+        path: path.to_owned(),
+        template,
+        mode: 0o600,
+        owner: None,
+        group: None,
+        on_change: vec![],
+    }
+}
 
 /// A fresh directory, removed when dropped.
 struct Dir(PathBuf);
@@ -89,15 +117,17 @@ async fn each_new_version_is_rendered_and_an_unknown_field_keeps_the_old_file() 
     let log = dir.path().join("changes.log");
     let task = Task {
         spec: FileSpec {
-            secret: name.clone(),
-            path: path.clone(),
-            template: Some("U={{username}}\nP={{ password }}\n".into()),
             mode: 0o640,
             on_change: vec![
                 "sh".into(),
                 "-c".into(),
                 format!("echo \"$SIDEKEY_SECRET $SIDEKEY_VERSION\" >> {}", log.display()),
             ],
+            ..spec(
+                Some(&name),
+                &path,
+                Some(template(Some("db"), &[&name], "U={{username}}\nP={{ password }}\n")),
+            )
         },
         store: store.clone(),
         audit: audit.clone(),
@@ -156,13 +186,7 @@ async fn without_a_template_the_data_is_written_as_json() {
     publish(&store, &name, r#"{"b":"2","a":"1"}"#);
     let running = tokio::spawn(
         Task {
-            spec: FileSpec {
-                secret: name,
-                path: path.clone(),
-                template: None,
-                mode: 0o600,
-                on_change: vec![],
-            },
+            spec: spec(Some(&name), &path, None),
             store,
             audit,
             status: Arc::new(Status::default()),
@@ -173,6 +197,115 @@ async fn without_a_template_the_data_is_written_as_json() {
     wait_for("the file", || path.exists()).await;
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":\"1\",\"b\":\"2\"}\n");
     assert_eq!(mode_of(&path), 0o600);
+    stop.cancel();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_of_two_secrets_waits_for_both_and_follows_either() {
+    let dir = Dir::new();
+    let (db, api) = (SecretName::new("db"), SecretName::new("api"));
+    let store = Arc::new(Store::new([db.clone(), api.clone()]));
+    let (audit, _writer) = AuditLog::open(Some(&dir.path().join("audit.jsonl"))).unwrap();
+    let status = Arc::new(Status::default());
+    let stop = CancellationToken::new();
+    let path = dir.path().join("app.env");
+    let log = dir.path().join("changes.log");
+    let bound = template(None, &[&db, &api], "U={{ db.username }}\nK={{ api.value | shell }}\n");
+    let running = tokio::spawn(
+        Task {
+            spec: FileSpec {
+                on_change: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("echo \"$SIDEKEY_SECRET $SIDEKEY_VERSION\" >> {}", log.display()),
+                ],
+                ..spec(None, &path, Some(bound))
+            },
+            store: store.clone(),
+            audit,
+            status: status.clone(),
+            stop: stop.clone(),
+        }
+        .run(),
+    );
+    let content = || std::fs::read_to_string(&path).unwrap_or_default();
+    let changes = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    publish(&store, &db, r#"{"username":"u1","password":"p1"}"#);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!path.exists(), "not written until both secrets are served");
+    assert_eq!(status.outcome(&path), Outcome::Pending);
+
+    publish(&store, &api, r#"{"value":"it's"}"#);
+    wait_for("both", || changes() == "db,api 1,1\n").await;
+    assert_eq!(content(), "U=u1\nK='it'\\''s'\n");
+    assert_eq!(status.outcome(&path), Outcome::Delivered(vec![1, 1]));
+
+    publish(&store, &api, r#"{"value":"k2"}"#);
+    wait_for("api's new version", || changes().ends_with("db,api 1,2\n")).await;
+    assert_eq!(content(), "U=u1\nK='k2'\n");
+    publish(&store, &db, r#"{"username":"u2","password":"p2"}"#);
+    wait_for("db's new version", || changes().ends_with("db,api 2,2\n")).await;
+    assert_eq!(content(), "U=u2\nK='k2'\n");
+    assert_eq!(changes().lines().count(), 3, "one write per change: {}", changes());
+
+    stop.cancel();
+    running.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_file_is_given_its_owner_and_group_or_kept_when_that_is_refused() {
+    let dir = Dir::new();
+    let name = SecretName::new("db");
+    let store = Arc::new(Store::new([name.clone()]));
+    let (audit, _writer) = AuditLog::open(Some(&dir.path().join("audit.jsonl"))).unwrap();
+    let status = Arc::new(Status::default());
+    let stop = CancellationToken::new();
+    let path = dir.path().join("db.env");
+    let root = nix::unistd::geteuid().is_root();
+    // As root, `nobody`; otherwise root, which the agent may not give a file to.
+    let (uid, gid) = if root { (65534, 65534) } else { (0, 0) };
+    let account = |id: u32| Account {
+        name: id.to_string(),
+        id: Some(id),
+    };
+    std::fs::write(&path, "OLD\n").unwrap();
+    publish(&store, &name, r#"{"value":"v1"}"#);
+    let running = tokio::spawn(
+        Task {
+            spec: FileSpec {
+                owner: Some(account(uid)),
+                group: Some(account(gid)),
+                ..spec(
+                    Some(&name),
+                    &path,
+                    Some(template(Some("db"), &[&name], "V={{value}}\n")),
+                )
+            },
+            store,
+            audit,
+            status: status.clone(),
+            stop: stop.clone(),
+        }
+        .run(),
+    );
+    wait_for("an outcome", || status.outcome(&path) != Outcome::Pending).await;
+    if root {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "V=v1\n");
+        assert_eq!(status.outcome(&path), Outcome::Delivered(vec![1]));
+    } else {
+        let Outcome::Failed { reason, retried } = status.outcome(&path) else {
+            panic!("{:?}", status.outcome(&path))
+        };
+        assert!(!retried, "retrying does not make the agent root");
+        assert!(reason.contains(&path.display().to_string()), "{reason}");
+        assert!(reason.contains("owner 0, group 0"), "{reason}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "OLD\n");
+    }
     stop.cancel();
     running.await.unwrap();
 }

@@ -1,7 +1,8 @@
 //! Vault/OpenBao, through one client ([`Client`], every request in [`Client::call`]): reqwest
 //! over rustls on a current-thread tokio runtime of its own (the scanner is synchronous),
 //! trusting the system's roots plus the PEM file of `--vault-cacert`, else `VAULT_CACERT`, else
-//! `BAO_CACERT` (a private CA); no proxy.
+//! `BAO_CACERT` (a private CA); no proxy. `VAULT_NAMESPACE` (else `BAO_NAMESPACE`) is sent
+//! as `X-Vault-Namespace` on every call.
 //!
 //! - a leaked token is looked up with itself (`GET auth/token/lookup-self`: 200 live, 403
 //!   refused) and revoked with itself (`POST auth/token/revoke-self`);
@@ -32,6 +33,8 @@ const OPERATOR_TIMEOUT: Duration = Duration::from_secs(30);
 /// A Vault address and the HTTP client to reach it.
 pub struct Client {
     addr: String,
+    /// `VAULT_NAMESPACE`, else `BAO_NAMESPACE`, when set.
+    namespace: Option<String>,
     http: reqwest::Client,
     /// Runs the calls (never from within another runtime: the AWS calls have their own, and
     /// no Vault call is made inside it).
@@ -54,8 +57,12 @@ impl Client {
             let _in = runtime.enter(); // the client's background parts belong to this runtime
             builder.build().context("cannot set up the HTTP client for Vault")?
         };
+        let namespace = ["VAULT_NAMESPACE", "BAO_NAMESPACE"]
+            .into_iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()));
         Ok(Client {
             addr: addr.trim_end_matches('/').to_owned(),
+            namespace,
             http,
             runtime,
         })
@@ -87,6 +94,9 @@ impl Client {
             .http
             .request(method, format!("{}/v1/{path}", self.addr))
             .header("X-Vault-Token", token);
+        if let Some(namespace) = &self.namespace {
+            request = request.header("X-Vault-Namespace", namespace.as_str());
+        }
         if let Some(b) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -442,3 +442,53 @@ fn a_rule_with_a_path_and_no_regex_reports_files() {
         .to_string();
     assert!(e.contains("no regex and no path"), "{e}");
 }
+
+/// The provider list of `docs/providers.md`, made from the built-in rules.
+fn providers_markdown(rules: &[Rule]) -> String {
+    let mut by: std::collections::BTreeMap<String, (String, Vec<&str>)> = std::collections::BTreeMap::new();
+    for rule in rules {
+        if let Some(p) = &rule.provider {
+            let entry = by.entry(p.to_lowercase()).or_insert_with(|| (p.clone(), Vec::new()));
+            entry.1.push(rule.id.as_str());
+        }
+    }
+    let generic = rules.iter().filter(|r| r.provider.is_none()).count();
+    let mut out = format!(
+        "# Providers and credential types sidekey-scan recognises\n\n\
+         Generated from the built-in rules (`config/rules.toml`, `config/rules/*.toml`) by\n\
+         `SIDEKEY_BLESS=1 cargo test -p sidekey-scanner --lib providers`; a test keeps it current.\n\n\
+         {} providers and credential types, {} rules ({} of them generic: assignments, headers,\n\
+         URLs with a password, found whatever the provider).\n\n\
+         | provider | rules |\n|---|---|\n",
+        by.len(),
+        rules.len(),
+        generic
+    );
+    for (name, ids) in by.values() {
+        out.push_str(&format!("| {} | {} |\n", name.replace('|', "\\|"), ids.join(", ")));
+    }
+    out
+}
+
+#[test]
+fn the_providers_list_is_current_and_every_provider_rule_names_its_provider() {
+    let rules = builtin();
+    for rule in &rules {
+        assert_eq!(
+            rule.provider.is_none(),
+            rule.family == "generic",
+            "{}: a provider rule names its provider; a generic one none",
+            rule.id
+        );
+    }
+    let want = providers_markdown(&rules);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/providers.md");
+    if std::env::var_os("SIDEKEY_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/providers.md is out of date: run SIDEKEY_BLESS=1 cargo test -p sidekey-scanner --lib providers"
+    );
+}

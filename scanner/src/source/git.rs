@@ -105,18 +105,29 @@ pub struct Repo {
 }
 
 impl Repo {
-    /// The repository containing `dir`, or an error that says it is not one.
+    /// The repository containing `dir` — its work tree, or the repository itself when it is
+    /// bare (a server's or a backup's mirror) — or an error that says it is not one.
     pub fn open(dir: &Path) -> anyhow::Result<Repo> {
-        let out = Command::new("git")
-            .args(["rev-parse", "--show-toplevel"])
-            .current_dir(dir)
-            .output()
-            .with_context(|| "cannot run git (is it installed?)")?;
-        if !out.status.success() {
-            bail!("{}: not a git repository: {}", dir.display(), stderr_line(&out.stderr));
-        }
+        let rev_parse = |args: &[&str]| {
+            let out = Command::new("git")
+                .arg("rev-parse")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .with_context(|| "cannot run git (is it installed?)")?;
+            if !out.status.success() {
+                bail!("{}: not a git repository: {}", dir.display(), stderr_line(&out.stderr));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        let answer = rev_parse(&["--is-bare-repository", "--absolute-git-dir"])?;
+        let mut lines = answer.lines();
+        let root = match (lines.next(), lines.next()) {
+            (Some("true"), Some(git_dir)) => git_dir.to_owned(),
+            _ => rev_parse(&["--show-toplevel"])?.trim_end().to_owned(),
+        };
         Ok(Repo {
-            dir: PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end()),
+            dir: PathBuf::from(root),
         })
     }
 

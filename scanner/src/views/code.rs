@@ -7,10 +7,10 @@
 //! | `NAME: &str = "value"`, `&[u8] = b".."`| Rust               |
 //! | `NAME string = "value"`                | Go                 |
 //! | `NAME = @"value"`                      | Objective-C        |
-//! | `NAME = []byte("value")`, `Buffer.from("value")`, `String("value")` | Go, JS, Swift |
+//! | `NAME = []byte("value")`, `NAME = Buffer.from("value")` | Go, JavaScript |
 //! | `char NAME[] = "value"`                | C                  |
 //!
-//! One pass of a small literal automaton finds the lines worth a look (`define`, `&str`...);
+//! One pass of a small literal automaton finds the lines worth a look (`#define`, `&str =`...);
 //! only those lines are matched against the forms.
 
 use std::sync::LazyLock;
@@ -20,18 +20,18 @@ use regex::Regex;
 
 use super::View;
 
-/// Literals, one of which every form contains.
+/// Literals, one of which every form contains; each rare in code that has none of the forms
+/// (`String::from(` or a Go parameter `name string` would send most lines of a file to the
+/// forms for nothing).
 const TRIGGERS: &[&str] = &[
-    "define",
-    "&str",
-    "&'static str",
-    "&[u8]",
-    " string",
+    "#define",
+    "&str =",
+    "&'static str =",
+    "&[u8] =",
+    " string =",
     "@\"",
-    "byte(",
-    "bytes(",
-    "from(",
-    "String(",
+    "[]byte(",
+    "Buffer.from(",
     "[] =",
 ];
 
@@ -44,9 +44,7 @@ static FORMS: LazyLock<Regex> = LazyLock::new(|| {
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s*:\s*&(?:'static\s+)?(?:str|\[u8\])\s*=\s*b?".to_owned() + value,
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s+string\s*=\s*".to_owned() + value,
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*@".to_owned() + value,
-        r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|=)\s*(?:\[\]byte|bytes|Buffer\.from|String|new\s+String)\(\s*b?"
-            .to_owned()
-            + value,
+        r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|=)\s*(?:\[\]byte|Buffer\.from)\(\s*b?".to_owned() + value,
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\[[A-Za-z0-9_]*\]\s*=\s*".to_owned() + value,
     ];
     Regex::new(&forms.map(|f| format!("(?:{f})")).join("|")).expect("the code forms compile")

@@ -222,6 +222,99 @@ fn file_deliveries_are_checked_before_the_agent_starts() {
     assert!(e.to_string().contains("file[0]"), "{e}");
 }
 
+#[test]
+fn a_file_may_name_several_secrets_and_needs_no_secret_then() {
+    let two = format!(
+        "{BASE}\n[secrets.my-api]\nbackend = \"dev\"\nkind = \"local.static\"\n\n[[file]]\npath = \"app.env\"\n"
+    );
+    let file = |extra: &str| format!("{two}{extra}\n");
+    let config = parse(
+        Path::new("t.toml"),
+        &file("template = \"S={{ session.value | shell }}\\nK={{ secrets[\\\"my-api\\\"].key }}\\n\""),
+    )
+    .unwrap();
+    let names: Vec<&str> = config.files[0].secrets.iter().map(|s| s.as_str()).collect();
+    assert_eq!(names, ["session", "my-api"]);
+    assert_eq!(config.files[0].secret, None);
+
+    // With `secret`, bare names are its fields and it comes first.
+    let config = parse(
+        Path::new("t.toml"),
+        &file("secret = \"my-api\"\ntemplate = \"K={{ key }} S={{ session.value }}\""),
+    )
+    .unwrap();
+    let names: Vec<&str> = config.files[0].secrets.iter().map(|s| s.as_str()).collect();
+    assert_eq!(names, ["my-api", "session"]);
+
+    for (extra, key, says) in [
+        ("", "file[0].secret", "missing"),
+        ("template = \"no placeholders\"", "file[0].template", "names no secret"),
+        (
+            "template = \"{{ session.valu }}\"",
+            "file[0].template",
+            "has no field \"valu\" (its fields: value)",
+        ),
+        (
+            "template = \"{{ sesion.value }}\"",
+            "file[0].template",
+            "\"sesion\" is not a secret",
+        ),
+        (
+            "template = \"{{ secrets[\\\"api\\\"].key }}\"",
+            "file[0].template",
+            "unknown secret \"api\"",
+        ),
+        (
+            "template = \"{{ session.value | yml }}\"",
+            "file[0].template",
+            "unknown filter \"yml\"",
+        ),
+        (
+            "template = \"a\\n{{ session.value | }}\"",
+            "file[0].template",
+            "line 2, column 18",
+        ),
+        (
+            "secret = \"session\"\ntemplate = \"{{ valu }}\"",
+            "file[0].template",
+            "has no field \"valu\"",
+        ),
+    ] {
+        let e = err(&file(extra));
+        assert_eq!(e.key(), Some(key), "{extra}: {e}");
+        assert!(e.to_string().contains(says), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn owner_and_group_are_ids_or_names_this_host_knows() {
+    let file = |extra: &str| format!("{BASE}\n[[file]]\nsecret = \"session\"\npath = \"s.env\"\n{extra}\n");
+    let config = parse(Path::new("t.toml"), &file("owner = 65534\ngroup = \"0\"")).unwrap();
+    let f = &config.files[0];
+    assert_eq!(
+        (f.owner.as_ref().unwrap().id, f.group.as_ref().unwrap().id),
+        (Some(65534), Some(0))
+    );
+    let config = parse(Path::new("t.toml"), &file("owner = \"root\"\ngroup = \"root\"")).unwrap();
+    assert_eq!(config.files[0].owner.as_ref().unwrap().id, Some(0));
+    assert_eq!(config.files[0].owner.as_ref().unwrap().to_string(), "root (0)");
+
+    let e = err(&file("owner = \"no-such-user-sidekey\""));
+    assert_eq!(e.key(), Some("file[0].owner"), "{e}");
+    assert!(e.to_string().contains("no user named \"no-such-user-sidekey\""), "{e}");
+    let e = err(&file("group = \"no-such-group-sidekey\""));
+    assert_eq!(e.key(), Some("file[0].group"), "{e}");
+    assert!(e.to_string().contains("no group named"), "{e}");
+    let e = err(&file("owner = \"\""));
+    assert_eq!(e.key(), Some("file[0].owner"), "{e}");
+
+    // A config for another host keeps names it cannot look up here.
+    let portable =
+        super::super::parse_portable(Path::new("t.toml"), &file("owner = \"no-such-user-sidekey\"")).unwrap();
+    let owner = portable.files[0].owner.as_ref().unwrap();
+    assert_eq!((owner.name.as_str(), owner.id), ("no-such-user-sidekey", None));
+}
+
 /// A vault backend with `settings` (TOML lines) parsed against `env` instead of the process
 /// environment.
 fn vault_with_env(settings: &str, env: &[(&str, &str)]) -> Result<super::super::VaultBackend, Error> {
