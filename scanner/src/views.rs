@@ -14,7 +14,7 @@
 //! - **INI, TOML, properties, HCL** ([`sections`]): a key qualified by its section or block
 //!   (`[stripe]` then `secret_key = ...`), and properties values continued with `\`.
 //! - **Source code** ([`code`]): string constants in the forms the assignment rules do not
-//!   read (`#define KEY "..."`, `KEY: &str = "..."`, `KEY string = "..."`, `@"..."`).
+//!   read (`#define KEY "..."`, `KEY: &str = "..."`, `@"..."`, `[]byte("...")`).
 //!
 //! The scan driver runs the engine over the view as well as over the file; a secret the file
 //! itself already showed is reported once, at the file's place. Each view line maps back to
