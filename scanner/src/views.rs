@@ -51,9 +51,7 @@ pub enum Format {
 impl Format {
     /// The format of the file at `path` (the last component of an archive member's path).
     pub fn of(path: &str) -> Option<Format> {
-        let name = path.rsplit(['/', '!']).next().unwrap_or(path).to_ascii_lowercase();
-        let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
-        Some(match ext {
+        Some(match extension(path).as_str() {
             "yaml" | "yml" => Format::Yaml,
             "xml" | "config" | "csproj" | "vbproj" | "fsproj" | "props" | "targets" | "plist" | "resx" | "nuspec"
             | "pubxml" | "xaml" | "wsdl" | "jmx" => Format::Xml,
@@ -66,6 +64,12 @@ impl Format {
             _ => return None,
         })
     }
+}
+
+/// The extension of the file at `path` (of an archive member's last component), lowercase.
+fn extension(path: &str) -> String {
+    let name = path.rsplit(['/', '!']).next().unwrap_or(path).to_ascii_lowercase();
+    name.rsplit_once('.').map_or(String::new(), |(_, e)| e.to_owned())
 }
 
 /// A view: lines of `key = "value"`, each with the place of its value in the file.
@@ -91,7 +95,7 @@ impl View {
             Format::Xml => xml::pairs(text, &mut view),
             Format::Notebook => notebook::lines(text, &mut view),
             Format::Sections => sections::pairs(text, &mut view),
-            Format::Code => code::pairs(text, &mut view),
+            Format::Code => code::pairs(text, &extension(path), &mut view),
         }
         (!view.origins.is_empty()).then_some(view)
     }

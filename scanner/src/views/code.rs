@@ -6,35 +6,31 @@
 //! | `#define NAME "value"`                 | C, C++, Objective-C |
 //! | `NAME: &str = "value"`, `&[u8] = b".."`| Rust               |
 //! | `NAME = @"value"`                      | Objective-C        |
-//! | `NAME = []byte("value")`, `NAME = Buffer.from("value")` | Go, JavaScript |
+//! | `NAME = []byte("value")`               | Go                 |
 //! | `char NAME[] = "value"`                | C                  |
 //!
-//! One pass of a small literal automaton finds the lines worth a look (`#define`, `&str =`...);
-//! only those lines are matched against the forms.
+//! A literal search per form the file's language writes finds the lines worth a look
+//! (`#define`, `str = "`...); only those lines are matched against the forms.
 
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::View;
 
-/// Literals, one of which every form contains; each rare in code that has none of the forms,
-/// and starting with bytes that are rare too, so that the automaton's SIMD prefilter skips
-/// most of a file (a trigger starting with a space or `str` made the pass cost a sixth of a
-/// scan of Rust sources). Go's typed `NAME string = "..."` is therefore not looked for.
-const TRIGGERS: &[&str] = &[
-    "#define",
-    "&str =",
-    "&'static str =",
-    "&[u8] =",
-    "@\"",
-    "[]byte(",
-    "Buffer.from(",
-    "[] =",
-];
-
-static FINDER: LazyLock<AhoCorasick> = LazyLock::new(|| AhoCorasick::new(TRIGGERS).expect("literal patterns"));
+/// Literals, one of which each form contains, by the languages that write it (a file's
+/// extension). Each is searched with `memchr::memmem` (a SIMD search keyed on its rarest
+/// bytes): one automaton over all of them spent a sixth of a scan of Rust sources verifying
+/// candidates such as every `&str` of a signature.
+fn triggers(ext: &str) -> &'static [&'static str] {
+    match ext {
+        "rs" => &["str = \"", "[u8] = b\""],
+        "go" => &["[]byte(\""],
+        "m" | "mm" => &["#define", "@\"", "[] = \""],
+        "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "ino" => &["#define", "[] = \""],
+        _ => &["#define"],
+    }
+}
 
 static FORMS: LazyLock<Regex> = LazyLock::new(|| {
     let value = r#"(?:"([^"\\\n]{8,})"|'([^'\\\n]{8,})'|`([^`\\\n]{8,})`)"#;
@@ -42,25 +38,26 @@ static FORMS: LazyLock<Regex> = LazyLock::new(|| {
         r"#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)\s+(?:@|L|u8|u|U)?".to_owned() + value,
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s*:\s*&(?:'static\s+)?(?:str|\[u8\])\s*=\s*b?".to_owned() + value,
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*@".to_owned() + value,
-        r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|=)\s*(?:\[\]byte|Buffer\.from)\(\s*b?".to_owned() + value,
+        r"\b([A-Za-z_][A-Za-z0-9_]*)\s*(?::=|=)\s*\[\]byte\(\s*".to_owned() + value,
         r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\[[A-Za-z0-9_]*\]\s*=\s*".to_owned() + value,
     ];
     Regex::new(&forms.map(|f| format!("(?:{f})")).join("|")).expect("the code forms compile")
 });
 
-/// Adds the constants of `text` to `view`.
-pub fn pairs(text: &str, view: &mut View) {
+/// Adds the constants of `text`, a file with extension `ext`, to `view`.
+pub fn pairs(text: &str, ext: &str, view: &mut View) {
     let bytes = text.as_bytes();
-    let mut last_line_start = usize::MAX;
-    // Lines counted up to `counted` (hits come in order).
+    let mut starts: Vec<usize> = triggers(ext)
+        .iter()
+        .flat_map(|t| memchr::memmem::find_iter(bytes, t.as_bytes()))
+        .map(|hit| memchr::memrchr(b'\n', &bytes[..hit]).map_or(0, |i| i + 1))
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    // Lines counted up to `counted` (starts are in order).
     let (mut counted, mut number) = (0, 1);
-    for hit in FINDER.find_iter(bytes) {
-        let start = memchr::memrchr(b'\n', &bytes[..hit.start()]).map_or(0, |i| i + 1);
-        if start == last_line_start {
-            continue;
-        }
-        last_line_start = start;
-        let end = memchr::memchr(b'\n', &bytes[hit.end()..]).map_or(bytes.len(), |i| hit.end() + i);
+    for start in starts {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
         let line = &text[start..end];
         number += memchr::memchr_iter(b'\n', &bytes[counted..start]).count();
         counted = start;

@@ -131,22 +131,28 @@ long.token=abc\\
 
 #[test]
 fn code_constants_in_forms_the_assignment_rules_do_not_read() {
-    let text = "\
+    let c = "\
 #define API_TOKEN \"abcdefgh1234\"
-const KEY: &str = \"abcdefgh5678\";
-const apiKey string = `abcdefgh9012`
 NSString *const kSecret = @\"abcdefgh3456\";
-var k = []byte(\"abcdefgh7890\")
 char pass[] = \"abcdefgh0000\";
 let short = \"abc\";
 ";
-    let lines = view("k.c", text);
+    let lines = view("k.m", c);
     has(&lines, "API_TOKEN = \"abcdefgh1234\"", (1, 20));
+    has(&lines, "kSecret = \"abcdefgh3456\"", (2, 29));
+    has(&lines, "pass = \"abcdefgh0000\"", (3, 16));
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let rust = "fn f(s: &str) {}\nconst KEY: &str = \"abcdefgh5678\";\nstatic K: &[u8] = b\"abcdefgh9999\";\n";
+    let lines = view("k.rs", rust);
     has(&lines, "KEY = \"abcdefgh5678\"", (2, 20));
-    has(&lines, "kSecret = \"abcdefgh3456\"", (4, 29));
-    has(&lines, "k = \"abcdefgh7890\"", (5, 17));
-    has(&lines, "pass = \"abcdefgh0000\"", (6, 16));
-    assert_eq!(lines.len(), 5, "{lines:#?}");
+    has(&lines, "K = \"abcdefgh9999\"", (3, 21));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let lines = view("k.go", "var k = []byte(\"abcdefgh7890\")\n");
+    has(&lines, "k = \"abcdefgh7890\"", (1, 17));
+    assert!(
+        view("k.c", "NSString *k = @\"abcdefgh3456\";\n").is_empty(),
+        "@\"...\" is Objective-C's"
+    );
 }
 
 #[test]
