@@ -41,6 +41,7 @@ mod scan_git;
 mod scan_gitleaks_config;
 mod scan_hostile;
 mod scan_incomplete;
+mod scan_inputs;
 mod scan_self;
 mod scan_vault_env;
 mod scan_vault_tls;

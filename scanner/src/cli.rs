@@ -95,8 +95,14 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Files and directories to scan (default: the current directory). Hidden files are
-    /// scanned, .gitignore is not honoured, .git/ is skipped; archives are opened.
+    /// scanned, .gitignore is not honoured, .git/ is skipped; archives are opened. `-` (or
+    /// /dev/stdin) scans standard input.
     pub paths: Vec<PathBuf>,
+    /// Leave out paths matching GLOB (gitignore syntax: `vendor/`, `*.min.js`, `docs/**/*.md`),
+    /// in every mode; repeatable. Patterns in `.sidekeyignore` at the scan's root (the
+    /// repository, or the one directory scanned) are added.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,

@@ -52,6 +52,8 @@ pub struct Engine {
     unanchored: Vec<(RegexSet, Vec<usize>)>,
     /// What no rule reports (a config's `[[allowlists]]` without `targetRules`).
     allowlists: Vec<Allowlist>,
+    /// Paths not scanned at all (`--exclude`, `.sidekeyignore`).
+    excludes: Option<ignore::gitignore::Gitignore>,
     /// Rules that report files by their path alone.
     file_rules: Vec<FileRule>,
 }
@@ -126,6 +128,7 @@ impl Engine {
             keyword_reach,
             unanchored,
             allowlists: Vec::new(),
+            excludes: None,
             file_rules: Vec::new(),
         }
     }
@@ -140,11 +143,31 @@ impl Engine {
         engine
     }
 
-    /// Whether everything in `path` is left out by the global allowlists, whatever the
-    /// commit (a leading `./` is not part of the path).
+    /// The same engine, leaving out the paths `excludes` matches (gitignore syntax:
+    /// `--exclude` globs and `.sidekeyignore`).
+    pub fn with_excludes(mut self, excludes: ignore::gitignore::Gitignore) -> Engine {
+        self.excludes = Some(excludes);
+        self
+    }
+
+    /// Whether `path` (a file, blob or archive member, or a directory when `dir`) is excluded
+    /// from the scan: matched by an exclude pattern, itself, through a parent directory, or
+    /// through the archive that holds it (`a.zip!x` is excluded with `a.zip`).
+    pub fn excluded(&self, path: &str, dir: bool) -> bool {
+        let Some(excludes) = &self.excludes else {
+            return false;
+        };
+        let path = path.strip_prefix("./").unwrap_or(path);
+        let outer = path.split('!').next().unwrap_or(path);
+        let is_dir = dir && outer == path;
+        excludes.matched_path_or_any_parents(outer, is_dir).is_ignore()
+    }
+
+    /// Whether everything in `path` is left out: by the global allowlists, whatever the
+    /// commit, or by an exclude (a leading `./` is not part of the path).
     pub fn path_allowed(&self, path: &str) -> bool {
         let path = path.strip_prefix("./").unwrap_or(path);
-        self.allowlists.iter().any(|a| a.allows_file(Some(path), None))
+        self.excluded(path, false) || self.allowlists.iter().any(|a| a.allows_file(Some(path), None))
     }
 
     /// The rules that report the file at `path` (introduced by `commit`) for its path alone.

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
 fn options(args: cli::ScanArgs) -> Options {
     Options {
         paths: args.paths,
+        exclude: args.exclude,
         format: args.format.into(),
         output: args.output,
         config: args.config,

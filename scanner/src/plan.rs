@@ -30,8 +30,10 @@ use crate::{allow, response, rules, verify};
 /// What the user asked for, as typed (the binary fills it from its command line).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Files and directories to scan (default: the current directory).
+    /// Files and directories to scan (default: the current directory); `-` is stdin.
     pub paths: Vec<PathBuf>,
+    /// `--exclude` globs (gitignore syntax).
+    pub exclude: Vec<String>,
     /// Report format.
     pub format: Format,
     /// Write the report here instead of stdout.
@@ -93,6 +95,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             paths: Vec::new(),
+            exclude: Vec::new(),
             format: Format::Human,
             output: None,
             config: None,
@@ -212,7 +215,10 @@ impl ScanPlan {
             }
         }
         let root = scan_root(&mode);
-        let engine = Engine::with_rules(rule_set(opts, root.as_deref())?);
+        let mut engine = Engine::with_rules(rule_set(opts, root.as_deref())?);
+        if let Some(excludes) = excludes(&opts.exclude, root.as_deref())? {
+            engine = engine.with_excludes(excludes);
+        }
         let ignore = match root.map(|r| in_root(&r, ".gitleaksignore")).filter(|p| p.is_file()) {
             Some(path) => Some(gitleaks_ignore(&path)?),
             None => None,
@@ -223,7 +229,7 @@ impl ScanPlan {
         };
         match &mode {
             Mode::Files(roots) => {
-                for root in roots {
+                for root in roots.iter().filter(|r| !is_stdin(r)) {
                     std::fs::metadata(root).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", root.display()))?;
                 }
             }
@@ -313,7 +319,13 @@ impl ScanPlan {
         let known = self.known.clone();
         Ok(Some(match &self.mode {
             Mode::Files(roots) => self.feed(owned, known, |scan| {
-                files::walk(roots, scan, limits);
+                let (stdin, paths): (Vec<&PathBuf>, Vec<&PathBuf>) = roots.iter().partition(|r| is_stdin(r));
+                if !stdin.is_empty() {
+                    // Standard input, once however often it is named: a pipe, a file or a
+                    // terminal, read to its end.
+                    stream("<stdin>", &mut std::io::stdin().lock(), scan, limits);
+                }
+                files::walk(&paths, scan, limits);
                 Ok(())
             })?,
             Mode::Artifact(paths) => self.feed(owned, known, |scan| {
@@ -459,6 +471,11 @@ fn mode(opts: &Options) -> anyhow::Result<Mode> {
     })
 }
 
+/// Whether a path names standard input: `-` or `/dev/stdin`.
+fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-") || path == Path::new("/dev/stdin")
+}
+
 /// The root of what is scanned, where `.gitleaks.toml` and `.gitleaksignore` are looked for:
 /// the repository of `--git`, `--staged` and `--pre-push`, the directory of a scan of one
 /// directory (the current one by default); none for several paths, a file or `--artifact`.
@@ -473,6 +490,31 @@ fn scan_root(mode: &Mode) -> Option<PathBuf> {
         },
         Mode::Artifact(_) => None,
     }
+}
+
+/// The exclude patterns: `--exclude` globs, then the lines of `.sidekeyignore` at `root`
+/// (gitignore syntax, `#` comments, `!` to take a path back), relative to the root (the
+/// current directory without one); `None` when there are none.
+fn excludes(globs: &[String], root: Option<&Path>) -> anyhow::Result<Option<ignore::gitignore::Gitignore>> {
+    let base = root.unwrap_or(Path::new("."));
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(base);
+    for glob in globs {
+        builder
+            .add_line(None, glob)
+            .map_err(|e| anyhow::anyhow!("--exclude {glob:?}: {e}"))?;
+    }
+    let file = in_root(base, ".sidekeyignore");
+    let from_file = file.is_file();
+    if from_file {
+        if let Some(e) = builder.add(&file) {
+            bail!("{}: {e}", file.display());
+        }
+    }
+    if globs.is_empty() && !from_file {
+        return Ok(None);
+    }
+    let built = builder.build().map_err(|e| anyhow::anyhow!("--exclude: {e}"))?;
+    Ok(Some(built))
 }
 
 /// `name` in `root`, without a leading `./` (as paths are shown).

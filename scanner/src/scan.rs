@@ -209,7 +209,14 @@ impl<'e> Scan<'e> {
 }
 
 impl Sink for Scan<'_> {
+    fn excluded(&self, path: &str, dir: bool) -> bool {
+        self.engine.excluded(path, dir)
+    }
+
     fn file(&self, path: &str, commit: Option<&Arc<Commit>>) {
+        if self.engine.excluded(path, false) {
+            return;
+        }
         let found = self.engine.file_rules(path, commit.map(|c| c.id.as_str()));
         let here = found
             .map(|rule| Finding {
@@ -221,6 +228,9 @@ impl Sink for Scan<'_> {
     }
 
     fn text(&self, path: &str, content: &mut dyn Read, encoding: Encoding, commit: Option<&Arc<Commit>>) {
+        if self.engine.excluded(path, false) {
+            return;
+        }
         let label = match encoding {
             Encoding::Utf8 => return self.bytes(path, content, commit),
             Encoding::Utf16Le => encoding_rs::UTF_16LE,
@@ -263,6 +273,9 @@ impl Sink for Scan<'_> {
     }
 
     fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
+        if self.engine.excluded(path, false) {
+            return;
+        }
         if encoding != Encoding::Utf8 || bytes.len() > WINDOW {
             return self.text(path, &mut &bytes[..], encoding, commit);
         }

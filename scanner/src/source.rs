@@ -62,6 +62,11 @@ pub trait Sink: Sync {
     fn text_bytes(&self, path: &str, bytes: &[u8], encoding: Encoding, commit: Option<&Arc<Commit>>) {
         self.text(path, &mut &bytes[..], encoding, commit)
     }
+    /// Whether `path` (a directory when `dir`) is excluded from the scan (`--exclude`,
+    /// `.sidekeyignore`): a walk does not read it.
+    fn excluded(&self, _path: &str, _dir: bool) -> bool {
+        false
+    }
     /// A part of the input that was not scanned, and why: the scan is incomplete.
     fn skipped(&self, path: &str, reason: String);
     /// Something named in the input whose content is elsewhere (a submodule), and why it is

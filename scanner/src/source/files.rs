@@ -28,6 +28,12 @@ pub fn walk(roots: &[impl AsRef<Path>], sink: &dyn Sink, limits: &Limits) {
         Box::new(|entry| {
             match entry {
                 Err(e) => sink.skipped(&error_path(&e), e.to_string()),
+                Ok(entry)
+                    if entry.depth() > 0
+                        && sink.excluded(&display(entry.path()), entry.file_type().is_some_and(|t| t.is_dir())) =>
+                {
+                    return WalkState::Skip;
+                }
                 Ok(entry) => match entry.file_type() {
                     Some(t) if t.is_file() => file(entry.path(), entry.depth() == 0, sink, limits),
                     Some(t) if t.is_dir() || t.is_symlink() => {}
