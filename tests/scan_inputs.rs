@@ -145,3 +145,44 @@ fn dash_and_dev_stdin_scan_standard_input() {
         (1, vec!["<stdin>".to_owned(), "a.env".to_owned()])
     );
 }
+
+#[test]
+fn explain_says_why_each_candidate_was_dropped_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = token(11);
+    // The same token with its checksum broken: a made-up token.
+    let mut broken = live.clone();
+    let last = broken.pop().unwrap();
+    broken.push(if last == 'a' { 'b' } else { 'a' });
+    write(
+        dir.path(),
+        "x.env",
+        &format!("API_TOKEN=\"your_api_token_here\"\nGITHUB_TOKEN={broken}\nhmac_secret = \"000102030405060708090a0b0c0d0e0f\"\n"),
+    );
+    write(dir.path(), "vendor/lib/conf.py", "password = \"Xk2pQ9vL7mN4rT8w\"\n");
+    let out = Command::new(bin("sidekey-scan"))
+        .args([".", "--explain", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for said in [
+        "explain: x.env:1: generic-token-assignment dropped your…: the rule's allowlist",
+        "explain: x.env:2: github-pat dropped ghp_…: its checksum is not valid",
+        "explain: x.env:3: generic-secret-assignment dropped 0001…: a test vector",
+        "explain: vendor/lib/conf.py: generic rules are not run in vendored third-party code",
+    ] {
+        assert!(stderr.contains(said), "{said:?} in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains(&broken) && !stderr.contains("Xk2pQ9vL"),
+        "no candidate in full: {stderr}"
+    );
+    let quiet = Command::new(bin("sidekey-scan"))
+        .args([".", "--no-progress"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("explain:"));
+}

@@ -103,6 +103,11 @@ pub struct ScanArgs {
     /// repository, or the one directory scanned) are added.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Say on stderr why each candidate a rule matched was not reported: entropy, checksum,
+    /// an allowlist (placeholders, examples, references), a test vector, vendored code. The
+    /// candidate is shown by its first four characters only.
+    #[arg(long)]
+    pub explain: bool,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,

@@ -54,6 +54,8 @@ pub struct Engine {
     allowlists: Vec<Allowlist>,
     /// Paths not scanned at all (`--exclude`, `.sidekeyignore`).
     excludes: Option<ignore::gitignore::Gitignore>,
+    /// `--explain`: say on stderr why each candidate a rule matched was dropped.
+    explain: bool,
     /// Rules that report files by their path alone.
     file_rules: Vec<FileRule>,
 }
@@ -129,6 +131,7 @@ impl Engine {
             unanchored,
             allowlists: Vec::new(),
             excludes: None,
+            explain: false,
             file_rules: Vec::new(),
         }
     }
@@ -141,6 +144,14 @@ impl Engine {
         engine.allowlists = set.allowlists;
         engine.file_rules = set.file_rules;
         engine
+    }
+
+    /// The same engine, saying on stderr why each candidate a rule's regex matched was not
+    /// reported (`--explain`): the rule, the place, the secret's first characters and the
+    /// reason (entropy, checksum, an allowlist, a test vector, vendored code).
+    pub fn with_explain(mut self, explain: bool) -> Engine {
+        self.explain = explain;
+        self
     }
 
     /// The same engine, leaving out the paths `excludes` matches (gitignore syntax:
@@ -252,6 +263,10 @@ impl Engine {
         todo.dedup();
         let mut matches = Vec::new();
         let vendored = path.is_some_and(vendored);
+        if vendored && self.explain && todo.iter().any(|(r, _)| self.rules[*r as usize].family == "generic") {
+            let path = crate::report::printable(path.unwrap_or("-"));
+            eprintln!("explain: {path}: generic rules are not run in vendored third-party code or test-vector files");
+        }
         for group in todo.chunk_by(|a, b| a.0 == b.0) {
             let index = group[0].0 as usize;
             let rule = &self.rules[index];
@@ -308,6 +323,22 @@ impl Engine {
                 secret: base + secret.start()..base + secret.end(),
             };
             let vector = rule.family == "generic" && test_vector(secret.as_bytes());
+            if self.explain {
+                let why = if vector {
+                    Some("a test vector (hex whose bytes count or repeat)".to_owned())
+                } else {
+                    rule.rejects(&found).or_else(|| {
+                        let list = self.allowlists.iter().find(|a| a.allows(&found))?;
+                        Some(format!(
+                            "the config's allowlist{}",
+                            list.description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+                        ))
+                    })
+                };
+                if let Some(why) = why {
+                    explain(rule, path, bytes, found.secret.clone(), &why);
+                }
+            }
             if !vector && rule.admits(&found) && !self.allowlists.iter().any(|a| a.allows(&found)) {
                 out.push(Match {
                     rule: index,
@@ -346,6 +377,16 @@ impl Engine {
         }
         matches
     }
+}
+
+/// One `--explain` line on stderr: a candidate of `rule` at `secret` in `bytes` was dropped
+/// for `why`. The secret is shown by its first four characters only.
+fn explain(rule: &Rule, path: Option<&str>, bytes: &[u8], secret: Range<usize>, why: &str) {
+    let line = memchr::memchr_iter(b'\n', &bytes[..secret.start]).count() + 1;
+    let shown: String = String::from_utf8_lossy(&bytes[secret]).chars().take(4).collect();
+    let shown = crate::report::printable(&shown);
+    let path = crate::report::printable(path.unwrap_or("-"));
+    eprintln!("explain: {path}:{line}: {} dropped {shown}…: {why}", rule.id);
 }
 
 /// Whether `path` is inside third-party code a project carries (vendored libraries, installed

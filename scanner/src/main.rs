@@ -53,6 +53,7 @@ fn options(args: cli::ScanArgs) -> Options {
     Options {
         paths: args.paths,
         exclude: args.exclude,
+        explain: args.explain,
         format: args.format.into(),
         output: args.output,
         config: args.config,

@@ -34,6 +34,8 @@ pub struct Options {
     pub paths: Vec<PathBuf>,
     /// `--exclude` globs (gitignore syntax).
     pub exclude: Vec<String>,
+    /// `--explain`: why candidates were dropped, on stderr.
+    pub explain: bool,
     /// Report format.
     pub format: Format,
     /// Write the report here instead of stdout.
@@ -96,6 +98,7 @@ impl Default for Options {
         Options {
             paths: Vec::new(),
             exclude: Vec::new(),
+            explain: false,
             format: Format::Human,
             output: None,
             config: None,
@@ -215,7 +218,7 @@ impl ScanPlan {
             }
         }
         let root = scan_root(&mode);
-        let mut engine = Engine::with_rules(rule_set(opts, root.as_deref())?);
+        let mut engine = Engine::with_rules(rule_set(opts, root.as_deref())?).with_explain(opts.explain);
         if let Some(excludes) = excludes(&opts.exclude, root.as_deref())? {
             engine = engine.with_excludes(excludes);
         }

@@ -328,18 +328,29 @@ impl Rule {
 
     /// Whether the found secret `c` passes this rule's entropy, checksum and allowlists.
     pub fn admits(&self, c: &Candidate<'_>) -> bool {
+        self.rejects(c).is_none()
+    }
+
+    /// Why this rule drops the found secret `c` (its entropy, checksum or an allowlist), in
+    /// words that never hold the secret; `None` when it is kept (`--explain`).
+    pub fn rejects(&self, c: &Candidate<'_>) -> Option<String> {
         let secret = c.secret();
         if let Some(min) = self.entropy {
-            if entropy(secret) < min {
-                return false;
+            let e = entropy(secret);
+            if e < min {
+                return Some(format!("entropy {e:.2} bits per byte is below the rule's {min}"));
             }
         }
         if let Some(sum) = &self.checksum {
             if !sum.verify(secret) {
-                return false;
+                return Some("its checksum is not valid (a made-up or mistyped token)".into());
             }
         }
-        !self.allowlists.iter().any(|a| a.allows(c))
+        let list = self.allowlists.iter().find(|a| a.allows(c))?;
+        Some(match &list.description {
+            Some(d) => format!("the rule's allowlist ({d})"),
+            None => "the rule's allowlist (a placeholder, example or reference)".into(),
+        })
     }
 
     /// Whether this rule's allowlists leave out everything in `path` at `commit`.
