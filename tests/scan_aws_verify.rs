@@ -12,13 +12,13 @@
 //! whose fake credentials are no IAM user's. Every key is created at run time; the repository
 //! holds no key-shaped literal.
 
-use std::path::Path;
 
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::support::aws::Moto;
+use crate::support::scan_report as scan;
 use crate::support::Stack;
 
 /// An access key pair.
@@ -60,16 +60,6 @@ impl Key {
             self.id, self.secret
         )
     }
-}
-
-/// Runs sidekey-scan in `dir` with `env`; answers the exit code, the JSON report and stderr.
-fn scan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let args: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--format", "json", "--no-progress"])
-        .collect();
-    crate::support::scan_json(dir, &args, env)
 }
 
 /// The findings of `path` as (ruleId, verified, revoked), sorted.

@@ -15,6 +15,7 @@ use serde_json::Value;
 use sidekey_scanner::rules::examples::expand;
 
 use crate::support::git::isolated;
+use crate::support::scan_report as scan;
 
 /// A value of `template` (sidekey's example templates), made at run time.
 fn make(template: &str, seed: u64) -> String {
@@ -50,16 +51,6 @@ fn write(dir: &Path, path: &str, text: &str) {
     let path = dir.join(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-/// `sidekey-scan ARGS --format json` in `dir` with `env`: exit code, report, stderr.
-fn scan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let args: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--format", "json", "--no-progress"])
-        .collect();
-    crate::support::scan_json(dir, &args, env)
 }
 
 /// `path ruleId` of each finding, in report order.

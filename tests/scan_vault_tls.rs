@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::aws::free_port;
+use crate::support::scan_report as scan;
 use crate::support::{eventually, unique};
 
 /// A `bao server -dev -dev-tls` on a free port, its CA in `dir`; stopped when dropped.
@@ -75,15 +76,6 @@ impl Drop for TlsBao {
         self.child.kill().ok();
         self.child.wait().ok();
     }
-}
-
-fn scan(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
-    let args: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--format", "json", "--no-progress"])
-        .collect();
-    crate::support::scan_json(dir, &args, env)
 }
 
 /// The one finding of `path`: (verified, rule).

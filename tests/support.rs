@@ -89,6 +89,16 @@ pub fn scan_json(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> 
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
+/// [`scan_json`] with `--format json --no-progress` added to ARGS.
+pub fn scan_report(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
+    let args: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--format", "json", "--no-progress"])
+        .collect();
+    scan_json(dir, &args, env)
+}
+
 /// The one finding of a JSON report at `path` (panics, showing the report, unless exactly one).
 pub fn one_finding<'r>(report: &'r serde_json::Value, path: &str) -> &'r serde_json::Value {
     let found: Vec<&serde_json::Value> = report["findings"]
