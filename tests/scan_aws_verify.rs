@@ -12,7 +12,6 @@
 //! whose fake credentials are no IAM user's. Every key is created at run time; the repository
 //! holds no key-shaped literal.
 
-
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 use serde_json::{json, Value};
