@@ -65,12 +65,7 @@ fn found(report: &Value) -> Vec<String> {
 
 /// `sidekey-scan` exits 2 for `args` in `dir`; answers its stderr.
 fn refused(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = std::process::Command::new(crate::support::bin("sidekey-scan"))
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = crate::support::scan_output(dir, args, env);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     stderr

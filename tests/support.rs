@@ -78,15 +78,20 @@ pub fn owned_findings<'r>(report: &'r serde_json::Value, name: &str) -> Vec<&'r 
 /// Runs `sidekey-scan ARGS` in `dir` with `env` added; answers the exit code, the report read
 /// from stdout as JSON (so ARGS ask for `--format json`) and stderr.
 pub fn scan_json(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, serde_json::Value, String) {
-    let out = std::process::Command::new(bin("sidekey-scan"))
+    let out = scan_output(dir, args, env);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+/// Runs `sidekey-scan ARGS` in `dir` with `env` added, to its end.
+pub fn scan_output(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(bin("sidekey-scan"))
         .args(args)
         .envs(env.iter().copied())
         .current_dir(dir)
         .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
-    (out.status.code().unwrap_or(-1), report, stderr)
+        .unwrap()
 }
 
 /// [`scan_json`] with `--format json --no-progress` added to ARGS.
