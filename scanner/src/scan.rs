@@ -126,10 +126,12 @@ impl<'e> Scan<'e> {
     /// already show at its value's place in the file.
     fn view(&self, view: &View, bytes: &[u8], path: &str, commit: Option<&Arc<Commit>>, here: &mut Vec<Finding>) {
         let text = view.text();
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
-            .collect();
-        for m in self.engine.scan_at(text, Some(path), commit.map(|c| c.id.as_str())) {
+        let matches = self.engine.scan_at(text, Some(path), commit.map(|c| c.id.as_str()));
+        if matches.is_empty() {
+            return;
+        }
+        let starts = crate::views::line_starts(bytes);
+        for m in matches {
             let secret = String::from_utf8_lossy(&text[m.secret.clone()]).into_owned();
             let (line, column) = view.origin(m.line);
             let at = starts.get(line - 1).copied().unwrap_or(0);

@@ -44,7 +44,8 @@ pub enum Format {
     Notebook,
     /// `.ini`, `.cfg`, `.conf`, `.toml`, `.properties`, `.hcl`, `.tf`, `.tfvars`
     Sections,
-    /// Source files of C-family, Rust, Go, Swift, Objective-C, ...
+    /// Source files of the languages whose constant forms [`code`] reads: C, C++,
+    /// Objective-C, Rust, Go.
     Code,
 }
 
@@ -59,8 +60,7 @@ impl Format {
             "ini" | "cfg" | "conf" | "cnf" | "toml" | "properties" | "hcl" | "tf" | "tfvars" | "nomad" => {
                 Format::Sections
             }
-            "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "m" | "mm" | "rs" | "go" | "swift" | "java" | "kt"
-            | "kts" | "cs" | "scala" | "dart" | "groovy" | "ino" => Format::Code,
+            "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "m" | "mm" | "rs" | "go" | "ino" => Format::Code,
             _ => return None,
         })
     }
@@ -173,9 +173,9 @@ fn position(text: &str, starts: &[usize], at: usize) -> (usize, usize) {
 }
 
 /// The offsets where lines start.
-fn line_starts(text: &str) -> Vec<usize> {
+pub(crate) fn line_starts(text: &[u8]) -> Vec<usize> {
     std::iter::once(0)
-        .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
+        .chain(memchr::memchr_iter(b'\n', text).map(|i| i + 1))
         .collect()
 }
 

@@ -27,8 +27,7 @@ fn triggers(ext: &str) -> &'static [&'static str] {
         "rs" => &["str = \"", "[u8] = b\""],
         "go" => &["[]byte(\""],
         "m" | "mm" => &["#define", "@\"", "[] = \""],
-        "c" | "h" | "cc" | "cpp" | "cxx" | "hpp" | "hh" | "ino" => &["#define", "[] = \""],
-        _ => &["#define"],
+        _ => &["#define", "[] = \""],
     }
 }
 

@@ -23,7 +23,7 @@ struct Element<'a> {
 
 /// Adds the pairs of `text` to `view`.
 pub fn pairs(text: &str, view: &mut View) {
-    let starts = line_starts(text);
+    let starts = line_starts(text.as_bytes());
     let at = |offset: usize| position(text, &starts, offset);
     let mut stack: Vec<Element> = Vec::new();
     let mut name = "";
