@@ -238,9 +238,10 @@ async fn a_file_of_two_secrets_waits_for_both_and_follows_either() {
     assert_eq!(status.outcome(&path), Outcome::Pending);
 
     publish(&store, &api, r#"{"value":"it's"}"#);
-    wait_for("both", || changes() == "db,api 1,1\n").await;
+    // Delivered is recorded once `on_change` has returned, so its line is in the log by then.
+    wait_for("both", || status.outcome(&path) == Outcome::Delivered(vec![1, 1])).await;
+    assert_eq!(changes(), "db,api 1,1\n");
     assert_eq!(content(), "U=u1\nK='it'\\''s'\n");
-    assert_eq!(status.outcome(&path), Outcome::Delivered(vec![1, 1]));
 
     publish(&store, &api, r#"{"value":"k2"}"#);
     wait_for("api's new version", || changes().ends_with("db,api 1,2\n")).await;
