@@ -229,49 +229,83 @@ fn installed_hooks_refuse_commits_and_pushes_that_add_secrets() {
     git(&dir, &["push", "-q", "origin", "main:feature"]);
 }
 
+/// A hook repository as pre-commit would clone it: this checkout's files (committed or not,
+/// untracked ones included unless ignored) committed in a new repository. Returns its commit.
+fn hooks_repo(hooks: &Path) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir(hooks).unwrap();
+    let listed = git(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
+    for file in listed.split('\0').filter(|f| !f.is_empty()) {
+        let (from, to) = (root.join(file), hooks.join(file));
+        if !from.is_file() {
+            continue; // deleted in the work tree, or the .stack symlink
+        }
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &to).unwrap();
+    }
+    git(hooks, &["init", "-q"]);
+    git(hooks, &["add", "-A"]);
+    git(hooks, &["commit", "-q", "-m", "hooks"]);
+    git(hooks, &["rev-parse", "HEAD"])
+}
+
 #[test]
-fn the_pre_commit_framework_runs_the_hook_definition() {
+fn the_pre_commit_framework_runs_the_pinned_hook_and_the_system_one() {
     let Ok(pre_commit) = std::env::var("SIDEKEY_TEST_PRE_COMMIT") else {
         panic!("tests/run.sh installs pre-commit (SIDEKEY_TEST_PRE_COMMIT)");
     };
-    // The hook repository: sidekey's .pre-commit-hooks.yaml as it is in this checkout,
-    // committed or not.
     let (tmp, dir) = repo();
-    let hooks_repo = tmp.path().join("hooks-repo");
-    std::fs::create_dir(&hooks_repo).unwrap();
-    git(&hooks_repo, &["init", "-q"]);
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".pre-commit-hooks.yaml"),
-        hooks_repo.join(".pre-commit-hooks.yaml"),
-    )
-    .unwrap();
-    git(&hooks_repo, &["add", "."]);
-    git(&hooks_repo, &["commit", "-q", "-m", "hooks"]);
+    let hooks = tmp.path().join("hooks-repo");
+    let rev = hooks_repo(&hooks);
     commit_file(&dir, "README.md", "# app\n", "start");
-    let path = format!(
-        "{}:{}",
-        bin("sidekey-scan").parent().unwrap().display(),
-        std::env::var("PATH").unwrap()
-    );
-    let try_repo = |dir: &Path| {
+    // The pinned hook builds its own sidekey-scan; PATH has cargo but no sidekey-scan. Its
+    // build goes to a target dir kept between test runs (deps compiled once), in the dev
+    // profile (the hook's default is release, the same command otherwise).
+    let scan_dir = bin("sidekey-scan").parent().unwrap().to_path_buf();
+    let path = std::env::var("PATH").unwrap();
+    let without_scan = std::env::split_paths(&path).filter(|p| *p != scan_dir);
+    let without_scan = std::env::join_paths(without_scan).unwrap();
+    let with_scan = std::ffi::OsString::from(format!("{}:{path}", scan_dir.display()));
+    let hook_target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pre-commit-hook");
+    let run = |dir: &Path, id: &str, path: &std::ffi::OsStr| {
+        let config = format!(
+            "repos:\n  - repo: {}\n    rev: {rev}\n    hooks:\n      - id: {id}\n",
+            hooks.display()
+        );
+        std::fs::write(tmp.path().join("pre-commit-config.yaml"), config).unwrap();
         isolated(&pre_commit, dir)
-            .args(["try-repo", hooks_repo.to_str().unwrap(), "sidekey-scan"])
-            .env("PATH", &path)
+            .args(["run", "--config"])
+            .arg(tmp.path().join("pre-commit-config.yaml"))
+            .args(["--hook-stage", "pre-commit"])
+            .env("PATH", path)
             .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"))
+            .env("SIDEKEY_HOOK_PROFILE", "dev")
+            .env("SIDEKEY_HOOK_TARGET_DIR", &hook_target)
             .output()
             .unwrap()
     };
     std::fs::write(dir.join("clean.txt"), "nothing\n").unwrap();
     git(&dir, &["add", "clean.txt"]);
-    let out = try_repo(&dir);
-    assert!(out.status.success(), "{}", both(&out));
+    for (id, path) in [("sidekey-scan", &without_scan), ("sidekey-scan-system", &with_scan)] {
+        let out = run(&dir, id, path);
+        assert!(out.status.success(), "{id}: {}", both(&out));
+    }
 
     std::fs::write(dir.join("app.env"), format!("TOKEN={}\n", token(41))).unwrap();
     git(&dir, &["add", "app.env"]);
-    let out = try_repo(&dir);
-    let said = both(&out);
-    assert!(!out.status.success(), "{said}");
-    assert!(said.contains("github-pat") && said.contains("app.env"), "{said}");
+    for (id, path) in [("sidekey-scan", &without_scan), ("sidekey-scan-system", &with_scan)] {
+        let out = run(&dir, id, path);
+        let said = both(&out);
+        assert!(!out.status.success(), "{id}: {said}");
+        assert!(said.contains("github-pat") && said.contains("app.env"), "{id}: {said}");
+    }
+    // What ran is the scanner built from the pinned revision.
+    let built = Command::new(hook_target.join("debug/sidekey-scan"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&built.stdout);
+    assert!(version.contains(&rev[..7]), "{version} (pinned {rev})");
 }
 
 #[test]
