@@ -269,6 +269,12 @@ impl Store {
         }
     }
 
+    /// The version last served for `name`, expired or not (the scheduler's view of what it
+    /// replaces).
+    pub fn served_version(&self, name: &SecretName) -> Option<u64> {
+        self.slots.get(name)?.borrow().served.as_ref().map(|s| s.version)
+    }
+
     /// A receiver that wakes whenever the served version of `name` changes.
     pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Slot>> {
         self.slots.get(name).map(|s| s.subscribe())
