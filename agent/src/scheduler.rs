@@ -245,8 +245,14 @@ impl Task {
         let renewed = self.backend.renew(&lease).await.map_err(|e| ("renew", e))?;
         if plan::is_capped(&renewed) {
             // The lease hit its max TTL: replace the credential now, while the old one still
-            // has about a third of its life.
+            // has about a third of its life. The capped renewal is recorded first: the old
+            // lease's real expiry is what its remaining readers (proxy sessions) and its
+            // retirement go by.
             tracing::debug!(secret = %self.spec.name, "lease reached its max TTL; re-issuing");
+            self.store.renewed(&self.spec.name, renewed.clone());
+            if let Some(h) = held.as_mut() {
+                h.lease = Some(renewed);
+            }
             return self.reissue(held).await;
         }
         self.store.renewed(&self.spec.name, renewed.clone());

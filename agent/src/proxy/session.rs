@@ -262,11 +262,14 @@ async fn relay<P: Protocol>(
         ::metrics::counter!("sidekey_proxy_bytes_total", "proxy" => proxy.label.clone(), "direction" => "to_client");
     let (mut up, mut down) = (0u64, 0u64);
     let version = hold.version();
-    let mut slot = ctx.store.subscribe(proxy.spec.secret.as_str());
+    // Renewals do not wake a secret's own channel (same version); the store's update counter
+    // moves on every change, renewals included.
+    let mut updates = ctx.store.updates();
     // The session's end: its lease's expiry (moved on by renewals of its version), a
     // revocation, or the agent's stop.
     let end = async {
         let mut expires = expires;
+        let mut live = true;
         loop {
             let wait = expires.map(|at| {
                 let left = at
@@ -279,8 +282,13 @@ async fn relay<P: Protocol>(
                 End::Revoked = hold.ended() => return Ending::Revoked,
                 _ = ctx.stop.cancelled() => return Ending::Stopping,
                 _ = sleep_until(wait) => return Ending::Expired,
-                changed = changed(&mut slot) => {
-                    if let Some(at) = changed.filter(|(v, _)| *v == version).and_then(|(_, at)| at) {
+                changed = updates.changed(), if live => {
+                    if changed.is_err() {
+                        live = false; // the store is gone: the agent is stopping
+                        continue;
+                    }
+                    let served = ctx.store.served_expiry(proxy.spec.secret.as_str());
+                    if let Some(at) = served.filter(|(v, _)| *v == version).and_then(|(_, at)| at) {
                         expires = Some(at);
                     }
                 }
@@ -357,24 +365,6 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// The next change of the secret's slot: the served version and its lease's expiry.
-async fn changed(
-    slot: &mut Option<tokio::sync::watch::Receiver<crate::store::Slot>>,
-) -> Option<(u64, Option<SystemTime>)> {
-    let Some(rx) = slot.as_mut() else {
-        return std::future::pending().await;
-    };
-    if rx.changed().await.is_err() {
-        *slot = None;
-        return None;
-    }
-    let current = rx.borrow_and_update();
-    current
-        .served
-        .as_ref()
-        .map(|s| (s.version, s.lease.as_ref().map(|l| l.expires_at)))
 }
 
 /// A cancel request: forwarded when the caller is granted the secret and the key is one of
