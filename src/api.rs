@@ -64,6 +64,24 @@ pub struct Health {
     /// with 200.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FailingFile>,
+    /// `[[proxy]]` sockets whose database server cannot be reached or refused the served
+    /// credential at the last attempt; such failures alone make the status `degraded` with
+    /// 200.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxies: Vec<FailingProxy>,
+}
+
+/// A `[[proxy]]` whose database server is down (or refuses the served credential).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailingProxy {
+    /// The proxy's socket, as configured.
+    pub listen: String,
+    /// The secret it logs in with.
+    pub secret: String,
+    /// The database server, `host:port`.
+    pub upstream: String,
+    /// Why (never a value), e.g. `cannot connect to db.internal:5432 (prefer): Connection refused`.
+    pub reason: String,
 }
 
 /// A `[[file]]` delivery that failed.

@@ -51,6 +51,19 @@ pub enum EventKind {
         /// The file written.
         path: String,
     },
+    /// A `[[proxy]]` session logged in upstream with the served version.
+    SessionOpen,
+    /// A `[[proxy]]` session ended.
+    SessionEnd {
+        /// Why: `client closed`, `server closed`, `expired`, `revoked`, `stopping`.
+        reason: String,
+        /// Bytes relayed from the client to the database server.
+        bytes_to_server: u64,
+        /// Bytes relayed from the database server to the client.
+        bytes_to_client: u64,
+        /// How long the session ran, in whole seconds.
+        seconds: u64,
+    },
     /// Fetching, renewing or revoking failed, or a `[[file]]` could not be written or its
     /// `on_change` command failed.
     Failure {
@@ -94,6 +107,9 @@ pub struct AuditEvent {
     /// The HTTP route, for reads and refusals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// The `[[proxy]]` socket, for proxy sessions and their refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
     /// The `[[access]]` rule (0-based) that granted a read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<usize>,
@@ -117,6 +133,7 @@ impl AuditEvent {
             route: None,
             token: None,
             remote: None,
+            proxy: None,
             rule: None,
             count: None,
         }

@@ -40,6 +40,8 @@ pub struct Config {
     pub files: Vec<FileSpec>,
     /// `[registry]`: where fingerprints are published for scanners elsewhere.
     pub registry: Option<RegistryConfig>,
+    /// `[[proxy]]` database proxies in file order.
+    pub proxies: Vec<ProxySpec>,
 }
 
 /// `[registry]`: the agent publishes its fingerprint registry (fingerprints, names, lease ids;
@@ -352,6 +354,96 @@ pub struct FileSpec {
     pub group: Option<Account>,
     /// Command run after each write.
     pub on_change: Vec<String>,
+}
+
+/// One `[[proxy]]`: a Unix socket where apps connect to a database with no password; the
+/// agent logs in upstream with the served credential of `secret`.
+#[derive(Debug, Clone)]
+pub struct ProxySpec {
+    /// Position in the file (0-based), for messages.
+    pub index: usize,
+    /// The Unix socket to listen on (`/run/sidekey/.s.PGSQL.5432`).
+    pub listen: PathBuf,
+    /// The wire protocol spoken on it.
+    pub protocol: ProxyProtocol,
+    /// The served secret whose `username` and `password` log in upstream.
+    pub secret: SecretName,
+    /// The database server.
+    pub upstream: Upstream,
+    /// TLS to the database server.
+    pub tls: UpstreamTls,
+}
+
+/// A `[[proxy]]` `protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    /// PostgreSQL's frontend/backend protocol 3.
+    Postgres,
+}
+
+impl ProxyProtocol {
+    /// Every protocol, as written in the config.
+    pub const NAMES: &'static [&'static str] = &["postgres"];
+
+    /// The `protocol` as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProxyProtocol::Postgres => "postgres",
+        }
+    }
+}
+
+/// `upstream = "host:port"`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Host name or IP address (without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `upstream_tls`: as libpq's `sslmode`, without `allow` and `verify-ca`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamTls {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, unverified; plain TCP otherwise (libpq's default).
+    Prefer,
+    /// TLS or nothing, unverified (encryption against passive listeners only).
+    Require,
+    /// TLS with the server's certificate checked against `ca_cert` (or the system roots) and
+    /// `server_name`.
+    VerifyFull {
+        /// PEM CA bundle; `None`: the system's roots.
+        ca_cert: Option<PathBuf>,
+        /// The name the certificate must carry (default: the upstream host).
+        server_name: String,
+    },
+}
+
+impl UpstreamTls {
+    /// Every mode, as written in the config.
+    pub const NAMES: &'static [&'static str] = &["disable", "prefer", "require", "verify-full"];
+
+    /// The mode as written in the config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UpstreamTls::Disable => "disable",
+            UpstreamTls::Prefer => "prefer",
+            UpstreamTls::Require => "require",
+            UpstreamTls::VerifyFull { .. } => "verify-full",
+        }
+    }
 }
 
 /// A user or a group (`[[file]]` `owner`, `group`): as written, and its numeric id.

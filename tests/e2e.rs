@@ -32,6 +32,7 @@ mod file_delivery;
 mod file_templates;
 mod leak_loop;
 mod owned_secrets;
+mod proxy_postgres;
 mod registry;
 mod scan_artifact;
 mod scan_aws_verify;

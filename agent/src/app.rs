@@ -23,6 +23,7 @@ use crate::audit_log::{AuditLog, Writer};
 use crate::backend::{self, Backend};
 use crate::delivery;
 use crate::fingerprints::Registry;
+use crate::holds::Holds;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::ready::Readiness;
@@ -54,6 +55,10 @@ pub struct App {
     /// The encrypted cache, and what it restored (served already; their tasks renew them).
     cache: Option<crate::cache::Cache>,
     restored: BTreeMap<sidekey::SecretName, crate::scheduler::plan::Held>,
+    /// `[[proxy]]` sockets, bound (none in [`Mode::Once`]).
+    proxies: Vec<(sidekey::config::ProxySpec, UnixListener)>,
+    /// Proxy sessions' holds on served versions, which the scheduler consults.
+    holds: Arc<Holds>,
 }
 
 impl App {
@@ -119,6 +124,12 @@ impl App {
             Mode::Serve => Some(bind(&config, &tokens).await?),
             Mode::Once => None,
         };
+        let proxies = match mode {
+            Mode::Serve => crate::proxy::bind(&config.proxies, |path| {
+                bind_unix(&config.file, path, config.agent.socket_group.as_deref())
+            })?,
+            Mode::Once => Vec::new(),
+        };
         let (mut tasks, mut commands) = (BTreeMap::new(), BTreeMap::new());
         for name in config.secrets.keys() {
             let (tx, rx) = mpsc::channel(4);
@@ -134,6 +145,7 @@ impl App {
             specs: config.secrets.clone(),
             tasks,
             files: Arc::new(delivery::Status::default()),
+            proxies: Arc::new(crate::proxy::Status::default()),
             stop: CancellationToken::new(),
         });
         Ok(App {
@@ -146,6 +158,8 @@ impl App {
             commands,
             cache,
             restored,
+            proxies,
+            holds: Arc::new(Holds::default()),
         })
     }
 
@@ -172,6 +186,8 @@ impl App {
             mut commands,
             cache,
             mut restored,
+            proxies,
+            holds,
         } = self;
         let stop = shared.stop.clone();
         let mut tasks = JoinSet::new();
@@ -185,6 +201,7 @@ impl App {
                 commands: commands.remove(&spec.name).expect("one channel per secret"),
                 held: restored.remove(&spec.name),
                 clock: Arc::new(SystemClock),
+                holds: holds.clone(),
             };
             let (name, backend) = (spec.name.clone(), spec.backend.clone());
             tasks.spawn(async move { (name, backend, task.run().await) });
@@ -207,6 +224,17 @@ impl App {
             let backend = backends[&cfg.backend].clone();
             tokio::spawn(crate::publish::run(registry, backend, cfg.clone(), stop.clone()));
         }
+        let proxy = (!proxies.is_empty()).then(|| {
+            let context = crate::proxy::Context {
+                store: shared.store.clone(),
+                policy: Policy::new(&config.access, nix::unistd::geteuid().as_raw()).expect("compiled once already"),
+                audit: shared.audit.clone(),
+                holds: holds.clone(),
+                status: shared.proxies.clone(),
+                stop: stop.clone(),
+            };
+            tokio::spawn(crate::proxy::serve(proxies, Arc::new(context)))
+        });
         let (secrets, file_count) = (config.secrets.len(), config.files.len());
         let server = match listeners {
             Some(listeners) => {
@@ -234,6 +262,7 @@ impl App {
             files,
             cache_writer,
             server,
+            proxy,
         }
     }
 }
@@ -250,6 +279,8 @@ pub struct Running {
     files: JoinSet<()>,
     cache_writer: Option<tokio::task::JoinHandle<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The `[[proxy]]` listeners and their sessions.
+    proxy: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -280,6 +311,7 @@ impl Running {
             mut files,
             cache_writer,
             server,
+            proxy,
         } = self;
         shared.stop.cancel();
         let until = tokio::time::Instant::now() + drain;
@@ -296,7 +328,13 @@ impl Running {
                 let _ = server.await;
             }
         };
-        let _ = tokio::join!(server, drain_files);
+        // Proxy sessions are told goodbye (57P01) and their sockets removed.
+        let proxy = async {
+            if let Some(proxy) = proxy {
+                let _ = proxy.await;
+            }
+        };
+        let _ = tokio::join!(server, drain_files, proxy);
         let _guard = (mode == Mode::Serve).then(|| SocketFile(config.agent.socket.clone()));
         // A task stops at its next wait; one still inside a backend call (a Vault that does not
         // answer) is ended at the end of the drain period, so a stop is bounded.

@@ -26,6 +26,13 @@
 //! | `sidekey_secret_up` | secret | 1 when the secret can be served |
 //! | `sidekey_file_renders_total` | file, result | `[[file]]` renders: `written`, `unchanged` (the file already held that text), `error` |
 //! | `sidekey_file_commands_total` | file, result | `[[file]] on_change` runs: `ok`, `failed`, `timeout` |
+//! | `sidekey_proxy_sessions_open` | proxy | `[[proxy]]` sessions open now (the proxy label is its socket path) |
+//! | `sidekey_proxy_sessions_total` | proxy | sessions logged in upstream |
+//! | `sidekey_proxy_refused_total` | proxy, reason | connections turned away: `access`, `unavailable`, `protocol`, `busy` |
+//! | `sidekey_proxy_upstream_failures_total` | proxy | logins that failed at the database server |
+//! | `sidekey_proxy_bytes_total` | proxy, direction | bytes relayed, `to_server` and `to_client` |
+//! | `sidekey_proxy_sessions_ended_total` | proxy, reason | sessions the agent ended: `expired`, `revoked`, `stopping` |
+//! | `sidekey_proxy_cancels_total` | proxy | cancel requests forwarded |
 
 use std::time::{Duration, SystemTime};
 
@@ -162,10 +169,10 @@ fn builder() -> anyhow::Result<PrometheusBuilder> {
 
 /// Gives every metric its `# HELP` line and sets `sidekey_build_info`.
 fn describe() {
-    for &(name, help) in COUNTERS {
+    for &(name, help) in COUNTERS.iter().chain(crate::proxy::metrics::COUNTERS) {
         metrics::describe_counter!(name, help);
     }
-    for &(name, help) in GAUGES {
+    for &(name, help) in GAUGES.iter().chain(crate::proxy::metrics::GAUGES) {
         metrics::describe_gauge!(name, help);
     }
     for &(name, help) in HISTOGRAMS {

@@ -7,6 +7,11 @@
 //! [`Command`] and await the answer. How a kind is revoked is its backend's to say
 //! ([`Backend::revocation`]); the scheduler knows no kinds.
 //!
+//! A replaced lease is revoked after a grace period, but not while proxy sessions still use
+//! its credential ([`Holds`]): then it is left to its own expiry, when those sessions end
+//! themselves. A revocation (a leak) tells the sessions using the revoked credential to end
+//! at once. The scheduler knows of holds, not of sessions or protocols.
+//!
 //! On failure it keeps serving the last good value while that is valid (the store refuses
 //! expired ones), records the reason for `/v1/health`, and retries with capped, jittered
 //! backoff ([`crate::backoff`]). Time comes from a [`Clock`], so the tests run a task on
@@ -29,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit_log::AuditLog;
 use crate::backend::{Backend, Error, Issued, Revocation};
 use crate::backoff;
+use crate::holds::{End, Holds, Which};
 use crate::metrics;
 use crate::store::Store;
 use plan::{Action, Held};
@@ -51,6 +57,9 @@ pub struct Task {
     pub held: Option<Held>,
     /// Where the time comes from ([`SystemClock`] but in tests).
     pub clock: Arc<dyn Clock>,
+    /// Who still uses which served version (proxy sessions): consulted before revoking a
+    /// replaced lease, told to end on a revocation.
+    pub holds: Arc<Holds>,
 }
 
 /// Where a task reads the time, to judge leases and plan the next step. The system clock in
@@ -236,8 +245,14 @@ impl Task {
         let renewed = self.backend.renew(&lease).await.map_err(|e| ("renew", e))?;
         if plan::is_capped(&renewed) {
             // The lease hit its max TTL: replace the credential now, while the old one still
-            // has about a third of its life.
+            // has about a third of its life. The capped renewal is recorded first: the old
+            // lease's real expiry is what its remaining readers (proxy sessions) and its
+            // retirement go by.
             tracing::debug!(secret = %self.spec.name, "lease reached its max TTL; re-issuing");
+            self.store.renewed(&self.spec.name, renewed.clone());
+            if let Some(h) = held.as_mut() {
+                h.lease = Some(renewed);
+            }
             return self.reissue(held).await;
         }
         self.store.renewed(&self.spec.name, renewed.clone());
@@ -251,13 +266,14 @@ impl Task {
 
     async fn reissue(&self, held: &mut Option<Held>) -> Result<(), (&'static str, Error)> {
         let old = held.as_ref().and_then(|h| h.lease.clone());
+        let old_version = self.store.served_version(&self.spec.name);
         let issued = self.backend.fetch(&self.spec).await.map_err(|e| ("reissue", e))?;
         let (version, _) = self.serve(issued, held);
         metrics::count("reissues", &self.spec.name);
         self.audit(EventKind::Reissue, lease_of(held), Some(version));
         tracing::info!(secret = %self.spec.name, version, "re-issued before expiry");
         if let Some(old) = old {
-            self.retire(old);
+            self.retire(old, old_version.filter(|v| *v != version));
         }
         Ok(())
     }
@@ -308,6 +324,10 @@ impl Task {
                 .lease(Some(&id)),
         );
         let mut detail = format!("lease {id} revoked at the issuer");
+        let ended = self.holds.end(&self.spec.name, Which::Lease(&id), End::Revoked);
+        if ended > 0 {
+            detail.push_str(&format!("; {ended} proxy session(s) using it ended"));
+        }
         if current.as_ref() == Some(&id) {
             match self.backend.fetch(&self.spec).await {
                 Ok(issued) => {
@@ -356,6 +376,13 @@ impl Task {
         };
         metrics::count("revocations", &self.spec.name);
         self.audit(EventKind::Revoke, None, Some(served.version));
+        let ended = self
+            .holds
+            .end(&self.spec.name, Which::Version(served.version), End::Revoked);
+        let what = match ended {
+            0 => what,
+            n => format!("{what}; {n} proxy session(s) using it ended"),
+        };
         let detail = match self.reissue(held).await {
             Ok(()) => format!("{what}; a new one is served"),
             Err((_, e)) => format!("{what}; issuing a new one failed ({e}), retrying"),
@@ -371,14 +398,22 @@ impl Task {
 
     /// A new value at the source (regenerate, RotateSecret), then served.
     async fn replace(&self, held: &mut Option<Held>, action: RevokeAction) -> Revoked {
+        let before = self.store.served_version(&self.spec.name);
         match self.rotate(held).await {
-            Ok(()) => Revoked {
-                action,
-                revoked: true,
-                lease_id: None,
-                version: self.version(),
-                detail: format!("{action} at the source; the new value is served"),
-            },
+            Ok(()) => {
+                let ended = before.map_or(0, |v| self.holds.end(&self.spec.name, Which::Version(v), End::Revoked));
+                let sessions = match ended {
+                    0 => String::new(),
+                    n => format!("; {n} proxy session(s) using the old value ended"),
+                };
+                Revoked {
+                    action,
+                    revoked: true,
+                    lease_id: None,
+                    version: self.version(),
+                    detail: format!("{action} at the source; the new value is served{sessions}"),
+                }
+            }
             Err((_, e)) => Revoked {
                 action: RevokeAction::Failed,
                 revoked: false,
@@ -415,24 +450,43 @@ impl Task {
             .map(|s| s.version)
     }
 
-    /// Revokes a replaced lease after a grace period, in the background.
-    fn retire(&self, old: Lease) {
+    /// Revokes a replaced lease after a grace period, in the background — unless proxy
+    /// sessions still use `version`: then it waits for them to end, up to the lease's own
+    /// expiry, when the sessions end themselves and the issuer expires it (nothing to revoke).
+    fn retire(&self, old: Lease, version: Option<u64>) {
         let now = self.clock.now();
-        let Some(at) = plan::retire_at(&old, now) else {
+        let revoke_at = plan::retire_at(&old, now);
+        if revoke_at.is_none() && version.is_none_or(|v| self.holds.count(&self.spec.name, v) == 0) {
             return;
-        };
-        let grace = at.duration_since(now).unwrap_or_default();
-        let (backend, audit, name, backend_name, stop) = (
+        }
+        let grace = revoke_at.map(|at| at.duration_since(now).unwrap_or_default());
+        let (backend, audit, name, backend_name, stop, holds, clock) = (
             self.backend.clone(),
             self.audit.clone(),
             self.spec.name.clone(),
             self.spec.backend.clone(),
             self.stop.clone(),
+            self.holds.clone(),
+            self.clock.clone(),
         );
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(grace) => {}
+                _ = tokio::time::sleep(grace.unwrap_or_default()) => {}
+            }
+            if let Some(version) = version {
+                let left = old.remaining(clock.now());
+                let released = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    released = holds.released(&name, version, left) => released,
+                };
+                if !released {
+                    tracing::info!(secret = %name, version, "replaced credential still used by proxy sessions until its expiry; not revoked");
+                    return;
+                }
+            }
+            if grace.is_none() || !old.is_valid(clock.now()) {
+                return; // it expires before a revocation would matter
             }
             let Some(id) = old.id.as_ref() else { return };
             let kind = match backend.revoke(id).await {

@@ -56,6 +56,8 @@ pub struct Shared {
     pub tasks: BTreeMap<SecretName, tokio::sync::mpsc::Sender<crate::scheduler::Command>>,
     /// `[[file]]` deliveries that are failing, for `/v1/health`.
     pub files: Arc<crate::delivery::Status>,
+    /// `[[proxy]]` sockets whose database server is down, for `/v1/health`.
+    pub proxies: Arc<crate::proxy::Status>,
     /// Cancelled when the agent stops: long-polls answer at once instead of holding the stop.
     pub stop: CancellationToken,
 }

@@ -269,6 +269,20 @@ impl Store {
         }
     }
 
+    /// The version last served for `name`, expired or not (the scheduler's view of what it
+    /// replaces).
+    pub fn served_version(&self, name: &SecretName) -> Option<u64> {
+        self.slots.get(name)?.borrow().served.as_ref().map(|s| s.version)
+    }
+
+    /// The version last served for `name` and when its lease expires, expired or not (a
+    /// proxy session follows the renewals of the version it logged in with).
+    pub fn served_expiry(&self, name: &str) -> Option<(u64, Option<SystemTime>)> {
+        let slot = self.slots.get(name)?.borrow();
+        let served = slot.served.as_ref()?;
+        Some((served.version, served.lease.as_ref().map(|l| l.expires_at)))
+    }
+
     /// A receiver that wakes whenever the served version of `name` changes.
     pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<Slot>> {
         self.slots.get(name).map(|s| s.subscribe())

@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub access: Vec<RawAccess>,
     #[serde(default)]
     pub file: Vec<RawFile>,
+    #[serde(default)]
+    pub proxy: Vec<RawProxy>,
 }
 
 /// `[agent]`
@@ -162,4 +164,17 @@ pub struct RawFile {
     pub owner: Option<RawAccount>,
     pub group: Option<RawAccount>,
     pub on_change: Option<Vec<String>>,
+}
+
+/// `[[proxy]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub listen: Option<String>,
+    pub protocol: Option<String>,
+    pub secret: Option<String>,
+    pub upstream: Option<String>,
+    pub upstream_tls: Option<String>,
+    pub ca_cert: Option<String>,
+    pub tls_server_name: Option<String>,
 }

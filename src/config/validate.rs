@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::{Checker, Env, Table, MIN_REFRESH};
 use super::kinds::{self, Kind, KINDS};
-use super::raw::{RawAccess, RawAccount, RawConfig, RawFile, RawSecret, RawUid};
+use super::raw::{RawAccess, RawAccount, RawConfig, RawFile, RawProxy, RawSecret, RawUid};
 use super::*;
 
 /// Stage one: TOML text → [`RawConfig`], with the key path of any shape error.
@@ -151,6 +151,29 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, binds: bool, env
         }
     }
 
+    let proxies = raw
+        .proxy
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| proxy_spec(&c, i, p, &secrets, binds))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, p) in proxies.iter().enumerate() {
+        let taken = if binds && p.listen == agent_settings.socket {
+            Some("agent.socket".to_owned())
+        } else {
+            proxies[..i]
+                .iter()
+                .position(|q| q.listen == p.listen)
+                .map(|first| format!("proxy[{first}]"))
+        };
+        if let Some(by) = taken {
+            return Err(c.invalid(
+                format!("proxy[{i}].listen"),
+                format!("{} is already the socket of {by}", p.listen.display()),
+            ));
+        }
+    }
+
     let registry = raw
         .registry
         .map(|r| registry(&c, r, &backends, agent_settings.fingerprint_key_file.is_some()))
@@ -163,6 +186,148 @@ pub(super) fn validate(file: &Path, raw: RawConfig, host: bool, binds: bool, env
         access,
         files,
         registry,
+        proxies,
+    })
+}
+
+/// `[[proxy]]` at `index`: a socket to listen on, a protocol, a served secret with a
+/// `username` and a `password`, and the database server with its TLS settings.
+fn proxy_spec(
+    c: &Checker,
+    index: usize,
+    p: RawProxy,
+    secrets: &BTreeMap<SecretName, SecretSpec>,
+    binds: bool,
+) -> Result<ProxySpec, Error> {
+    let table = format!("proxy[{index}]");
+    let key = |k: &str| format!("{table}.{k}");
+    let listen = c.required(
+        &key("listen"),
+        &p.listen,
+        "the Unix socket to listen on, e.g. \"/run/sidekey/.s.PGSQL.5432\"",
+    )?;
+    let listen_path = PathBuf::from(listen);
+    if listen.is_empty() || listen.ends_with('/') || listen_path.file_name().is_none() {
+        return Err(c.invalid(key("listen"), format!("{listen:?} is not a socket path")));
+    }
+    if binds && c.on_host() {
+        if let Some(parent) = listen_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(c.invalid(key("listen"), format!("directory {} does not exist", parent.display())));
+            }
+        }
+        if let Some(kind) = not_a_socket(&listen_path) {
+            return Err(c.invalid(
+                key("listen"),
+                format!("{listen} exists and is {kind}, not a socket (the agent replaces only a stale socket)"),
+            ));
+        }
+    }
+    let protocol = match c
+        .required(&key("protocol"), &p.protocol, "the wire protocol (postgres)")?
+        .as_str()
+    {
+        "postgres" => ProxyProtocol::Postgres,
+        other => {
+            return Err(c.invalid(
+                key("protocol"),
+                format!(
+                    "unknown protocol {other:?} (known: {})",
+                    ProxyProtocol::NAMES.join(", ")
+                ),
+            ))
+        }
+    };
+    let secret_name = c.required(&key("secret"), &p.secret, "the served secret that logs in upstream")?;
+    let Some(spec) = secrets.get(secret_name.as_str()) else {
+        return Err(c.invalid(key("secret"), format!("unknown secret {secret_name:?}")));
+    };
+    if let Some(fields) = Kind::of(&spec.source).fields {
+        if !(fields.contains(&"username") && fields.contains(&"password")) {
+            return Err(c.invalid(
+                key("secret"),
+                format!(
+                    "secret {secret_name:?} is of kind {}, which has no username and password fields (it has: {})",
+                    spec.source.kind_name(),
+                    fields.join(", ")
+                ),
+            ));
+        }
+    }
+    let upstream = upstream(
+        c,
+        &key("upstream"),
+        c.required(&key("upstream"), &p.upstream, "the database server, host:port")?,
+    )?;
+    let mode = p.upstream_tls.as_deref().unwrap_or("prefer");
+    let verify_only = |k: &str, set: bool| {
+        if set && mode != "verify-full" {
+            Err(c.invalid(
+                key(k),
+                format!("applies only to upstream_tls = \"verify-full\" (this proxy has {mode:?})"),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    verify_only("ca_cert", p.ca_cert.is_some())?;
+    verify_only("tls_server_name", p.tls_server_name.is_some())?;
+    let tls = match mode {
+        "disable" => UpstreamTls::Disable,
+        "prefer" => UpstreamTls::Prefer,
+        "require" => UpstreamTls::Require,
+        "verify-full" => UpstreamTls::VerifyFull {
+            ca_cert: p
+                .ca_cert
+                .as_deref()
+                .map(|f| c.pem_certificates(&key("ca_cert"), f))
+                .transpose()?,
+            server_name: match p.tls_server_name {
+                Some(name) if name.is_empty() || name.chars().any(|ch| ch.is_whitespace() || ch == '/') => {
+                    return Err(c.invalid(key("tls_server_name"), format!("{name:?} is not a host name")))
+                }
+                Some(name) => name,
+                None => upstream.host.clone(),
+            },
+        },
+        other => {
+            return Err(c.invalid(
+                key("upstream_tls"),
+                format!("unknown mode {other:?} (known: {})", UpstreamTls::NAMES.join(", ")),
+            ))
+        }
+    };
+    Ok(ProxySpec {
+        index,
+        listen: listen_path,
+        protocol,
+        secret: spec.name.clone(),
+        upstream,
+        tls,
+    })
+}
+
+/// `host:port`, `[v6]:port`: a host and a TCP port.
+fn upstream(c: &Checker, key: &str, value: &str) -> Result<Upstream, Error> {
+    let bad = || {
+        c.invalid(
+            key,
+            format!("{value:?} is not host:port, e.g. \"db.internal:5432\" or \"[::1]:5432\""),
+        )
+    };
+    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']').ok_or_else(bad)?,
+        None if host.contains(':') => return Err(bad()),
+        None => host,
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.chars().any(|ch| ch.is_whitespace() || "/@?#".contains(ch)) {
+        return Err(bad());
+    }
+    Ok(Upstream {
+        host: host.to_owned(),
+        port,
     })
 }
 

@@ -97,6 +97,14 @@ impl Stack {
         )
     }
 
+    /// Runs `sql` as the cluster's superuser in the test database.
+    pub fn pg_admin(&self, sql: &str) {
+        let mut client =
+            postgres::Client::connect(&self.pg_conninfo(&self.pg_user, &self.pg_password), postgres::NoTls)
+                .unwrap_or_else(|e| panic!("admin login: {e}"));
+        client.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Logs in to PostgreSQL as `user` and runs `SELECT 1`.
     pub fn pg_login(&self, user: &str, password: &str) -> Result<(), String> {
         let mut client =
@@ -114,7 +122,19 @@ impl Stack {
 
     /// The same at a given mount.
     pub fn database_engine_at(&self, mount: &str, default_ttl: &str, max_ttl: &str) {
+        self.database_engine_granting(mount, default_ttl, max_ttl, &[]);
+    }
+
+    /// The same, with more statements run for each new user (`{{name}}` is the user).
+    pub fn database_engine_granting(&self, mount: &str, default_ttl: &str, max_ttl: &str, grants: &[String]) {
         self.mount(mount, "database", json!({}));
+        let statements: Vec<String> = [
+            "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';".to_owned(),
+            format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{{{{name}}}}\";", self.pg_db),
+        ]
+        .into_iter()
+        .chain(grants.iter().cloned())
+        .collect();
         self.vault_write(
             &format!("{mount}/config/pg"),
             json!({
@@ -130,10 +150,7 @@ impl Stack {
             &format!("{mount}/roles/app"),
             json!({
                 "db_name": "pg",
-                "creation_statements": [
-                    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';",
-                    format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{{{{name}}}}\";", self.pg_db),
-                ],
+                "creation_statements": statements,
                 "default_ttl": default_ttl,
                 "max_ttl": max_ttl,
             }),

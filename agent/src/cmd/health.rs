@@ -45,7 +45,8 @@ fn unreachable(socket: &Path, e: &Error) -> String {
     }
 }
 
-/// `degraded: db: …; file /run/app/db.env (secret db): …` — every failing secret and file.
+/// `degraded: db: …; file /run/app/db.env (secret db): …; proxy …` — every failing secret, file
+/// and proxy.
 fn degraded(health: &Health) -> String {
     let secrets = health.failing.iter().map(|f| {
         if f.served {
@@ -59,7 +60,11 @@ fn degraded(health: &Health) -> String {
         .files
         .iter()
         .map(|f| format!("file {} (secret {}): {}", f.path, f.secret, f.reason));
-    let what: Vec<String> = secrets.chain(files).collect();
+    let proxies = health
+        .proxies
+        .iter()
+        .map(|p| format!("proxy {} (upstream {}): {}", p.listen, p.upstream, p.reason));
+    let what: Vec<String> = secrets.chain(files).chain(proxies).collect();
     if what.is_empty() {
         format!("{}: the agent named no failing secret or file", health.status)
     } else {
@@ -93,12 +98,19 @@ mod tests {
                 secret: "db".into(),
                 reason: "template names unknown field \"pasword\"".into(),
             }],
+            proxies: vec![sidekey::api::FailingProxy {
+                listen: "/run/sidekey/.s.PGSQL.5432".into(),
+                secret: "db".into(),
+                upstream: "db.internal:5432".into(),
+                reason: "cannot connect to db.internal:5432 (prefer): Connection refused".into(),
+            }],
         };
         assert_eq!(
             degraded(&health),
             "degraded: secret db is not available yet: issue failed: connection refused; \
              secret api is served, but renew failed: 503; \
-             file /run/app/db.env (secret db): template names unknown field \"pasword\""
+             file /run/app/db.env (secret db): template names unknown field \"pasword\"; \
+             proxy /run/sidekey/.s.PGSQL.5432 (upstream db.internal:5432): cannot connect to db.internal:5432 (prefer): Connection refused"
         );
     }
 

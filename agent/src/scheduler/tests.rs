@@ -133,6 +133,7 @@ struct Harness {
     store: Arc<Store>,
     commands: mpsc::Sender<Command>,
     stop: CancellationToken,
+    holds: Arc<Holds>,
     task: JoinHandle<Option<Lease>>,
 }
 
@@ -153,6 +154,7 @@ impl Harness {
         let (audit, _writer) = AuditLog::open(None).unwrap();
         let (commands, receiver) = mpsc::channel(4);
         let stop = CancellationToken::new();
+        let holds = Arc::new(Holds::default());
         let task = Task {
             spec: SecretSpec {
                 name,
@@ -169,6 +171,7 @@ impl Harness {
             commands: receiver,
             held: None,
             clock: clock.clone(),
+            holds: holds.clone(),
         };
         Harness {
             clock,
@@ -176,6 +179,7 @@ impl Harness {
             store,
             commands,
             stop,
+            holds,
             task: tokio::spawn(task.run()),
         }
     }
@@ -360,5 +364,66 @@ async fn routes_commands_refresh_through_the_task_and_read_other_versions_withou
     h.at(10.0).await;
     let revoked = h.fake.calls().into_iter().find(|c| c.op == "revoke").unwrap();
     assert_eq!((revoked.lease.as_str(), revoked.at), ("lease/1", 7.0));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_lease_a_session_holds_is_not_revoked_before_its_expiry() {
+    // ttl 30 s, max 50 s: re-issued at ~38 s; lease/1 expires at 50 s.
+    let h = Harness::start(30, 50);
+    h.at(1.0).await;
+    let served = h.served().unwrap();
+    let hold = h.holds.hold(
+        &SecretName::new("db"),
+        served.version,
+        served.lease.as_ref().and_then(|l| l.id.as_ref()),
+    );
+    h.at(49.0).await;
+    assert_eq!(
+        h.served_lease(),
+        "lease/2",
+        "new readers get the new credential at once"
+    );
+    assert!(
+        h.fake.calls().iter().all(|c| c.op != "revoke"),
+        "held: not revoked after the grace: {:?}",
+        h.fake.calls()
+    );
+    // Past its expiry it is never revoked either: the issuer expires it.
+    h.at(60.0).await;
+    assert!(h.fake.calls().iter().all(|c| c.op != "revoke"), "{:?}", h.fake.calls());
+    drop(hold);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_lease_is_revoked_as_soon_as_its_last_session_ends() {
+    let h = Harness::start(30, 50);
+    h.at(1.0).await;
+    let hold = h.holds.hold(&SecretName::new("db"), 1, Some(&LeaseId::new("lease/1")));
+    h.at(45.0).await;
+    assert!(h.fake.calls().iter().all(|c| c.op != "revoke"));
+    drop(hold);
+    h.at(45.5).await;
+    let revoke = h.fake.calls().into_iter().find(|c| c.op == "revoke").unwrap();
+    assert_eq!((revoke.lease.as_str(), revoke.at), ("lease/1", 45.0));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_revocation_ends_the_sessions_of_the_revoked_credential_only() {
+    let h = Harness::start(30, 3600);
+    h.at(1.0).await;
+    let mut hold = h.holds.hold(&SecretName::new("db"), 1, Some(&LeaseId::new("lease/1")));
+    let done = h.send(|reply| Command::Revoke { lease: None, reply }).await;
+    assert!(
+        done.detail.contains("1 proxy session(s) using it ended"),
+        "{}",
+        done.detail
+    );
+    assert_eq!(hold.ended().await, End::Revoked);
+    let mut new = h.holds.hold(&SecretName::new("db"), 2, Some(&LeaseId::new("lease/2")));
+    let pending = tokio::time::timeout(Duration::from_secs(1), new.ended()).await;
+    assert!(pending.is_err(), "the fresh credential's sessions go on");
     h.stop().await;
 }

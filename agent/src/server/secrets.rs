@@ -63,10 +63,12 @@ pub(super) fn health(shared: &Shared) -> Reply {
         })
         .collect();
     // 503 only when something is not served; a failing refresh behind a still-valid value,
-    // or a [[file]] that could not be written, is reported as degraded with 200.
+    // a [[file]] that could not be written, or a [[proxy]] whose database server is down, is
+    // reported as degraded with 200.
     let files = shared.files.failing();
+    let proxies = shared.proxies.failing();
     let (status, word) = match () {
-        _ if failing.is_empty() && files.is_empty() => (StatusCode::OK, "ok"),
+        _ if failing.is_empty() && files.is_empty() && proxies.is_empty() => (StatusCode::OK, "ok"),
         _ if failing.iter().all(|f| f.served) => (StatusCode::OK, "degraded"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
     };
@@ -76,6 +78,7 @@ pub(super) fn health(shared: &Shared) -> Reply {
             status: word.to_owned(),
             failing,
             files,
+            proxies,
         },
     )
 }

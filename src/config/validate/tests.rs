@@ -626,3 +626,123 @@ fn every_auth_method_recognises_what_it_builds() {
         }
     }
 }
+
+const PROXY: &str = r#"
+[secrets.db]
+backend = "dev"
+kind = "local.static"
+
+[[proxy]]
+listen = ".s.PGSQL.5432"
+protocol = "postgres"
+secret = "db"
+upstream = "db.internal:5432"
+"#;
+
+#[test]
+fn a_proxy_parses_with_prefer_as_the_default_tls() {
+    let config = parse(Path::new("t.toml"), &format!("{BASE}{PROXY}")).unwrap();
+    let p = &config.proxies[0];
+    assert_eq!(p.protocol, super::super::ProxyProtocol::Postgres);
+    assert_eq!(p.secret.as_str(), "db");
+    assert_eq!(p.upstream.to_string(), "db.internal:5432");
+    assert_eq!(p.tls, super::super::UpstreamTls::Prefer);
+    let v6 = parse(
+        Path::new("t.toml"),
+        &format!(
+            "{BASE}{}",
+            PROXY.replace("db.internal:5432", "[::1]:6432")
+                + "upstream_tls = \"verify-full\"\ntls_server_name = \"db.internal\"\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(v6.proxies[0].upstream.host, "::1");
+    assert_eq!(v6.proxies[0].upstream.to_string(), "[::1]:6432");
+    assert_eq!(
+        v6.proxies[0].tls,
+        super::super::UpstreamTls::VerifyFull {
+            ca_cert: None,
+            server_name: "db.internal".into()
+        }
+    );
+}
+
+#[test]
+fn proxy_mistakes_name_the_key_and_value() {
+    let cases: &[(String, &str, &str)] = &[
+        (PROXY.replace("postgres\"", "mysql\""), "proxy[0].protocol", "\"mysql\""),
+        (
+            PROXY.replace("secret = \"db\"", "secret = \"nope\""),
+            "proxy[0].secret",
+            "\"nope\"",
+        ),
+        (
+            PROXY.replace("secret = \"db\"", "secret = \"session\""),
+            "proxy[0].secret",
+            "no username and password",
+        ),
+        (
+            PROXY.replace("db.internal:5432", "db.internal"),
+            "proxy[0].upstream",
+            "\"db.internal\"",
+        ),
+        (
+            PROXY.replace("db.internal:5432", "db:99999"),
+            "proxy[0].upstream",
+            "\"db:99999\"",
+        ),
+        (
+            PROXY.replace("db.internal:5432", "::1:5432"),
+            "proxy[0].upstream",
+            "host:port",
+        ),
+        (
+            format!("{PROXY}upstream_tls = \"sometimes\"\n"),
+            "proxy[0].upstream_tls",
+            "\"sometimes\"",
+        ),
+        (
+            format!("{PROXY}ca_cert = \"ca.pem\"\n"),
+            "proxy[0].ca_cert",
+            "verify-full",
+        ),
+        (
+            format!("{PROXY}upstream_tls = \"verify-full\"\nca_cert = \"/nonexistent/ca.pem\"\n"),
+            "proxy[0].ca_cert",
+            "/nonexistent/ca.pem",
+        ),
+        (
+            PROXY.replace("listen = \".s.PGSQL.5432\"\n", ""),
+            "proxy[0].listen",
+            "missing",
+        ),
+        (
+            PROXY.replace(".s.PGSQL.5432", "/nonexistent-dir/.s.PGSQL.5432"),
+            "proxy[0].listen",
+            "/nonexistent-dir",
+        ),
+        (
+            PROXY.replace(".s.PGSQL.5432", "agent.sock"),
+            "proxy[0].listen",
+            "agent.socket",
+        ),
+        (
+            format!(
+                "{PROXY}{}",
+                PROXY
+                    .split("[[proxy]]")
+                    .nth(1)
+                    .map(|p| format!("[[proxy]]{p}"))
+                    .unwrap()
+            ),
+            "proxy[1].listen",
+            "proxy[0]",
+        ),
+        (format!("{PROXY}upstrem = \"x\"\n"), "proxy[0].upstrem", "unknown key"),
+    ];
+    for (proxy, key, says) in cases {
+        let e = err(&format!("{BASE}{proxy}"));
+        assert_eq!(e.key(), Some(*key), "{e}");
+        assert!(e.to_string().contains(says), "{key}: {e}");
+    }
+}
