@@ -594,7 +594,10 @@ keywords = ["tok_", "TOKEN_", "ok_"]
         let engine = Engine::new(rules);
         let text = b"a = TOK_abcdef123456\nb = token_x ok_\n";
         let before = engine.scan(text, None);
-        assert!(engine.keywords_dfa.get().is_none(), "a small scan does not build the DFA");
+        assert!(
+            engine.keywords_dfa.get().is_none(),
+            "a small scan does not build the DFA"
+        );
         assert_eq!(before.len(), 1);
         engine.scan(&vec![b'x'; DFA_AFTER], None);
         assert!(engine.keywords_dfa.get().is_some(), "a large scan does");
@@ -605,7 +608,11 @@ keywords = ["tok_", "TOKEN_", "ok_"]
                 .collect()
         };
         assert_eq!(hits(&engine.keywords), hits(engine.keywords_dfa.get().unwrap()));
-        assert_eq!(hits(&engine.keywords).len(), 4, "tok_ and the ok_ inside it, token_, ok_");
+        assert_eq!(
+            hits(&engine.keywords).len(),
+            4,
+            "tok_ and the ok_ inside it, token_, ok_"
+        );
     }
 
     #[test]
