@@ -275,15 +275,23 @@ verdict() { # X OP LIMIT -> met / MISSED (n/a when X is missing)
   awk -v x="$1" -v op="$2" -v y="$3" 'BEGIN { if (x == "" || x == "n/a") { print "n/a"; exit }
     ok = (op == ">=") ? x + 0 >= y : x + 0 <= y; print ok ? "met" : "MISSED" }'
 }
-x13() { local r; r=$(ratio "$(val "$1" "$2" 5)" "$(val "$I_AWS" "$2" 5)"); echo "$r ($(verdict "$r" ">=" 1.3))"; } # INDEX CONNS
+xvs() { local r; r=$(ratio "$(val "$1" "$2" 5)" "$(val "$I_AWS" "$2" 5)"); echo "$r ($(verdict "$r" ">=" "$3"))"; } # INDEX CONNS MIN
+x13() { xvs "$1" "$2" 1.3; }                                                                                              # INDEX CONNS
 p1ms() { local p; p=$(val "$1" 16 7 "${2:-$ROWS}"); echo "$(ms "$p") ($(verdict "$p" "<=" 1))"; }     # INDEX [FILE]
+below_aws() { # FIELD CONNS FORMAT: sidekey over TCP vs the AWS agent in the saturated runs, "met" when sidekey's is not higher
+  local s a; s=$(val "$I_SK_TCP" "$2" "$1") a=$(val "$I_AWS" "$2" "$1")
+  awk -v s="$s" -v a="$a" -v f="$3" 'BEGIN { if (s == "" || a == "") { print "n/a"; exit }
+    printf f " vs " f " (%s)", s, a, (s + 0 <= a + 0) ? "met" : "MISSED" }'
+}
 summary() {
-  echo "AWS-compatibility targets (\`GET /secretsmanager/get\` on sidekey-agent vs the AWS agent, same moto secret, same run;" \
-    "req/s ≥ 1.3× the AWS agent's at 16 and 64 conns, p99 ≤ 1 ms at 16 conns):"
-  echo "- over TCP (both on 127.0.0.1): $(x13 "$I_SK_TCP" 16) at 16 conns, $(x13 "$I_SK_TCP" 64) at 64 conns;"
-  echo "- over the Unix socket (sidekey; the AWS agent only listens on TCP): $(x13 "$I_SK_UNIX" 16) at 16 conns," \
+  echo "AWS-compatibility targets (issue 18: \`GET /secretsmanager/get\` on sidekey-agent vs the AWS agent, same moto secret, same run):"
+  echo "- req/s over TCP (both on 127.0.0.1), target ≥ 1.1×: $(xvs "$I_SK_TCP" 16 1.1) at 16 conns, $(xvs "$I_SK_TCP" 64 1.1) at 64 conns;"
+  echo "- req/s over the Unix socket (sidekey; the AWS agent only listens on TCP), target ≥ 1.3×: $(x13 "$I_SK_UNIX" 16) at 16 conns," \
     "$(x13 "$I_SK_UNIX" 64) at 64 conns;"
-  echo "- p99 at 16 conns, saturated: TCP $(p1ms "$I_SK_TCP"), Unix socket $(p1ms "$I_SK_UNIX");" \
+  echo "- agent CPU per request over TCP, sidekey vs the AWS agent, target ≤: $(below_aws 9 16 '%.1f µs') at 16 conns," \
+    "$(below_aws 9 64 '%.1f µs') at 64 conns;"
+  echo "- p99 at 16 conns over TCP, saturated, sidekey vs the AWS agent, target below: $(below_aws 7 16 '%.3f ms');"
+  echo "- p99 at 16 conns ≤ 1 ms (issue 2): saturated TCP $(p1ms "$I_SK_TCP"), Unix socket $(p1ms "$I_SK_UNIX");" \
     "at the fixed rate of $RATE req/s: TCP $(p1ms "$I_SK_TCP" "$ROWS_Q"), Unix socket $(p1ms "$I_SK_UNIX" "$ROWS_Q");"
   echo "- idle RSS ${RSS_SK} MiB ($(verdict "$RSS_SK" "<=" 15), target ≤ 15 MiB; local-backend config)."
   echo

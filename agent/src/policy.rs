@@ -24,8 +24,36 @@ struct Rule {
     uid: Option<u32>,
     gid: Option<u32>,
     token: Option<String>,
-    secrets: GlobSet,
+    secrets: Secrets,
     revoke: bool,
+}
+
+/// The secrets a rule grants: names written out in full, compared as they are, and the
+/// patterns with glob syntax. Most rules list names; matching those directly skips the glob
+/// set's per-call candidate setup (a cached read checks one on every request).
+struct Secrets {
+    names: Vec<String>,
+    globs: GlobSet,
+}
+
+impl Secrets {
+    fn new(patterns: &[String]) -> anyhow::Result<Self> {
+        let (names, globs): (Vec<&String>, Vec<&String>) = patterns
+            .iter()
+            .partition(|p| !p.contains(['*', '?', '[', ']', '{', '}', '\\']));
+        let mut set = GlobSetBuilder::new();
+        for pattern in globs {
+            set.add(Glob::new(pattern)?);
+        }
+        Ok(Secrets {
+            names: names.into_iter().cloned().collect(),
+            globs: set.build()?,
+        })
+    }
+
+    fn is_match(&self, secret: &str) -> bool {
+        self.names.iter().any(|n| n == secret) || self.globs.is_match(secret)
+    }
 }
 
 /// Who is asking: the kernel's word on a Unix socket, the address on TCP, and the verified
@@ -79,10 +107,6 @@ impl Policy {
         let rules = rules
             .iter()
             .map(|r| {
-                let mut set = GlobSetBuilder::new();
-                for pattern in &r.secrets {
-                    set.add(Glob::new(pattern)?);
-                }
                 Ok(Rule {
                     index: r.index,
                     uid: r.uid.map(|u| match u {
@@ -91,7 +115,7 @@ impl Policy {
                     }),
                     gid: r.gid,
                     token: r.token.clone(),
-                    secrets: set.build()?,
+                    secrets: Secrets::new(&r.secrets)?,
                     revoke: r.revoke,
                 })
             })
@@ -222,10 +246,29 @@ mod tests {
         .unwrap();
         let user = policy.admit(&peer(1000, 1000)).unwrap();
         assert_eq!(user.permit("api-stripe").unwrap().rule, 0);
-        assert!(user.permit("cert").is_err());
+        assert_eq!(user.permit("db").unwrap().rule, 0);
+        for other in ["db2", "DB", "d", "", "cert", "api-"] {
+            assert_eq!(user.permit(other).is_ok(), other == "api-", "{other:?}");
+        }
         let group = policy.admit(&peer(7, 50)).unwrap();
         assert_eq!(group.permit("cert").unwrap().rule, 1);
         assert!(group.permit("db").is_err());
+    }
+
+    /// A name is compared as written; anything with glob syntax (an escape included) is a glob.
+    #[test]
+    fn names_and_globs_match_as_globset_would() {
+        let patterns = ["db", "a\\*", "x[0-9]", "{p,q}r"];
+        let secrets = Secrets::new(&patterns.map(str::to_owned)).unwrap();
+        assert_eq!(secrets.names, ["db"]);
+        let mut set = GlobSetBuilder::new();
+        for p in patterns {
+            set.add(Glob::new(p).unwrap());
+        }
+        let set = set.build().unwrap();
+        for name in ["db", "db ", "a*", "ab", "a\\*", "x5", "xx", "pr", "qr", "{p,q}r"] {
+            assert_eq!(secrets.is_match(name), set.is_match(name), "{name:?}");
+        }
     }
 
     #[test]

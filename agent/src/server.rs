@@ -285,7 +285,7 @@ fn spawn<S>(
     let service = service_fn(move |req| {
         let shared = shared.clone();
         async move {
-            let reply = match ping::answer(&req) {
+            let reply = match ping::answer(&req, &shared.metrics.requests) {
                 Some(pong) => pong,
                 None => routes::handle(&shared, conn, req).await,
             };

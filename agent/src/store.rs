@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use hyper::body::Bytes;
 use sidekey::{Lease, SecretData, SecretName, SecretString};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -29,11 +30,35 @@ pub struct Served {
     pub fetched_at: SystemTime,
     /// The issuer's version id, if it has one.
     pub revision: Option<String>,
-    /// The issuer's own answer shape, for compatibility routes.
-    pub native: Option<SecretString>,
+    /// The issuer's own answer shape, for compatibility routes, as the body that sends it.
+    pub native: Option<NativeBody>,
     /// Room for the response body the server renders from this value (empty in each new
     /// `Served`; what goes in it is the server's business).
     pub body: Rendered,
+}
+
+/// The issuer's own answer (e.g. GetSecretValue's JSON) as a response body: made once per
+/// served value and shared by every response that sends it, without a copy; zeroized when
+/// the value and the last response holding it are dropped. Never printed.
+#[derive(Clone)]
+pub struct NativeBody(Bytes);
+
+impl NativeBody {
+    /// A copy of `native`, the only one the responses will use.
+    pub fn new(native: &SecretString) -> Self {
+        NativeBody(Bytes::from_owner(Zeroizing::new(native.expose().as_bytes().to_vec())))
+    }
+
+    /// The body, for a response (the value leaves through it).
+    pub fn bytes(&self) -> Bytes {
+        self.0.clone()
+    }
+}
+
+impl std::fmt::Debug for NativeBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NativeBody({} bytes)", self.0.len())
+    }
 }
 
 /// A response body rendered from a value and the second (since the epoch) it was rendered in.
@@ -202,7 +227,7 @@ impl Store {
             lease,
             fetched_at,
             revision,
-            native,
+            native: native.as_ref().map(NativeBody::new),
             body: Rendered::default(),
         })
     }

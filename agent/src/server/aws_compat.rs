@@ -9,6 +9,7 @@
 //! never calls a backend nor writes the store: the task does both.
 //! <https://github.com/aws/aws-secretsmanager-agent#retrieve-secrets>
 
+use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
 use http_body_util::Full;
@@ -17,13 +18,14 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use sidekey::audit::format_time;
 use sidekey::config::SecretSource;
-use sidekey::{SecretName, SecretString};
+use sidekey::SecretName;
 
-use super::respond::{ask, audit_read, json, ApiError};
+use super::respond::{ask, audit_read, json, json_bytes, ApiError};
 use super::Shared;
 use crate::backend::Error;
 use crate::policy::{Admitted, Caller, Permit};
 use crate::scheduler::Command;
+use crate::store::NativeBody;
 
 const ROUTE: &str = "/secretsmanager/get";
 
@@ -32,9 +34,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The query of `/secretsmanager/get`.
 #[derive(Debug, Default, PartialEq)]
-pub struct Query {
-    /// `secretId`: a configured `secret_id` or secret name; never empty.
-    pub secret_id: String,
+pub struct Query<'q> {
+    /// `secretId`: a configured `secret_id` or secret name; never empty. Borrowed from the
+    /// request unless it had to be percent-decoded.
+    pub secret_id: Cow<'q, str>,
     /// `versionId`
     pub version_id: Option<String>,
     /// `versionStage`
@@ -45,12 +48,12 @@ pub struct Query {
 
 /// Parses the query of `/secretsmanager/get`; unknown parameters, a `refreshNow` other than
 /// `true`/`false` and a missing `secretId` answer 400.
-pub fn parse(query: Option<&str>) -> Result<Query, ApiError> {
+pub fn parse(query: Option<&str>) -> Result<Query<'_>, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     let mut q = Query::default();
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
-            "secretId" => q.secret_id = value.into_owned(),
+            "secretId" => q.secret_id = value,
             "versionId" => q.version_id = Some(value.into_owned()),
             "versionStage" => q.version_stage = Some(value.into_owned()),
             "refreshNow" => {
@@ -128,7 +131,7 @@ pub async fn get_secret_value(
             route: ROUTE,
             rule: permit.rule,
         });
-        return native(issued.native.as_ref());
+        return native(issued.native.as_ref().map(NativeBody::new).as_ref());
     }
     if q.refresh_now {
         ask(
@@ -147,19 +150,14 @@ pub async fn get_secret_value(
 }
 
 /// The value leaves here, in GetSecretValue's own JSON.
-fn native(body: Option<&SecretString>) -> Result<Response<Full<Bytes>>, ApiError> {
+fn native(body: Option<&NativeBody>) -> Result<Response<Full<Bytes>>, ApiError> {
     let body = body.ok_or_else(|| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "no GetSecretValue answer is held for this secret",
         )
     })?;
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(Full::new(Bytes::copy_from_slice(body.expose().as_bytes())))
-        .expect("static headers are valid"))
+    Ok(json_bytes(StatusCode::OK, body.bytes()))
 }
 
 fn backend_error(e: Error) -> ApiError {

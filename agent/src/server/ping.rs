@@ -22,6 +22,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::respond::Reply;
+use crate::metrics::Requests;
 
 /// The path answered here.
 pub const PATH: &str = "/ping";
@@ -30,8 +31,8 @@ pub const PATH: &str = "/ping";
 const BODY: &str = "healthy";
 
 /// The answer when `req` is for `/ping` (200, or 405 for another method), else `None` and the
-/// request goes on to be identified and routed.
-pub fn answer<B>(req: &Request<B>) -> Option<Reply> {
+/// request goes on to be identified and routed. Counted in `requests`.
+pub fn answer<B>(req: &Request<B>, requests: &Requests) -> Option<Reply> {
     if req.uri().path() != PATH {
         return None;
     }
@@ -47,7 +48,7 @@ pub fn answer<B>(req: &Request<B>) -> Option<Reply> {
         .header(hyper::header::CACHE_CONTROL, "no-store")
         .body(Full::new(Bytes::from(body)))
         .expect("static status and headers");
-    crate::metrics::request(PATH, status, started.elapsed());
+    requests.record(PATH, status, started.elapsed());
     Some(reply)
 }
 
@@ -60,7 +61,7 @@ mod tests {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        answer(&req.body(()).unwrap())
+        answer(&req.body(()).unwrap(), &Requests::new(&[]))
     }
 
     #[test]

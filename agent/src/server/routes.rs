@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderName, FORWARDED};
 use hyper::{Method, Request, StatusCode};
 
 use super::respond::{self, refuse, text, Answer, ApiError, Reply};
@@ -85,6 +86,25 @@ impl<'r> Route<'r> {
     }
 }
 
+/// Every route label, as [`crate::metrics::Requests`] keeps them: the routes, `/ping`
+/// ([`super::ping`]), and `other` for a path that names none.
+pub const LABELS: &[&str] = &[
+    "/v1/secrets",
+    "/v1/health",
+    "/metrics",
+    "/v1/secrets/{name}",
+    "/secretsmanager/get",
+    "/v1/aws-credentials/{name}",
+    "/v1/fingerprints",
+    "/v1/fingerprints/match",
+    "/v1/revoke",
+    super::ping::PATH,
+    OTHER,
+];
+
+/// The label of a request whose path names no route.
+const OTHER: &str = "other";
+
 /// Answers one request on connection `conn`.
 pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Reply {
     let started = Instant::now();
@@ -101,7 +121,10 @@ pub async fn handle(shared: &Shared, conn: Conn, req: Request<Incoming>) -> Repl
     let req = Request::from_parts(parts, body);
     let (route, result) = route(shared, conn, &req).await;
     let response = result.unwrap_or_else(ApiError::into_response);
-    crate::metrics::request(route, response.status(), started.elapsed());
+    shared
+        .metrics
+        .requests
+        .record(route, response.status(), started.elapsed());
     response
 }
 
@@ -109,7 +132,7 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
     let path = req.uri().path();
     let Some(route) = Route::parse(path) else {
         return (
-            "other",
+            OTHER,
             Err(ApiError::new(StatusCode::NOT_FOUND, format!("no route {path}"))),
         );
     };
@@ -184,6 +207,10 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
     (label, result)
 }
 
+/// `X-Forwarded-For`, refused as the AWS agent does (constant names are looked up without
+/// parsing a string first).
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
 /// Who is asking: the connection's identity plus a verified token. Refuses (status, reason)
 /// requests with `X-Forwarded-For`, a token header that is malformed or matches none (on
 /// either listener: a present token is always checked), no token on the TCP listener,
@@ -196,14 +223,14 @@ async fn identify(
     route: &Route<'_>,
 ) -> Result<Caller, (StatusCode, String)> {
     let headers = req.headers();
-    if headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded") {
+    if headers.contains_key(X_FORWARDED_FOR) || headers.contains_key(FORWARDED) {
         return Err((
             StatusCode::FORBIDDEN,
             "requests with X-Forwarded-For or Forwarded are refused".into(),
         ));
     }
     let aws_route = matches!(route, Route::AwsGet);
-    if aws_route && !headers.contains_key("x-aws-parameters-secrets-token") {
+    if aws_route && !headers.contains_key(token::AWS_HEADER) {
         return Err((
             StatusCode::UNAUTHORIZED,
             "the X-Aws-Parameters-Secrets-Token header is required".into(),
@@ -277,6 +304,20 @@ mod tests {
         );
         assert_eq!(Route::parse("/v1/revoke").map(|r| r.method()), Some(Method::POST));
         assert_eq!(Route::parse("/v1/secret"), None);
+        for path in [
+            "/v1/secrets",
+            "/v1/health",
+            "/metrics",
+            "/v1/secrets/db",
+            "/secretsmanager/get",
+            "/v1/aws-credentials/x",
+            "/v1/fingerprints",
+            "/v1/fingerprints/match",
+            "/v1/revoke",
+        ] {
+            let label = Route::parse(path).unwrap().label();
+            assert!(LABELS.contains(&label), "{label} is not in LABELS");
+        }
         assert_eq!(Route::parse(""), None);
         assert_eq!(secret_name("a%2Fb"), None);
         assert_eq!(secret_name(""), None);

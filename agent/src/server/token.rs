@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use hyper::header::HeaderName;
 use hyper::HeaderMap;
 use sha2::{Digest as _, Sha256};
 use sidekey::config::AWS_TOKEN_NAME;
@@ -38,6 +39,7 @@ use gate::Gate;
 use memo::{Digest, Lookup, Memo};
 
 use super::Conn;
+use crate::metrics::LabelledCounter;
 
 /// Requests of one caller admitted to verification at once (one verifying, the rest waiting
 /// their turn); more are answered 429.
@@ -84,6 +86,10 @@ impl Key {
     }
 }
 
+/// `X-Aws-Parameters-Secrets-Token`, the AWS-compatible route's token header. A constant
+/// name: looking it up hashes it, with no parsing of a string first.
+pub const AWS_HEADER: HeaderName = HeaderName::from_static("x-aws-parameters-secrets-token");
+
 /// The answer to a presented token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -101,7 +107,18 @@ pub struct Tokens {
     aws: Option<[u8; 32]>,
     memo: Memo,
     gate: Gate<Key>,
+    /// `sidekey_token_checks_total`, by result.
+    checks: LabelledCounter,
 }
+
+/// The `result` label of `sidekey_token_checks_total`.
+const RESULTS: &[&str] = &[
+    "accepted",
+    "refused",
+    "accepted_remembered",
+    "refused_remembered",
+    "busy",
+];
 
 impl Tokens {
     /// `hashes` (name → argon2id PHC) from the config; `aws_token` is the value of the
@@ -131,6 +148,7 @@ impl Tokens {
             aws,
             memo: Memo::new(),
             gate: Gate::new(parallel, PER_CALLER, QUEUED),
+            checks: LabelledCounter::new("sidekey_token_checks_total", "result", RESULTS),
         })
     }
 
@@ -145,22 +163,22 @@ impl Tokens {
         let digest = digest(presented);
         if let Some(aws) = &self.aws {
             if bool::from(aws.ct_eq(&digest)) {
-                return checked("accepted_remembered", Verdict::Accepted(AWS_TOKEN_NAME.to_owned()));
+                return self.checked("accepted_remembered", Verdict::Accepted(AWS_TOKEN_NAME.to_owned()));
             }
         }
         if self.hashes.is_empty() {
-            return checked("refused_remembered", Verdict::Refused);
+            return self.checked("refused_remembered", Verdict::Refused);
         }
         loop {
             let claim = match self.memo.lookup(digest, Instant::now()) {
-                Lookup::Accepted(index) => return checked("accepted_remembered", self.accepted(index)),
-                Lookup::Refused => return checked("refused_remembered", Verdict::Refused),
+                Lookup::Accepted(index) => return self.checked("accepted_remembered", self.accepted(index)),
+                Lookup::Refused => return self.checked("refused_remembered", Verdict::Refused),
                 Lookup::Pending(mut pending) => match pending.wait_for(Option::is_some).await {
                     Ok(outcome) => {
                         let outcome = outcome.expect("waited for");
                         return match outcome {
-                            Some(index) => checked("accepted_remembered", self.accepted(index)),
-                            None => checked("refused_remembered", Verdict::Refused),
+                            Some(index) => self.checked("accepted_remembered", self.accepted(index)),
+                            None => self.checked("refused_remembered", Verdict::Refused),
                         };
                     }
                     // The request verifying it gave up before it began: ask again.
@@ -170,7 +188,7 @@ impl Tokens {
             };
             let ticket = match self.gate.admit(key()) {
                 Ok(ticket) => ticket,
-                Err(full) => return checked("busy", Verdict::Busy(full)),
+                Err(full) => return self.checked("busy", Verdict::Busy(full)),
             };
             return self.run(presented, claim, ticket).await;
         }
@@ -193,22 +211,22 @@ impl Tokens {
         })
         .await;
         match verified {
-            Ok(Some(index)) => checked("accepted", self.accepted(index)),
-            Ok(None) => checked("refused", Verdict::Refused),
+            Ok(Some(index)) => self.checked("accepted", self.accepted(index)),
+            Ok(None) => self.checked("refused", Verdict::Refused),
             // argon2 panicked: nothing was remembered; refuse this request.
-            Err(_) => checked("refused", Verdict::Refused),
+            Err(_) => self.checked("refused", Verdict::Refused),
         }
     }
 
     fn accepted(&self, index: usize) -> Verdict {
         Verdict::Accepted(self.hashes[index].0.clone())
     }
-}
 
-/// Counts one token check by its result (`sidekey_token_checks_total`) and answers `verdict`.
-fn checked(result: &'static str, verdict: Verdict) -> Verdict {
-    metrics::counter!("sidekey_token_checks_total", "result" => result).increment(1);
-    verdict
+    /// Counts one token check by its result (`sidekey_token_checks_total`) and answers `verdict`.
+    fn checked(&self, result: &'static str, verdict: Verdict) -> Verdict {
+        self.checks.increment(result);
+        verdict
+    }
 }
 
 /// A token header whose value is not a token: empty, or holding a byte that is not visible
@@ -224,7 +242,7 @@ pub struct Malformed;
 /// on the caller's uid alone.
 pub fn presented(headers: &HeaderMap, aws_header: bool) -> Result<Option<&[u8]>, Malformed> {
     if aws_header {
-        if let Some(v) = headers.get("x-aws-parameters-secrets-token") {
+        if let Some(v) = headers.get(AWS_HEADER) {
             return token_bytes(v.as_bytes()).map(Some);
         }
     }
