@@ -66,7 +66,11 @@ impl App {
     /// naming what is wrong. `aws_token` is the value of the `AWS_TOKEN` environment variable,
     /// if set.
     pub async fn build(config: Config, aws_token: Option<&str>, mode: Mode) -> anyhow::Result<Self> {
-        let metrics = Metrics::install()?;
+        let proxies = crate::metrics::Owned {
+            counters: crate::proxy::metrics::COUNTERS,
+            gauges: crate::proxy::metrics::GAUGES,
+        };
+        let metrics = Metrics::install(crate::server::routes::LABELS, proxies)?;
         let (audit, audit_writer) = AuditLog::open(config.agent.audit_log.as_deref())?;
         let mut store = Store::new(config.secrets.keys().cloned());
         if let Some(path) = &config.agent.fingerprint_key_file {

@@ -124,10 +124,12 @@ impl Metrics {
     /// Installs the process-wide recorder (once per process), describes every metric, sets
     /// `sidekey_build_info`, and starts on the current runtime the task that folds recorded
     /// latencies into their buckets every second (without it they would pile up in memory
-    /// between scrapes).
-    pub fn install() -> anyhow::Result<Self> {
+    /// between scrapes). `routes` are the server's route labels; `owned` the metrics other
+    /// rooms record (the proxies'), described here with the rest, so this module depends on
+    /// none of them.
+    pub fn install(routes: &'static [&'static str], owned: Owned) -> anyhow::Result<Self> {
         let handle = builder()?.install_recorder()?;
-        describe();
+        describe(owned);
         let upkeep = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -138,7 +140,7 @@ impl Metrics {
         });
         Ok(Metrics {
             handle,
-            requests: Arc::new(Requests::new(crate::server::routes::LABELS)),
+            requests: Arc::new(Requests::new(routes)),
         })
     }
 
@@ -174,12 +176,21 @@ fn builder() -> anyhow::Result<PrometheusBuilder> {
     )?)
 }
 
+/// Metrics another room records: (name, `# HELP` text) of its counters and gauges.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Owned {
+    /// Counters.
+    pub counters: &'static [(&'static str, &'static str)],
+    /// Gauges.
+    pub gauges: &'static [(&'static str, &'static str)],
+}
+
 /// Gives every metric its `# HELP` line and sets `sidekey_build_info`.
-fn describe() {
-    for &(name, help) in COUNTERS.iter().chain(crate::proxy::metrics::COUNTERS) {
+fn describe(owned: Owned) {
+    for &(name, help) in COUNTERS.iter().chain(owned.counters) {
         metrics::describe_counter!(name, help);
     }
-    for &(name, help) in GAUGES.iter().chain(crate::proxy::metrics::GAUGES) {
+    for &(name, help) in GAUGES.iter().chain(owned.gauges) {
         metrics::describe_gauge!(name, help);
     }
     for &(name, help) in HISTOGRAMS {
@@ -323,7 +334,7 @@ mod tests {
         let recorder = super::builder().unwrap().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            super::describe();
+            super::describe(super::Owned::default());
             // Kept handles, then a route outside the list (through the registry): the same series.
             let requests = super::Requests::new(&["secret"]);
             requests.record("secret", StatusCode::OK, Duration::from_micros(300));
