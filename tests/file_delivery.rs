@@ -128,11 +128,18 @@ mode = "0640"
     );
     assert_eq!(mode_of(&env), 0o600, "a new version keeps the mode");
     assert_eq!(mode_of(&json), 0o640);
-    let leftovers: Vec<String> = std::fs::read_dir(agent.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("sidekey-tmp"))
-        .collect();
+    // The secret keeps rotating, so a write may be under way (its temporary file, a random
+    // name, exists for a moment); one still there 2 s later was left behind.
+    let temporary = || -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(agent.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("sidekey-tmp"))
+            .collect()
+    };
+    let before = temporary();
+    std::thread::sleep(Duration::from_secs(2));
+    let leftovers: Vec<String> = temporary().intersection(&before).cloned().collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
     let metrics = agent.http("/metrics").body;
