@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::RegexSet;
 
-use crate::rules::{Allowlist, Candidate, FileRule, Rule, RuleSet};
+use crate::rules::{Allowlist, Candidate, Dropped, FileRule, Rule, RuleSet};
 
 /// A secret found by a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,31 +359,24 @@ impl Engine {
                 matched: base + whole.start()..base + whole.end(),
                 secret: base + secret.start()..base + secret.end(),
             };
-            let vector = rule.family == "generic" && test_vector(secret.as_bytes());
-            if self.explain {
-                let why = if vector {
-                    Some("a test vector (hex whose bytes count or repeat)".to_owned())
-                } else {
-                    rule.rejects(&found).or_else(|| {
-                        let list = self.allowlists.iter().find(|a| a.allows(&found))?;
-                        Some(format!(
-                            "the config's allowlist{}",
-                            list.description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
-                        ))
-                    })
-                };
-                if let Some(why) = why {
-                    explain(rule, path, bytes, found.secret.clone(), &why);
-                }
-            }
-            if !vector && rule.admits(&found) && !self.allowlists.iter().any(|a| a.allows(&found)) {
-                out.push(Match {
+            let dropped = if rule.family == "generic" && test_vector(secret.as_bytes()) {
+                Some(Dropped::TestVector)
+            } else {
+                rule.rejects(&found).or_else(|| {
+                    let list = self.allowlists.iter().find(|a| a.allows(&found))?;
+                    Some(Dropped::ConfigAllowlist(list.description.as_deref()))
+                })
+            };
+            match dropped {
+                None => out.push(Match {
                     rule: index,
                     span: found.matched,
                     secret: found.secret,
                     line: 0,
                     column: 0,
-                });
+                }),
+                Some(why) if self.explain => explain(rule, path, bytes, found.secret.clone(), &why),
+                Some(_) => {}
             }
         }
     }
@@ -418,7 +411,7 @@ impl Engine {
 
 /// One `--explain` line on stderr: a candidate of `rule` at `secret` in `bytes` was dropped
 /// for `why`. The secret is shown by its first four characters only.
-fn explain(rule: &Rule, path: Option<&str>, bytes: &[u8], secret: Range<usize>, why: &str) {
+fn explain(rule: &Rule, path: Option<&str>, bytes: &[u8], secret: Range<usize>, why: &Dropped<'_>) {
     let line = memchr::memchr_iter(b'\n', &bytes[..secret.start]).count() + 1;
     let shown: String = String::from_utf8_lossy(&bytes[secret]).chars().take(4).collect();
     let shown = crate::report::printable(&shown);

@@ -218,6 +218,36 @@ pub struct Rule {
     pub negative_examples: Vec<String>,
 }
 
+/// Why a candidate a rule matched is not reported, as `--explain` says it (the words never
+/// hold the candidate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dropped<'a> {
+    /// Its entropy (bits per byte) is below the rule's minimum.
+    Entropy { bits: f64, min: f64 },
+    /// Its checksum is not valid.
+    Checksum,
+    /// The rule's allowlist (with its description, if it has one) leaves it out.
+    RuleAllowlist(Option<&'a str>),
+    /// The config's global allowlist (with its description, if it has one) leaves it out.
+    ConfigAllowlist(Option<&'a str>),
+    /// A generic rule's hex value whose bytes count or repeat.
+    TestVector,
+}
+
+impl std::fmt::Display for Dropped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dropped::Entropy { bits, min } => write!(f, "entropy {bits:.2} bits per byte is below the rule's {min}"),
+            Dropped::Checksum => f.write_str("its checksum is not valid (a made-up or mistyped token)"),
+            Dropped::RuleAllowlist(Some(d)) => write!(f, "the rule's allowlist ({d})"),
+            Dropped::RuleAllowlist(None) => f.write_str("the rule's allowlist (a placeholder, example or reference)"),
+            Dropped::ConfigAllowlist(Some(d)) => write!(f, "the config's allowlist ({d})"),
+            Dropped::ConfigAllowlist(None) => f.write_str("the config's allowlist"),
+            Dropped::TestVector => f.write_str("a test vector (hex whose bytes count or repeat)"),
+        }
+    }
+}
+
 impl Rule {
     /// Compiles and checks one rule from `file`.
     pub fn compile(file: &str, syntax: RuleSyntax) -> Result<Rule, Error> {
@@ -331,26 +361,23 @@ impl Rule {
         self.rejects(c).is_none()
     }
 
-    /// Why this rule drops the found secret `c` (its entropy, checksum or an allowlist), in
-    /// words that never hold the secret; `None` when it is kept (`--explain`).
-    pub fn rejects(&self, c: &Candidate<'_>) -> Option<String> {
+    /// Why this rule drops the found secret `c` (its entropy, checksum or an allowlist);
+    /// `None` when it is kept. Nothing is allocated: the scan asks this of every candidate.
+    pub fn rejects(&self, c: &Candidate<'_>) -> Option<Dropped<'_>> {
         let secret = c.secret();
         if let Some(min) = self.entropy {
-            let e = entropy(secret);
-            if e < min {
-                return Some(format!("entropy {e:.2} bits per byte is below the rule's {min}"));
+            let bits = entropy(secret);
+            if bits < min {
+                return Some(Dropped::Entropy { bits, min });
             }
         }
         if let Some(sum) = &self.checksum {
             if !sum.verify(secret) {
-                return Some("its checksum is not valid (a made-up or mistyped token)".into());
+                return Some(Dropped::Checksum);
             }
         }
         let list = self.allowlists.iter().find(|a| a.allows(c))?;
-        Some(match &list.description {
-            Some(d) => format!("the rule's allowlist ({d})"),
-            None => "the rule's allowlist (a placeholder, example or reference)".into(),
-        })
+        Some(Dropped::RuleAllowlist(list.description.as_deref()))
     }
 
     /// Whether this rule's allowlists leave out everything in `path` at `commit`.
