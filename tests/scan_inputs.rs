@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use rand::SeedableRng as _;
 use sidekey_scanner::rules::examples::expand;
 
-use crate::support::bin;
+use crate::support::{bin, scan_output};
 
 fn token(seed: u64) -> String {
     expand("{github:ghp}", &mut rand::rngs::StdRng::seed_from_u64(seed)).unwrap()
@@ -160,11 +160,7 @@ fn explain_says_why_each_candidate_was_dropped_without_showing_it() {
         &format!("API_TOKEN=\"your_api_token_here\"\nGITHUB_TOKEN={broken}\nhmac_secret = \"000102030405060708090a0b0c0d0e0f\"\n"),
     );
     write(dir.path(), "vendor/lib/conf.py", "password = \"Xk2pQ9vL7mN4rT8w\"\n");
-    let out = Command::new(bin("sidekey-scan"))
-        .args([".", "--explain", "--no-progress"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = scan_output(dir.path(), &[".", "--explain", "--no-progress"], &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     for said in [
@@ -179,10 +175,6 @@ fn explain_says_why_each_candidate_was_dropped_without_showing_it() {
         !stderr.contains(&broken) && !stderr.contains("Xk2pQ9vL"),
         "no candidate in full: {stderr}"
     );
-    let quiet = Command::new(bin("sidekey-scan"))
-        .args([".", "--no-progress"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let quiet = scan_output(dir.path(), &[".", "--no-progress"], &[]);
     assert!(!String::from_utf8_lossy(&quiet.stderr).contains("explain:"));
 }

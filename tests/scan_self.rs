@@ -12,8 +12,8 @@ use rand::SeedableRng;
 use serde_json::Value;
 use sidekey_scanner::rules::examples::expand;
 
-use crate::support::bin;
 use crate::support::git::isolated;
+use crate::support::{bin, scan_report};
 
 /// The repository this test belongs to.
 fn root() -> &'static Path {
@@ -33,16 +33,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `sidekey-scan ARGS --format json` in `dir`: exit code, report, stderr.
-fn scan_json(dir: &Path, args: &[&str]) -> (i32, Value, String) {
-    let args: Vec<&str> = args
-        .iter()
-        .copied()
-        .chain(["--format", "json", "--no-progress"])
-        .collect();
-    crate::support::scan_json(dir, &args, &[])
 }
 
 /// `path:line ruleId` of each finding, for messages.
@@ -72,17 +62,17 @@ fn the_repository_scans_clean_with_its_committed_allowlist() {
         .into_iter()
         .chain(files.iter().copied())
         .collect();
-    let (code, report, stderr) = scan_json(root(), &with);
+    let (code, report, stderr) = scan_report(root(), &with, &[]);
     assert_eq!((code, listed(&report)), (0, vec![]), "the committed files: {stderr}");
 
-    let (code, report, _) = scan_json(root(), &files);
+    let (code, report, _) = scan_report(root(), &files, &[]);
     assert_eq!(code, 1, "without the allowlist the rule examples are found");
     assert!(
         listed(&report).iter().any(|f| f.contains("config/rules.toml")),
         "{report:#}"
     );
 
-    let (code, report, stderr) = scan_json(root(), &["--config", ".sidekey-scan.toml", "--git", "HEAD"]);
+    let (code, report, stderr) = scan_report(root(), &["--config", ".sidekey-scan.toml", "--git", "HEAD"], &[]);
     assert_eq!((code, listed(&report)), (0, vec![]), "the history of HEAD: {stderr}");
 }
 
