@@ -416,15 +416,15 @@ say "corpus: ${CORPUS[*]}: $C_FILES files, $C_BYTES bytes ($C_TEXT in text files
 say "keywords: $N_KW from $N_RULES rules"
 # rg searches what sidekey-scan walks: hidden files, no ignore files, no .git/, binary files skipped
 # (rg stops at a NUL; sidekey-scan sniffs 8 KiB), keywords as literals, ASCII case-insensitive.
-RG_ARGS=(--no-config --no-ignore --hidden -g '!.git' --fixed-strings --ignore-case --no-unicode --count-matches --stats -f "$DIR/keywords.txt")
+RG_BASE=(--no-config --no-ignore --hidden -g '!.git' --fixed-strings --ignore-case --no-unicode --count-matches --stats)
+RG_ARGS=("${RG_BASE[@]}" -f "$DIR/keywords.txt")
 SK_ARGS=(--format json --no-progress)
 RG_SHOW="--no-config --no-ignore --hidden -g '!.git' --fixed-strings --ignore-case --no-unicode --count-matches --stats -f KEYWORDS DIR…"
 # The floor: a sweep for six literals that name common secrets (ripgrep's SIMD Teddy searcher),
 # what a quick `rg` for leaks costs on the same files.
 SIX=(akia ghp_ xoxb- sk_live_ password "-----begin")
 printf '%s\n' "${SIX[@]}" >"$DIR/six.txt"
-RG6_ARGS=("${RG_ARGS[@]}")
-RG6_ARGS[${#RG6_ARGS[@]} - 1]=$DIR/six.txt
+RG6_ARGS=("${RG_BASE[@]}" -f "$DIR/six.txt")
 
 # ------------------------------------------------------------ 4. throughput: full corpus, best of REPEAT
 say "warming the page cache (read every corpus file once, plus one untimed run of each tool)"
