@@ -52,7 +52,12 @@ pub enum Format {
 impl Format {
     /// The format of the file at `path` (the last component of an archive member's path).
     pub fn of(path: &str) -> Option<Format> {
-        Some(match extension(path).as_str() {
+        Format::of_extension(&extension(path))
+    }
+
+    /// The format of a file with the (lowercase) extension `ext`.
+    fn of_extension(ext: &str) -> Option<Format> {
+        Some(match ext {
             "yaml" | "yml" => Format::Yaml,
             "xml" | "config" | "csproj" | "vbproj" | "fsproj" | "props" | "targets" | "plist" | "resx" | "nuspec"
             | "pubxml" | "xaml" | "wsdl" | "jmx" => Format::Xml,
@@ -87,7 +92,8 @@ impl View {
         if bytes.len() > MAX_FILE {
             return None;
         }
-        let format = Format::of(path)?;
+        let ext = extension(path);
+        let format = Format::of_extension(&ext)?;
         let text = std::str::from_utf8(bytes).ok()?;
         let mut view = View::default();
         match format {
@@ -95,7 +101,7 @@ impl View {
             Format::Xml => xml::pairs(text, &mut view),
             Format::Notebook => notebook::lines(text, &mut view),
             Format::Sections => sections::pairs(text, &mut view),
-            Format::Code => code::pairs(text, &extension(path), &mut view),
+            Format::Code => code::pairs(text, &ext, &mut view),
         }
         (!view.origins.is_empty()).then_some(view)
     }
