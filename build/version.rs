@@ -7,12 +7,13 @@
 //!
 //! The script reruns when HEAD moves (a commit, a checkout), not on every edit: the commit is
 //! the one checked out, not a claim that the tree is clean. Both binaries use this one script
-//! (`build = "../build/version.rs"` in agent/ and scanner/).
+//! (`build = "../build/version.rs"` in agent/; scanner/build.rs calls [`main`] and also
+//! converts the built-in rules).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn main() {
+pub fn main() {
     println!("cargo:rerun-if-env-changed=SIDEKEY_COMMIT");
     println!("cargo:rerun-if-env-changed=SIDEKEY_COMMIT_DATE");
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));

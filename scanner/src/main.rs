@@ -24,7 +24,13 @@ fn main() -> ExitCode {
         Some(cli::Command::InstallHook { pre_push, force, extra }) => {
             install_hook(pre_push, force, &extra).map(|()| Outcome::Clean)
         }
-        None => ScanPlan::from_options(&options(cli.scan)).and_then(ScanPlan::run),
+        None => ScanPlan::from_options(&options(cli.scan)).and_then(|plan| {
+            let outcome = plan.run();
+            // The process ends next: freeing the compiled rules piece by piece took about a
+            // tenth of a pre-commit hook's run, for memory the kernel takes back at once.
+            std::mem::forget(plan);
+            outcome
+        }),
     };
     match outcome {
         Ok(Outcome::Found(_)) => ExitCode::from(1),

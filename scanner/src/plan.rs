@@ -280,7 +280,7 @@ impl ScanPlan {
 
     /// Scans, checks liveness and revokes when asked, writes the report; answers what was
     /// found.
-    pub fn run(self) -> anyhow::Result<Outcome> {
+    pub fn run(&self) -> anyhow::Result<Outcome> {
         let Some((mut findings, skipped)) = self.scan()? else {
             return Ok(Outcome::Clean); // a push that sends no commits: nothing to report
         };

@@ -24,6 +24,30 @@ fn the_builtin_rules_compile_with_unique_ids_and_keywords() {
 }
 
 #[test]
+fn the_builtin_rules_read_from_json_are_the_toml_files_rules() {
+    // The binary reads the build script's JSON; people edit (and errors name) the TOML.
+    let from_json = builtin_syntax();
+    let mut from_toml = Vec::new();
+    for (file, text) in BUILTIN {
+        let syntax = parse_syntax(file, text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            syntax.extend.is_none() && syntax.allowlist.is_none() && syntax.allowlists.is_empty(),
+            "{file}: only [[rules]] in a built-in file"
+        );
+        from_toml.extend(syntax.rules);
+    }
+    assert_eq!(from_json.len(), from_toml.len());
+    for ((_, json), toml) in from_json.iter().zip(&from_toml) {
+        assert_eq!(
+            format!("{json:?}"),
+            format!("{toml:?}"),
+            "{}: JSON and TOML differ",
+            toml.id
+        );
+    }
+}
+
+#[test]
 fn every_rule_finds_its_examples_and_none_of_its_negative_examples() {
     let engine = Engine::new(builtin());
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);

@@ -1,0 +1,33 @@
+//! The scanner's build script: the version metadata every binary gets (`build/version.rs`),
+//! and the built-in rules converted once, here, from TOML to JSON.
+//!
+//! Parsing the ~900 KB of rule TOML was most of `sidekey-scan`'s start-up, which a pre-commit
+//! hook pays on every commit; the same data as JSON deserializes into the same `RuleSyntax`
+//! several times faster. The TOML files stay the source (they are what people edit and what
+//! the tests check, including that both forms give the same rules).
+
+#[path = "../build/version.rs"]
+mod version;
+
+use std::path::PathBuf;
+
+/// The built-in rule files, as `src/rules.rs`'s `BUILTIN` lists them.
+const RULE_FILES: &[&str] = &[
+    "config/rules.toml",
+    "config/rules/providers-a-l.toml",
+    "config/rules/providers-m-z.toml",
+];
+
+fn main() {
+    version::main();
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("..");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for (i, file) in RULE_FILES.iter().enumerate() {
+        let path = root.join(file);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let value: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let json = serde_json::to_string(&value).expect("a TOML value is JSON");
+        std::fs::write(out.join(format!("rules-{i}.json")), json).expect("OUT_DIR is writable");
+    }
+}
