@@ -1,19 +1,19 @@
-//! The engine: one Aho-Corasick pass over every rule's keywords finds which rules can match
+//! The engine: one keyword pass ([`keywords`]) over every rule's keywords finds which rules can match
 //! at all; only those rules' regexes run, and only their secrets that pass entropy, checksum
 //! and allowlists (the rule's and the config's) become [`Match`]es with line and column. Rules
 //! that match paths alone ([`FileRule`]) are asked per file ([`Engine::file_rules`]). The
 //! engine knows no file format and no report format; compiled rules are shared, so one
 //! `Engine` serves every thread.
 
+use regex::bytes::RegexSet;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
-
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-use regex::bytes::RegexSet;
 
 use crate::rules::{Allowlist, Candidate, Dropped, FileRule, Rule, RuleSet};
+
+mod keywords;
+
+use keywords::Keywords;
 
 /// A secret found by a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,22 +40,11 @@ const BACK_MAX: usize = 8 * 1024;
 /// How far after a keyword hit a window ends (a PEM private key fits).
 const FORWARD: usize = 16 * 1024;
 
-/// After this many bytes scanned, the keyword pass moves from the NFA to the DFA.
-const DFA_AFTER: usize = 1024 * 1024;
-
 /// Compiled rules plus the keyword automaton.
 pub struct Engine {
     rules: Vec<Rule>,
-    /// The keywords, one pattern each (a hit names its index here).
-    patterns: Vec<String>,
-    /// A contiguous NFA over `patterns`: built in a quarter of the DFA's time with a
-    /// sixteenth of its memory, and fast enough for a commit's few files (`--staged`).
-    keywords: AhoCorasick,
-    /// The DFA over `patterns`, several times faster per byte, built once a scan has read
-    /// [`DFA_AFTER`] bytes (about 30 ms and 6 MB for 2,000 keywords: start-up a hook would pay).
-    keywords_dfa: OnceLock<AhoCorasick>,
-    /// Bytes scanned so far, until the DFA is built.
-    scanned: AtomicUsize,
+    /// The keyword pass over every rule's keywords (a hit names the keyword's index).
+    keywords: Keywords,
     /// For each keyword pattern, the rules that listed it.
     keyword_rules: Vec<Vec<usize>>,
     /// For each keyword pattern: whether a rule with a line window lists it (its hits' places
@@ -91,17 +80,6 @@ fn unanchored_sets(rules: &[Rule], unanchored: Vec<usize>) -> Vec<(RegexSet, Vec
     }
 }
 
-/// The keyword automaton of `kind` over `patterns` (ASCII case-insensitive, every overlapping
-/// hit). Over hundreds of keywords no SIMD prefilter applies, so the kind sets the speed.
-fn automaton(patterns: &[String], kind: AhoCorasickKind) -> AhoCorasick {
-    AhoCorasickBuilder::new()
-        .ascii_case_insensitive(true)
-        .kind(Some(kind))
-        .match_kind(MatchKind::Standard)
-        .build(patterns)
-        .expect("keyword literals always build an automaton")
-}
-
 impl Engine {
     /// Builds the engine for `rules`. A rule without keywords gets the literals its regex
     /// requires as keywords (as gitleaks configs often omit them); rules with none go into one
@@ -133,7 +111,7 @@ impl Engine {
                 }
             }
         }
-        let keywords = automaton(&patterns, AhoCorasickKind::ContiguousNFA);
+        let keywords = Keywords::new(&patterns);
         let keyword_reach = keyword_rules
             .iter()
             .map(|rs| {
@@ -146,10 +124,7 @@ impl Engine {
         let unanchored = unanchored_sets(&rules, unanchored);
         Engine {
             rules,
-            patterns,
             keywords,
-            keywords_dfa: OnceLock::new(),
-            scanned: AtomicUsize::new(0),
             keyword_rules,
             keyword_reach,
             unanchored,
@@ -219,19 +194,6 @@ impl Engine {
         &self.rules
     }
 
-    /// The automaton for a blob of `len` bytes: the NFA until the scan has read
-    /// [`DFA_AFTER`] bytes, the DFA from then on (built once, by the first thread there).
-    fn keyword_automaton(&self, len: usize) -> &AhoCorasick {
-        if let Some(dfa) = self.keywords_dfa.get() {
-            return dfa;
-        }
-        if self.scanned.fetch_add(len, Ordering::Relaxed) + len < DFA_AFTER {
-            return &self.keywords;
-        }
-        self.keywords_dfa
-            .get_or_init(|| automaton(&self.patterns, AhoCorasickKind::DFA))
-    }
-
     /// Finds every secret in `bytes`. `path` (as the user would type it) feeds rules' `path`
     /// filters.
     pub fn scan(&self, bytes: &[u8], path: Option<&str>) -> Vec<Match> {
@@ -252,19 +214,18 @@ impl Engine {
         // Per keyword, the last hit kept: hits closer than this to it fall in the same window
         // and are dropped (a run of `AAAA…` would otherwise keep one per byte).
         let mut last = vec![usize::MAX; if whole { 0 } else { self.keyword_rules.len() }];
-        for hit in self.keyword_automaton(bytes.len()).find_overlapping_iter(bytes) {
-            let pattern = hit.pattern().as_usize();
+        self.keywords.for_each(bytes, |pattern, start| {
             let (line, wide) = self.keyword_reach[pattern];
             if line {
-                line_hits.push((pattern as u32, hit.start()));
+                line_hits.push((pattern as u32, start));
             }
             if wide && whole {
                 seen[pattern] = true;
-            } else if wide && (last[pattern] == usize::MAX || hit.start() >= last[pattern] + FORWARD / 2) {
-                last[pattern] = hit.start();
-                hits.push((pattern as u32, hit.start()));
+            } else if wide && (last[pattern] == usize::MAX || start >= last[pattern] + FORWARD / 2) {
+                last[pattern] = start;
+                hits.push((pattern as u32, start));
             }
-        }
+        });
         // (rule, offset of a hit of one of its keywords); `usize::MAX`: search the whole blob.
         let wide = |r: &&usize| !self.rules[**r].line_window;
         let mut todo: Vec<(u32, usize)> = Vec::new();
@@ -576,7 +537,7 @@ mod tests {
     }
 
     #[test]
-    fn the_nfa_and_the_dfa_find_the_same_keywords() {
+    fn every_keyword_hit_counts_overlapping_ones_and_any_case() {
         let rules_file = r#"
 [[rules]]
 id = "tok"
@@ -586,24 +547,13 @@ keywords = ["tok_", "TOKEN_", "ok_"]
         let (_, rules) = crate::rules::parse("t.toml", rules_file).unwrap();
         let engine = Engine::new(rules);
         let text = b"a = TOK_abcdef123456\nb = token_x ok_\n";
-        let before = engine.scan(text, None);
-        assert!(
-            engine.keywords_dfa.get().is_none(),
-            "a small scan does not build the DFA"
-        );
-        assert_eq!(before.len(), 1);
-        engine.scan(&vec![b'x'; DFA_AFTER], None);
-        assert!(engine.keywords_dfa.get().is_some(), "a large scan does");
-        assert_eq!(engine.scan(text, None), before);
-        let hits = |ac: &AhoCorasick| -> Vec<(usize, usize)> {
-            ac.find_overlapping_iter(&text[..])
-                .map(|m| (m.pattern().as_usize(), m.start()))
-                .collect()
-        };
-        assert_eq!(hits(&engine.keywords), hits(engine.keywords_dfa.get().unwrap()));
+        assert_eq!(engine.scan(text, None).len(), 1);
+        let mut hits = Vec::new();
+        engine.keywords.for_each(text, |k, start| hits.push((k, start)));
+        hits.sort_unstable();
         assert_eq!(
-            hits(&engine.keywords).len(),
-            4,
+            hits,
+            [(0, 4), (1, 25), (2, 5), (2, 33)],
             "tok_ and the ok_ inside it, token_, ok_"
         );
     }

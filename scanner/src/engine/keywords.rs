@@ -1,0 +1,445 @@
+//! The keyword pass: where each of a few thousand short literals occurs in a blob (ASCII
+//! case-insensitive, every occurrence, overlapping ones included).
+//!
+//! An Aho-Corasick automaton over ~2,200 keywords has no SIMD prefilter to lean on: its DFA
+//! runs at ~170 MB/s on source code (a 6 MB table that misses the cache) and takes ~30 ms to
+//! build, its NFA is slower still and takes ~12 ms — a pre-commit hook's whole budget. Here
+//! each keyword is represented by the one four-byte gram of it that is rarest in source code
+//! (its "anchor"; three-byte keywords are their own anchor). The pass slides over the blob
+//! testing each position's gram against a bit set of hashed anchors that stays in cache; only
+//! at the few positions that pass is the anchor's bucket looked up and each keyword there
+//! compared in full. Building takes well under a millisecond; searching costs a few
+//! instructions per byte whatever the number of keywords.
+//!
+//! Keywords shorter than three bytes (rare: `q~`) go to a small Aho-Corasick automaton of
+//! their own, which prefilters well because it holds only a few literals.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// How rare each pair of byte classes is in source code: -log2 of the pair's frequency,
+/// measured on 30 MB of open-source crates' files. Row: the first byte's class, column: the
+/// second's; the classes are [`class`]'s (`a`–`z` in any case, a digit, `_`, `-`, `.`,
+/// whitespace, anything else). Only the choice of anchors depends on it, never what is found.
+#[rustfmt::skip]
+const PAIR_RARITY: [[u8; 32]; 32] = [
+    [14, 10,  9,  9, 13, 11, 10, 15,  9, 17, 12,  8,  9,  8, 18, 10, 18,  8,  8,  7, 11, 12, 11, 12, 11, 13, 11, 13, 14, 13, 10, 11], // a
+    [11, 13, 12, 14, 10, 14, 19, 20, 10, 14, 16, 10, 15, 17,  9, 16, 21, 12, 12, 14,  9, 17, 18, 18, 11, 17, 11, 13, 16, 12,  8, 11], // b
+    [ 9, 13, 11, 13,  9, 10, 16,  9, 11, 17,  9,  9, 13, 14,  7, 12, 14,  9, 11,  9, 11, 13, 14, 14, 13, 21, 11,  9, 13, 13, 11,  9], // c
+    [11, 13, 13, 11,  7, 13, 14, 15,  9, 16, 15, 12, 13, 15,  9, 13, 18, 11, 11, 12, 11, 14, 15, 15, 12, 19, 11,  9, 13, 11,  9,  8], // d
+    [ 8, 11,  9,  8, 10, 10, 11, 13, 12, 16, 13,  8, 10,  8, 12, 10, 10,  7,  8,  8, 13, 11, 11,  9, 11, 18, 11,  9, 12, 10,  7,  7], // e
+    [11, 14, 13, 12, 10, 10, 11, 17,  9, 24, 19, 11, 12, 10,  9, 15, 18, 10, 12, 13, 10, 15, 15, 19, 13, 25, 11, 11, 16, 10,  9,  9], // f
+    [13, 16, 14, 15,  9, 17, 14, 12, 10, 24, 16, 13, 14, 11, 12, 15, 17, 11, 12, 13, 12, 17, 16, 18, 16, 15, 14, 11, 15, 13,  9,  9], // g
+    [ 9, 15, 16, 14,  8, 14, 18, 19, 10, 23, 18, 14, 12, 16, 10, 10, 22, 11, 13, 11, 11, 20, 15, 17, 13, 19, 14, 12, 16, 14, 10, 10], // h
+    [11, 11,  9,  9, 10, 10, 10, 17, 16, 18, 14,  9,  9,  7,  8, 11, 17, 10,  9,  8, 17, 10, 16, 11, 19, 10, 12, 12, 15, 15, 13, 11], // i
+    [14, 22, 20, 23, 13, 21, 22, 18, 16, 21, 17, 21, 20, 19, 13, 20, 21, 20, 15, 18, 15, 21, 18, 21, 21, 20, 17, 17, 22, 19, 16, 15], // j
+    [12, 15, 15, 15,  9, 16, 15, 17, 11, 23, 20, 16, 17, 14, 16, 16, 17, 16, 11, 14, 16, 15, 16, 25, 18, 23, 15, 12, 16, 14, 12, 10], // k
+    [10, 15, 13, 10,  8,  9, 12, 16,  9, 20, 14,  9, 15, 14,  8, 14, 20, 14, 10, 10,  9, 14, 15, 16, 11, 16, 14, 11, 14, 12, 10,  9], // l
+    [ 9, 12, 14, 14,  8, 15, 16, 17, 10, 21, 16, 12, 12, 16, 10,  9, 16, 15, 11, 12,  9, 17, 17, 18, 14, 18, 15, 11, 14, 13, 11, 10], // m
+    [10, 13,  9,  8,  8, 11,  8, 14, 10, 16, 12, 11, 14, 11,  9, 11, 18, 14,  8,  8, 11, 12, 12, 17, 12, 16, 14, 11, 13, 12,  8,  9], // n
+    [13, 12,  9, 10, 12, 10, 11, 17, 11, 14, 10,  9,  9,  7,  9, 10, 21,  8,  9, 10,  9, 11,  9, 13, 16, 18, 13, 11, 13, 14, 10, 10], // o
+    [ 9, 15, 14, 14,  9, 14, 15, 12, 11, 19, 13,  9, 16, 16, 10,  9, 17,  9, 11, 10,  8, 15, 15, 17, 12, 21, 13, 11, 15, 14, 10, 10], // p
+    [18, 17, 16, 16, 18, 21, 23, 20, 15, 25, 21, 17, 20, 17, 18, 17, 19, 16, 14, 16, 11, 17, 21, 21, 23, 21, 18, 15, 19, 17, 14, 11], // q
+    [ 8, 14, 10, 11,  7, 13, 11, 15,  9, 22, 12, 12, 10, 10,  8, 13, 18,  9,  9,  9, 10, 12, 13, 14, 10, 19, 13, 10, 14, 11,  9,  8], // r
+    [11, 14, 11, 13,  7, 14, 13, 10,  8, 18, 12, 12, 12, 14, 10, 10, 16, 11,  9,  7, 10, 14, 14, 16, 10, 16, 13,  9, 11, 10,  8,  8], // s
+    [ 8, 13, 10, 10,  7, 13, 16,  8,  8, 18, 16, 12, 12, 15,  8, 11, 18,  8, 10, 10,  9, 14, 13, 12, 10, 18, 13,  9, 11, 10,  7,  7], // t
+    [12,  8, 10, 10, 10, 11, 12, 22, 10, 23, 20,  9, 10,  9, 14, 11, 21,  9,  9,  8, 18, 18, 19, 13, 19, 17, 10, 14, 16, 18, 13, 13], // u
+    [10, 18, 14, 18,  9, 16, 16, 18, 11, 25, 21, 16, 15, 18, 12, 15, 18, 18, 15, 16, 20, 18, 19, 17, 21, 21, 12, 13, 16, 14, 14, 12], // v
+    [10, 18, 15, 15, 11, 15, 19, 11,  9, 17, 15, 13, 16, 11, 11, 17, 22, 10,  9, 16, 19, 21, 16, 18, 19, 25, 17, 12, 16, 14, 12, 11], // w
+    [12, 14, 12, 14, 12, 13, 16, 14, 13, 24, 20, 16, 15, 17, 16, 11, 19, 17, 14, 11, 16, 19, 16, 14, 17, 21,  9, 12, 14, 13, 12, 10], // x
+    [15, 14, 15, 16, 13, 16, 15, 16, 13, 22, 19, 14, 13, 11, 12, 10, 22, 14, 10, 12, 17, 18, 15, 19, 17, 17, 15, 11, 14, 12,  9,  9], // y
+    [14, 16, 17, 15,  9, 17, 21, 18, 15, 23, 22, 16, 18, 20, 14, 20, 24, 21, 11, 21, 19, 20, 18, 21, 16, 16, 17, 17, 19, 18, 15, 14], // z
+    [11, 11, 11, 11, 11, 11, 19, 18, 16, 21, 17, 17, 17, 18, 14, 16, 21, 16, 17, 17, 14, 18, 20,  9, 21, 22,  6, 11,  9, 10, 10,  7], // digit
+    [10, 11, 10, 11, 10, 10, 12, 12,  9, 15, 13, 10, 10, 11, 11, 10, 14, 10,  9,  9, 11, 11, 12, 14, 16, 15, 11, 12, 23, 18, 12, 12], // _
+    [13, 12, 13, 14, 14, 14, 15, 15, 12, 19, 17, 12, 14, 15, 14, 13, 18, 13, 11, 13, 14, 14, 10, 16, 19, 16, 12, 23, 12, 21, 11, 10], // -
+    [11, 13, 11, 13, 13, 12, 13, 10, 11, 14, 15, 12, 12, 13, 13, 11, 17, 12, 11, 12, 12, 14, 13, 17, 18, 17, 10, 17, 21, 12,  9, 12], // .
+    [ 8,  9,  7,  9,  9,  8, 11, 10,  8, 14, 12,  9,  9,  9,  9,  8, 13,  9,  7,  7,  9, 10,  9,  9, 12, 11,  8, 10, 10, 11,  3,  5], // whitespace
+    [ 9,  9,  9,  9, 10,  9, 11, 11,  9, 14, 13, 11,  9, 10, 11,  9, 13,  9,  8,  9, 10, 11, 11, 12, 14, 12,  9, 11, 13, 10,  4,  5], // other
+];
+
+/// A byte's class in [`PAIR_RARITY`].
+fn class(byte: u8) -> usize {
+    match byte.to_ascii_lowercase() {
+        b @ b'a'..=b'z' => usize::from(b - b'a'),
+        b'0'..=b'9' => 26,
+        b'_' => 27,
+        b'-' => 28,
+        b'.' => 29,
+        b' ' | b'\t' | b'\n' | b'\r' => 30,
+        _ => 31,
+    }
+}
+
+/// How rare `gram` is in source code: the sum of its pairs' rarities.
+fn rarity(gram: &[u8]) -> u32 {
+    gram.windows(2)
+        .map(|p| u32::from(PAIR_RARITY[class(p[0])][class(p[1])]))
+        .sum()
+}
+
+/// The 4,000 commonest four-byte grams of source code (lowercase, made of letters, digits and
+/// ` _.-:/=`), commonest first: counted on 30 MB of Python, C headers, JavaScript, Perl and
+/// Rust files. One gram a line, `~` standing for a space. Only the choice of anchors depends
+/// on it, never what is found.
+const COMMON_GRAMS: &str = include_str!("common-grams.txt");
+
+/// The offset of `keyword`'s rarest four-byte gram: one not among [`COMMON_GRAMS`] if it has
+/// any, else its least common one; between equals, the rarest by [`PAIR_RARITY`], then the
+/// first.
+fn anchor(keyword: &[u8], common: &HashMap<[u8; 4], usize>) -> usize {
+    let commonness = |gram: [u8; 4]| {
+        (
+            common.get(&gram).map_or(0, |rank| common.len() - rank),
+            u32::MAX - rarity(&gram),
+        )
+    };
+    (0..=keyword.len() - 4)
+        .min_by_key(|i| commonness([keyword[*i], keyword[i + 1], keyword[i + 2], keyword[i + 3]]))
+        .expect("a keyword of four bytes or more")
+}
+
+/// [`COMMON_GRAMS`], each with its rank.
+fn common_grams() -> HashMap<[u8; 4], usize> {
+    COMMON_GRAMS
+        .lines()
+        .filter_map(|g| <[u8; 4]>::try_from(g.as_bytes()).ok())
+        .enumerate()
+        .map(|(rank, g)| (g.map(|b| if b == b'~' { b' ' } else { b }), rank))
+        .collect()
+}
+
+/// Folds a gram's letters to lowercase (and, harmlessly, some punctuation onto others: the
+/// filter may pass a little more, the full comparison decides).
+#[inline(always)]
+fn fold(gram: u32) -> u32 {
+    gram | 0x2020_2020
+}
+
+/// [`fold`] for eight bytes.
+#[inline(always)]
+fn fold64(bytes: u64) -> u64 {
+    bytes | 0x2020_2020_2020_2020
+}
+
+/// The four bytes at `bytes[0..4]` as a gram (little-endian: a three-byte gram is the low
+/// three bytes).
+#[inline(always)]
+fn gram(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+}
+
+/// A keyword's anchor in a bucket.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The anchor, folded (see [`fold`]).
+    gram: u32,
+    /// The keyword's index.
+    keyword: u32,
+    /// Where the anchor starts in the keyword.
+    offset: u32,
+}
+
+/// The anchors of one length: a bit set of their hashes and, per bucket (the hash's top
+/// bits), the keywords they stand for.
+/// `BITS` bits of a gram's hash index the bit set (of `WORDS` = 2^(BITS-6) words: constants,
+/// so that the index is in bounds by its type and the shifts are immediates).
+#[derive(Debug)]
+struct Anchors<const BITS: u32, const WORDS: usize> {
+    /// Bits of the hash that pick the bucket.
+    bucket_bits: u32,
+    /// One bit per hashed anchor.
+    filter: Box<[u64; WORDS]>,
+    /// Bucket `b`'s entries are `entries[buckets[b]..buckets[b + 1]]`.
+    buckets: Box<[u32]>,
+    /// Every anchor, by bucket.
+    entries: Box<[Entry]>,
+}
+
+impl<const BITS: u32, const WORDS: usize> Anchors<BITS, WORDS> {
+    /// The anchors in `entries`, in buckets picked by `bucket_bits` bits of their hash.
+    fn new(bucket_bits: u32, entries: Vec<Entry>) -> Self {
+        assert_eq!(WORDS, 1 << (BITS - 6), "WORDS is 2^(BITS-6)");
+        let mut anchors = Anchors {
+            bucket_bits,
+            filter: vec![0u64; WORDS].into_boxed_slice().try_into().expect("WORDS words"),
+            buckets: vec![0u32; (1 << bucket_bits) + 1].into_boxed_slice(),
+            entries: Box::new([]),
+        };
+        let mut entries: Vec<(usize, Entry)> = entries
+            .into_iter()
+            .map(|e| {
+                let h = anchors.hash(e.gram);
+                anchors.filter[(h >> 6) as usize] |= 1 << (h & 63);
+                (anchors.bucket(h), e)
+            })
+            .collect();
+        entries.sort_by_key(|(b, e)| (*b, e.keyword));
+        for (b, _) in &entries {
+            anchors.buckets[b + 1] += 1;
+        }
+        for b in 1..anchors.buckets.len() {
+            anchors.buckets[b] += anchors.buckets[b - 1];
+        }
+        anchors.entries = entries.into_iter().map(|(_, e)| e).collect();
+        anchors
+    }
+
+    /// The bit of a folded gram (Fibonacci hashing: the top bits of a multiply).
+    #[inline(always)]
+    fn hash(&self, gram: u32) -> u32 {
+        gram.wrapping_mul(0x9e37_79b1) >> (32 - BITS)
+    }
+
+    /// The bucket of a hash.
+    #[inline(always)]
+    fn bucket(&self, hash: u32) -> usize {
+        (hash >> (BITS - self.bucket_bits)) as usize
+    }
+
+    /// Whether the folded gram `g` may be an anchor; its hash if so.
+    #[inline(always)]
+    fn passes(&self, g: u32) -> Option<u32> {
+        let h = self.hash(g);
+        (self.bit(h) != 0).then_some(h)
+    }
+
+    /// The filter's bit for hash `h`: 1 if some anchor hashes there (no branch).
+    #[inline(always)]
+    fn bit(&self, h: u32) -> u64 {
+        (self.filter[(h >> 6) as usize % WORDS] >> (h & 63)) & 1
+    }
+
+    /// Compares in full each keyword whose anchor is the gram `g` (hash `h`) found at `at`.
+    #[inline(never)]
+    fn confirm(
+        &self,
+        keywords: &[Box<[u8]>],
+        haystack: &[u8],
+        at: usize,
+        g: u32,
+        h: u32,
+        hit: &mut impl FnMut(usize, usize),
+    ) {
+        let b = self.bucket(h);
+        let entries = &self.entries[self.buckets[b] as usize..self.buckets[b + 1] as usize];
+        for e in entries.iter().filter(|e| e.gram == g) {
+            let Some(start) = at.checked_sub(e.offset as usize) else {
+                continue;
+            };
+            let keyword = &keywords[e.keyword as usize];
+            if haystack
+                .get(start..start + keyword.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(keyword))
+            {
+                hit(e.keyword as usize, start);
+            }
+        }
+    }
+}
+
+/// The keywords, searchable; see the module's documentation.
+#[derive(Debug)]
+pub struct Keywords {
+    /// The keywords, lowercase, in the caller's order (a hit names its index here).
+    keywords: Vec<Box<[u8]>>,
+    /// Four-byte anchors of the keywords of four bytes or more: 2^20 bits (128 KiB) keep a
+    /// random gram's chance of passing near 0.2 % with ~2,200 anchors.
+    four: Anchors<20, { 1 << 14 }>,
+    /// The three-byte keywords (a few dozen), for the end of a blob.
+    three_letter: Vec<u32>,
+    /// Keywords shorter than three bytes, and their indexes.
+    short: Option<(AhoCorasick, Vec<u32>)>,
+}
+
+impl Keywords {
+    /// The searcher for `keywords` (any case; matched ASCII case-insensitively). An empty
+    /// keyword never matches.
+    pub fn new<S: AsRef<str>>(keywords: &[S]) -> Keywords {
+        let keywords: Vec<Box<[u8]>> = keywords
+            .iter()
+            .map(|k| k.as_ref().as_bytes().to_ascii_lowercase().into_boxed_slice())
+            .collect();
+        let common = common_grams();
+        let (mut four, mut last, mut short) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, k) in keywords.iter().enumerate() {
+            let entry = || {
+                let offset = anchor(k, &common);
+                Entry {
+                    gram: fold(gram(&k[offset..])),
+                    keyword: i as u32,
+                    offset: offset as u32,
+                }
+            };
+            match k.len() {
+                0 => {}
+                1 | 2 => short.push(i as u32),
+                // A three-byte keyword stands for every four-byte gram it starts (any folded
+                // byte after it: 128 grams), so that one filter serves all; only the very end
+                // of a blob, with no byte after, is looked at on its own.
+                3 => {
+                    let three = fold(gram(&[k[0], k[1], k[2], 0]));
+                    four.extend((0..=255u32).filter(|b| b & 0x20 != 0).map(|next| Entry {
+                        gram: three | next << 24,
+                        keyword: i as u32,
+                        offset: 0,
+                    }));
+                    last.push(i as u32);
+                }
+                _ => four.push(entry()),
+            }
+        }
+        let short = (!short.is_empty()).then(|| {
+            let automaton = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(short.iter().map(|i| &keywords[*i as usize]))
+                .expect("a few short literals always build an automaton");
+            (automaton, short)
+        });
+        Keywords {
+            four: Anchors::new(12, four),
+            three_letter: last,
+            keywords,
+            short,
+        }
+    }
+
+    /// Calls `hit(keyword, start)` for every occurrence of every keyword in `haystack`. For
+    /// one keyword the starts come in increasing order; across keywords in no set order.
+    pub fn for_each(&self, haystack: &[u8], mut hit: impl FnMut(usize, usize)) {
+        if let Some((automaton, indexes)) = &self.short {
+            for m in automaton.find_overlapping_iter(haystack) {
+                hit(indexes[m.pattern().as_usize()] as usize, m.start());
+            }
+        }
+        let keywords = &self.keywords[..];
+        let mut check = |at: usize, g: u32| {
+            if let Some(h) = self.four.passes(g) {
+                self.four.confirm(keywords, haystack, at, g, h, &mut hit);
+            }
+        };
+        // Eight bytes at a time hold the grams of five positions: the filter is read with no
+        // branch, and one test tells whether any of the five needs a closer look.
+        let mut at = 0;
+        while at + 8 <= haystack.len() {
+            let x = fold64(u64::from_le_bytes(haystack[at..at + 8].try_into().expect("8 bytes")));
+            let mut any = 0;
+            for k in 0..5 {
+                any |= self.four.bit(self.four.hash((x >> (8 * k)) as u32));
+            }
+            if any != 0 {
+                for k in 0..5 {
+                    check(at + k, (x >> (8 * k)) as u32);
+                }
+            }
+            at += 5;
+        }
+        while at + 4 <= haystack.len() {
+            check(at, fold(gram(&haystack[at..])));
+            at += 1;
+        }
+        // A three-byte keyword at the very end has no fourth byte to make its gram.
+        if let Some(end) = haystack.len().checked_sub(3) {
+            for k in &self.three_letter {
+                if haystack[end..].eq_ignore_ascii_case(&keywords[*k as usize]) {
+                    hit(*k as usize, end);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (keyword, start), sorted, by the slow obvious method.
+    fn naive(keywords: &[&str], haystack: &[u8]) -> Vec<(usize, usize)> {
+        let mut all = Vec::new();
+        for (k, word) in keywords.iter().enumerate() {
+            let word = word.as_bytes();
+            if word.is_empty() {
+                continue;
+            }
+            for start in 0..haystack.len() {
+                if haystack[start..].len() >= word.len()
+                    && haystack[start..start + word.len()].eq_ignore_ascii_case(word)
+                {
+                    all.push((k, start));
+                }
+            }
+        }
+        all.sort_unstable();
+        all
+    }
+
+    fn found(keywords: &[&str], haystack: &[u8]) -> Vec<(usize, usize)> {
+        let mut all = Vec::new();
+        let mut last = vec![None; keywords.len()];
+        Keywords::new(keywords).for_each(haystack, |k, start| {
+            assert!(last[k] < Some(start), "keyword {k}: start {start} after {:?}", last[k]);
+            last[k] = Some(start);
+            all.push((k, start));
+        });
+        all.sort_unstable();
+        all
+    }
+
+    #[test]
+    fn finds_every_overlapping_occurrence_in_any_case_at_both_ends() {
+        let keywords = [
+            "aaa", "aa", "password", "PASS", "q~", "ghp_", "x", "", "word", "sk_live_",
+        ];
+        for hay in [
+            &b"aaaa"[..],
+            b"Password=x; PASSWORD pass q~Q~ GHP_ ghp sk_LIVE_",
+            b"word",
+            b"wor",
+            b"a",
+            b"",
+            b"\xffpassword\x00q~",
+        ] {
+            assert_eq!(
+                found(&keywords, hay),
+                naive(&keywords, hay),
+                "{:?}",
+                String::from_utf8_lossy(hay)
+            );
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_obvious_search_on_random_text_from_a_small_alphabet() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let alphabet = b"abAB_-~ \n";
+        for _ in 0..200 {
+            let keywords: Vec<String> = (0..rng.gen_range(1..40))
+                .map(|_| {
+                    (0..rng.gen_range(1..7))
+                        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+                        .collect()
+                })
+                .collect();
+            let keywords: Vec<&str> = keywords.iter().map(String::as_str).collect();
+            let hay: Vec<u8> = (0..rng.gen_range(0..300))
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            assert_eq!(found(&keywords, &hay), naive(&keywords, &hay), "{keywords:?}");
+        }
+    }
+
+    #[test]
+    fn anchors_on_the_rarest_gram() {
+        let common = common_grams();
+        assert!(
+            common.len() >= 4000 && common.contains_key(b"cons") && common.contains_key(b" key"),
+            "{}",
+            common.len()
+        );
+        // Not the common "cons"; of the others the rarest pairs.
+        assert_eq!(&b"consul"[anchor(b"consul", &common)..][..4], b"nsul");
+        assert_eq!(anchor(b"abcd", &common), 0);
+    }
+}
