@@ -5,7 +5,7 @@
 //! expiry and then gets a clean 57P01; a revocation ends sessions at once; a uid without a
 //! grant gets 28000; hostile packets end only their own connection; health shows a proxy
 //! whose server is down; `upstream_tls` against a PostgreSQL of the test's own that takes TLS
-//! connections only.
+//! connections only; a graceful stop tells open sessions 57P01.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -756,4 +756,78 @@ fn proxy_upstream_tls_against_a_server_that_takes_tls_connections_only() {
     std::thread::sleep((launched + Duration::from_secs(21)).saturating_duration_since(Instant::now()));
     expect_failing("after the probes");
     agent.assert_never_leaked(std::slice::from_ref(&pg.admin_secret));
+}
+
+/// A session idle between queries; answers when and with what its connection ended.
+fn idle_session(agent: &Agent, expect_user: String) -> std::thread::JoinHandle<(Instant, tokio_postgres::Error)> {
+    let conninfo = through(agent);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                .await
+                .expect("a session through the proxy");
+            let connection = tokio::spawn(connection);
+            let user: String = client.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
+            assert_eq!(user, expect_user);
+            ready_tx.send(()).unwrap();
+            let ended = connection.await.unwrap();
+            let at = Instant::now();
+            drop(client);
+            (at, ended.expect_err("the connection ended with an error"))
+        })
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the session logged in");
+    handle
+}
+
+#[test]
+fn proxy_sessions_get_57p01_when_the_agent_stops_and_it_exits_0() {
+    let stack = Stack::get();
+    let mut agent = start(stack, "1h", "2h", &[]);
+    let user = agent.get("db")["data"]["username"].as_str().unwrap().to_owned();
+    let base = Instant::now();
+    // One session with a query in flight, one idle between two queries.
+    let busy = busy_session(
+        &agent,
+        user.clone(),
+        "SELECT current_user::text, pg_sleep(10)::text",
+        base,
+    );
+    let idle = idle_session(&agent, user.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    let sigterm = base.elapsed();
+    let asked = Instant::now();
+    let status = agent.stop();
+    let exited = asked.elapsed();
+    let (worked, busy_ended, busy_err) = busy.join().unwrap();
+    let (idle_ended, idle_err) = idle.join().unwrap();
+    let (busy_took, idle_took) = (busy_ended - sigterm, idle_ended - asked);
+    println!(
+        "SIGTERM: 57P01 after {busy_took:?} (query in flight), {idle_took:?} (idle); exit {status} after {exited:?}"
+    );
+    assert!(worked.is_empty(), "the 10 s query never finished");
+    for (err, what) in [(&busy_err, "query in flight"), (&idle_err, "idle")] {
+        assert_eq!(async_code(err).as_deref(), Some("57P01"), "{what}: {err}");
+        let message = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
+        assert!(message.contains("the agent is stopping"), "{what}: {message}");
+    }
+    assert!(busy_took < Duration::from_secs(1), "{busy_took:?}");
+    assert!(idle_took < Duration::from_secs(1), "{idle_took:?}");
+    assert!(status.success(), "{status}\n{}", agent.stderr());
+    assert!(exited < Duration::from_secs(5), "{exited:?}");
+    assert!(!agent.path(".s.PGSQL.5432").exists(), "the proxy's socket is removed");
+    let ends: Vec<_> = agent
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "session_end")
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(ends.iter().all(|e| e["reason"] == "stopping"), "{ends:?}");
 }
