@@ -4,14 +4,16 @@
 //! through rotations never fail; a session keeps its credential until that credential's
 //! expiry and then gets a clean 57P01; a revocation ends sessions at once; a uid without a
 //! grant gets 28000; hostile packets end only their own connection; health shows a proxy
-//! whose server is down.
+//! whose server is down; `upstream_tls` against a PostgreSQL of the test's own that takes TLS
+//! connections only; a graceful stop tells open sessions 57P01.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, unique, Agent, Stack, VAULT_ROOT};
+use crate::support::tls::{Ca, TlsPostgres};
+use crate::support::{eventually, unique, Agent, PgServer, Stack, VAULT_ROOT};
 
 /// An agent serving `db` from the database engine at `mount`, a proxy for it at
 /// `@DIR@/.s.PGSQL.5432`, granted (with revoke) to its own uid only; `extra` is more TOML for
@@ -52,8 +54,13 @@ fn upstream(stack: &Stack) -> String {
 /// libpq-style settings for a client of the proxy: the agent's directory is the socket
 /// directory; the user is anything (the proxy replaces it); no password.
 fn through(agent: &Agent) -> String {
+    through_port(agent, 5432)
+}
+
+/// The same for the proxy at `@DIR@/.s.PGSQL.{port}`.
+fn through_port(agent: &Agent, port: u16) -> String {
     format!(
-        "host={} port=5432 user=whoever dbname=app application_name=proxy-test connect_timeout=10",
+        "host={} port={port} user=whoever dbname=app application_name=proxy-test connect_timeout=10",
         agent.dir.path().display()
     )
 }
@@ -513,4 +520,314 @@ fn proxy_health_shows_an_upstream_that_is_down_and_clients_are_told() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A `[[proxy]]` table more, for `secret = "db"` at `@DIR@/.s.PGSQL.{port}`; `tls` is its TLS
+/// settings (TOML lines).
+fn another_proxy(port: u16, upstream: &str, tls: &str) -> String {
+    format!(
+        "\n[[proxy]]\nlisten = \"@DIR@/.s.PGSQL.{port}\"\nprotocol = \"postgres\"\nsecret = \"db\"\nupstream = \"{upstream}\"\n{tls}\n"
+    )
+}
+
+/// The value of `metric` for the proxy at `listen` in a `/metrics` body, if it is there.
+fn proxy_metric(metrics: &str, metric: &str, listen: &str) -> Option<f64> {
+    let label = format!("proxy=\"{listen}\"");
+    metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&label))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The sockets `/v1/health` lists under `proxies`, with their reasons.
+fn failing_proxies(agent: &Agent) -> (String, Vec<(String, String)>) {
+    let health = agent.http("/v1/health").json();
+    let proxies = health["proxies"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|p| {
+                    (
+                        p["listen"].as_str().unwrap().to_owned(),
+                        p["reason"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (health["status"].as_str().unwrap_or_default().to_owned(), proxies)
+}
+
+#[test]
+fn proxy_upstream_tls_against_a_server_that_takes_tls_connections_only() {
+    let stack = Stack::get();
+    let ca = Ca::new("sidekey test postgres CA");
+    let pg = TlsPostgres::start(&ca.server(&["localhost", "127.0.0.1"]));
+    // The server itself refuses a cleartext connection, even with the right password.
+    let cleartext = postgres::Client::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=postgres password={} dbname=app sslmode=disable connect_timeout=5",
+            pg.port, pg.admin_secret
+        ),
+        postgres::NoTls,
+    )
+    .err()
+    .expect("a cleartext connection is refused");
+    assert_eq!(code(&cleartext).as_deref(), Some("28000"), "{cleartext}");
+    // OpenBao's database engine manages it (over TLS too).
+    let mount = unique("database-tls");
+    let server = PgServer {
+        host: "127.0.0.1",
+        port: pg.port,
+        db: "app",
+        admin: "postgres",
+        admin_secret: &pg.admin_secret,
+        sslmode: "require",
+    };
+    stack.database_engine_on(&mount, &server, "1h", "2h", &[]);
+
+    // One agent, one proxy per setting, all for the same secret and server.
+    let to = format!("127.0.0.1:{}", pg.port);
+    let ca_file = "ca_cert = \"@DIR@/ca.pem\"";
+    let proxies = [
+        another_proxy(
+            5433,
+            &to,
+            &format!("upstream_tls = \"verify-full\"\n{ca_file}\ntls_server_name = \"localhost\""),
+        ),
+        another_proxy(5434, &to, "upstream_tls = \"require\""),
+        another_proxy(5435, &to, ""),
+        another_proxy(
+            5436,
+            &to,
+            "upstream_tls = \"verify-full\"\nca_cert = \"@DIR@/other-ca.pem\"",
+        ),
+        another_proxy(
+            5437,
+            &to,
+            &format!("upstream_tls = \"verify-full\"\n{ca_file}\ntls_server_name = \"db.elsewhere.test\""),
+        ),
+        another_proxy(5438, &to, "upstream_tls = \"disable\""),
+    ]
+    .concat();
+    let other_ca = Ca::new("another CA");
+    let agent = Agent::start_with_files(
+        &config(
+            &mount,
+            &to,
+            &format!("upstream_tls = \"verify-full\"\n{ca_file}\n{proxies}"),
+        ),
+        &[("ca.pem", &ca.pem()), ("other-ca.pem", &other_ca.pem())],
+    );
+    let launched = Instant::now();
+    let served = agent.wait_served("db", Duration::from_secs(20));
+    let user = served["data"]["username"].as_str().unwrap().to_owned();
+    let listen = |port: u16| agent.path(&format!(".s.PGSQL.{port}")).display().to_string();
+
+    // verify-full (the certificate's IP name, then tls_server_name), require, prefer: the
+    // login works and the server sees TLS.
+    for (port, what) in [
+        (5432, "verify-full, the IP address"),
+        (5433, "verify-full, tls_server_name"),
+        (5434, "require"),
+        (5435, "prefer (the default)"),
+    ] {
+        let asked = Instant::now();
+        let mut client = postgres::Client::connect(&through_port(&agent, port), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("{what}: {e}\n{}", pg.log()));
+        let row = client
+            .query_one(
+                "SELECT current_user::text, ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), user, "{what}");
+        assert!(row.get::<_, bool>(1), "{what}: the server sees an SSL connection");
+        println!(
+            "{what}: logged in over {} in {:?}",
+            row.get::<_, String>(2),
+            asked.elapsed()
+        );
+    }
+    // psql, and a cancel request, which goes to the server over TLS too.
+    let psql = Command::new("psql")
+        .args(["-X", "-w", "-A", "-t", "-h"])
+        .arg(agent.dir.path())
+        .args(["-p", "5432", "-d", "app", "-c"])
+        .arg("SELECT current_user || ' ' || ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .output()
+        .unwrap();
+    assert!(psql.status.success(), "psql: {}", String::from_utf8_lossy(&psql.stderr));
+    assert_eq!(String::from_utf8_lossy(&psql.stdout).trim(), format!("{user} true"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&through(&agent), tokio_postgres::NoTls)
+            .await
+            .expect("tokio-postgres through the verify-full proxy");
+        tokio::spawn(connection);
+        let ssl: bool = client
+            .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(ssl);
+        let token = client.cancel_token();
+        let sleeping = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await.map(drop) });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let asked = Instant::now();
+        token
+            .cancel_query_raw(
+                tokio::net::UnixStream::connect(agent.path(".s.PGSQL.5432"))
+                    .await
+                    .unwrap(),
+                tokio_postgres::NoTls,
+            )
+            .await
+            .expect("cancel request sent");
+        let err = sleeping.await.unwrap().expect_err("the query was cancelled");
+        assert_eq!(
+            err.code(),
+            Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
+            "{err}"
+        );
+        println!("cancel over TLS: {:?}", asked.elapsed());
+    });
+
+    // Another CA, another name, no TLS: the client is told why at once, with an ErrorResponse
+    // (a database error with a SQLSTATE, not a closed socket).
+    for (port, what, sqlstate, says) in [
+        (
+            5436,
+            "verify-full, another CA",
+            "08006",
+            "invalid peer certificate: UnknownIssuer",
+        ),
+        (
+            5437,
+            "verify-full, another name",
+            "08006",
+            "certificate not valid for name",
+        ),
+        (5438, "disable", "28000", "no encryption"),
+    ] {
+        let asked = Instant::now();
+        let err = postgres::Client::connect(&through_port(&agent, port), postgres::NoTls)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: logged in"));
+        let took = asked.elapsed();
+        let message = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
+        println!("{what}: {sqlstate} in {took:?}: {message}");
+        assert_eq!(code(&err).as_deref(), Some(sqlstate), "{what}: {err}");
+        assert!(message.contains(says), "{what}: {message}");
+        assert!(took < Duration::from_secs(5), "{what}: {took:?}");
+    }
+
+    // /metrics counts the failures of those proxies only; /v1/health names them.
+    let metrics = agent.http("/metrics").body;
+    let failures = |port| proxy_metric(&metrics, "sidekey_proxy_upstream_failures_total", &listen(port));
+    for port in [5436, 5437, 5438] {
+        assert!(failures(port) >= Some(1.0), "{port}: {metrics}");
+    }
+    for port in [5432, 5433, 5434, 5435] {
+        assert_eq!(failures(port).unwrap_or(0.0), 0.0, "{port}: {metrics}");
+        assert!(proxy_metric(&metrics, "sidekey_proxy_sessions_total", &listen(port)) >= Some(1.0));
+    }
+    let expect_failing = |when: &str| {
+        let (status, failing) = failing_proxies(&agent);
+        assert_eq!(status, "degraded", "{when}");
+        let sockets: Vec<&str> = failing.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            sockets,
+            [listen(5436), listen(5437), listen(5438)],
+            "{when}: {failing:?}"
+        );
+        assert!(failing[0].1.contains("UnknownIssuer"), "{when}: {failing:?}");
+        assert!(failing[1].1.contains("not valid for name"), "{when}: {failing:?}");
+        assert!(failing[2].1.contains("28000"), "{when}: {failing:?}");
+        println!("{when}: {failing:?}");
+    };
+    expect_failing("after the failed logins");
+    // The proxy probes its server every 10 s while no session logs in: with TLS as
+    // configured, and without clearing a failed login (the server was reachable, the login
+    // was not). 21 s after the start, two probes have run.
+    std::thread::sleep((launched + Duration::from_secs(21)).saturating_duration_since(Instant::now()));
+    expect_failing("after the probes");
+    agent.assert_never_leaked(std::slice::from_ref(&pg.admin_secret));
+}
+
+/// A session idle between queries; answers when and with what its connection ended.
+fn idle_session(agent: &Agent, expect_user: String) -> std::thread::JoinHandle<(Instant, tokio_postgres::Error)> {
+    let conninfo = through(agent);
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                .await
+                .expect("a session through the proxy");
+            let connection = tokio::spawn(connection);
+            let user: String = client.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
+            assert_eq!(user, expect_user);
+            ready_tx.send(()).unwrap();
+            let ended = connection.await.unwrap();
+            let at = Instant::now();
+            drop(client);
+            (at, ended.expect_err("the connection ended with an error"))
+        })
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the session logged in");
+    handle
+}
+
+#[test]
+fn proxy_sessions_get_57p01_when_the_agent_stops_and_it_exits_0() {
+    let stack = Stack::get();
+    let mut agent = start(stack, "1h", "2h", &[]);
+    let user = agent.get("db")["data"]["username"].as_str().unwrap().to_owned();
+    let base = Instant::now();
+    // One session with a query in flight, one idle between two queries.
+    let busy = busy_session(
+        &agent,
+        user.clone(),
+        "SELECT current_user::text, pg_sleep(10)::text",
+        base,
+    );
+    let idle = idle_session(&agent, user.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    let sigterm = base.elapsed();
+    let asked = Instant::now();
+    let status = agent.stop();
+    let exited = asked.elapsed();
+    let (worked, busy_ended, busy_err) = busy.join().unwrap();
+    let (idle_ended, idle_err) = idle.join().unwrap();
+    let (busy_took, idle_took) = (busy_ended - sigterm, idle_ended - asked);
+    println!(
+        "SIGTERM: 57P01 after {busy_took:?} (query in flight), {idle_took:?} (idle); exit {status} after {exited:?}"
+    );
+    assert!(worked.is_empty(), "the 10 s query never finished");
+    for (err, what) in [(&busy_err, "query in flight"), (&idle_err, "idle")] {
+        assert_eq!(async_code(err).as_deref(), Some("57P01"), "{what}: {err}");
+        let message = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
+        assert!(message.contains("the agent is stopping"), "{what}: {message}");
+    }
+    assert!(busy_took < Duration::from_secs(1), "{busy_took:?}");
+    assert!(idle_took < Duration::from_secs(1), "{idle_took:?}");
+    assert!(status.success(), "{status}\n{}", agent.stderr());
+    assert!(exited < Duration::from_secs(5), "{exited:?}");
+    assert!(!agent.path(".s.PGSQL.5432").exists(), "the proxy's socket is removed");
+    let ends: Vec<_> = agent
+        .audit()
+        .into_iter()
+        .filter(|e| e["event"] == "session_end")
+        .collect();
+    assert_eq!(ends.len(), 2, "{ends:?}");
+    assert!(ends.iter().all(|e| e["reason"] == "stopping"), "{ends:?}");
 }

@@ -12,7 +12,7 @@ pub mod stack;
 pub mod tls;
 
 pub use agent::{bin, fingerprinted_db_agent, vault_approle, Agent, GRANT_SELF, LOCAL_DEV, VAULT_ROOT};
-pub use stack::{unique, Stack};
+pub use stack::{unique, PgServer, Stack};
 
 use std::time::{Duration, Instant};
 

@@ -221,27 +221,52 @@ fn cap() -> usize {
 /// How often a proxy with no recent login checks that its server accepts connections.
 const PROBE_EVERY: Duration = Duration::from_secs(10);
 
+/// Every [`PROBE_EVERY`] with no login in between, connects to the server as a session would
+/// (TCP, and TLS as `upstream_tls` says, so that a certificate that fails verification is
+/// seen), then closes. A probe does not log in: it clears a connection failure, not a failed
+/// login (only a login that works does).
+async fn probe<P: Protocol>(proxy: Arc<Proxy<P>>, ctx: Arc<Context>) {
+    let mut every = tokio::time::interval(PROBE_EVERY);
+    loop {
+        tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        if ctx.status.recently_ok(&proxy.label, PROBE_EVERY) {
+            continue;
+        }
+        let connected = tokio::select! {
+            _ = ctx.stop.cancelled() => return,
+            c = proxy.protocol.connect(&proxy.spec.upstream, &proxy.tls) => c,
+        };
+        match connected {
+            Ok(mut server) => {
+                use tokio::io::AsyncWriteExt as _;
+                // A TLS close_notify, so that the server logs nothing.
+                let _ = tokio::time::timeout(Duration::from_secs(1), server.shutdown()).await;
+                ctx.status.reachable(&proxy.label);
+            }
+            Err(e) => ctx.status.fail(
+                &proxy.spec,
+                format!("cannot connect to {} ({}): {e}", proxy.spec.upstream, proxy.tls_mode()),
+            ),
+        }
+    }
+}
+
 async fn accept<P: Protocol>(proxy: Arc<Proxy<P>>, listener: UnixListener, ctx: Arc<Context>) {
     tracing::info!(proxy = %proxy.label, protocol = proxy.spec.protocol.name(), secret = %proxy.spec.secret, upstream = %proxy.spec.upstream, tls = proxy.tls_mode(), "proxy listening");
     let _socket = SocketFile(proxy.spec.listen.clone());
     let mut sessions = JoinSet::new();
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cap = cap();
-    let mut probe = tokio::time::interval(PROBE_EVERY);
+    // Its own task: a server that does not answer holds up no client's accept.
+    let prober = tokio::spawn(probe(proxy.clone(), ctx.clone()));
     let mut backoff = Duration::from_millis(10);
     loop {
         while sessions.try_join_next().is_some() {}
         let accepted = tokio::select! {
             _ = ctx.stop.cancelled() => break,
-            _ = probe.tick() => {
-                if !ctx.status.recently_ok(&proxy.label, PROBE_EVERY) {
-                    match upstream::tcp(&proxy.spec.upstream).await {
-                        Ok(_) => ctx.status.ok(&proxy.label),
-                        Err(e) => ctx.status.fail(&proxy.spec, format!("cannot connect to {}: {e}", proxy.spec.upstream)),
-                    }
-                }
-                continue;
-            }
             a = listener.accept() => a,
         };
         let stream = match accepted {
@@ -274,6 +299,7 @@ async fn accept<P: Protocol>(proxy: Arc<Proxy<P>>, listener: UnixListener, ctx: 
         });
     }
     drop(listener);
+    prober.abort();
     // Every session saw the stop and is sending its goodbye.
     if tokio::time::timeout(crate::scheduler::DRAIN, async {
         while sessions.join_next().await.is_some() {}
@@ -308,6 +334,8 @@ struct Entry {
     secret: String,
     upstream: String,
     failure: Option<String>,
+    /// The failure is a login's (the server was reached): a probe does not clear it.
+    login_failed: bool,
     last_ok: Option<std::time::Instant>,
 }
 
@@ -321,20 +349,41 @@ impl Status {
                 secret: spec.secret.to_string(),
                 upstream: spec.upstream.to_string(),
                 failure: None,
+                login_failed: false,
                 last_ok: None,
             });
     }
 
-    /// The server accepted a connection.
+    /// A login worked.
     fn ok(&self, label: &str) {
         if let Some(e) = self.0.lock().expect("status lock").get_mut(label) {
             e.failure = None;
+            e.login_failed = false;
             e.last_ok = Some(std::time::Instant::now());
         }
     }
 
-    /// The server could not be reached (or the proxy could not start).
+    /// A probe connected (TCP and TLS): clears a connection failure, not a failed login.
+    fn reachable(&self, label: &str) {
+        if let Some(e) = self.0.lock().expect("status lock").get_mut(label) {
+            if !e.login_failed {
+                e.failure = None;
+            }
+            e.last_ok = Some(std::time::Instant::now());
+        }
+    }
+
+    /// The server could not be reached, TLS failed (or the proxy could not start).
     fn fail(&self, spec: &ProxySpec, reason: String) {
+        self.set_failure(spec, reason, false);
+    }
+
+    /// The server was reached but the login failed (refused, or broken off).
+    fn login_failed(&self, spec: &ProxySpec, reason: String) {
+        self.set_failure(spec, reason, true);
+    }
+
+    fn set_failure(&self, spec: &ProxySpec, reason: String, login: bool) {
         self.add(spec);
         if let Some(e) = self
             .0
@@ -343,6 +392,7 @@ impl Status {
             .get_mut(&spec.listen.display().to_string())
         {
             e.failure = Some(reason);
+            e.login_failed = login;
         }
     }
 
@@ -424,5 +474,42 @@ pub mod metrics {
     /// Counts a forwarded cancel request.
     pub fn cancel(proxy: &str) {
         metrics::counter!("sidekey_proxy_cancels_total", "proxy" => proxy.to_owned()).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sidekey::config::UpstreamTls;
+
+    #[test]
+    fn a_probe_clears_a_connection_failure_but_not_a_refused_login() {
+        let spec = ProxySpec {
+            index: 0,
+            listen: "/run/sidekey/.s.PGSQL.5432".into(),
+            protocol: ProxyProtocol::Postgres,
+            secret: sidekey::SecretName::new("db"),
+            upstream: Upstream {
+                host: "db.internal".into(),
+                port: 5432,
+            },
+            tls: UpstreamTls::Require,
+        };
+        let label = spec.listen.display().to_string();
+        let status = Status::default();
+        status.add(&spec);
+        let reasons = |status: &Status| -> Vec<String> { status.failing().into_iter().map(|p| p.reason).collect() };
+        assert!(reasons(&status).is_empty());
+        status.fail(&spec, "cannot connect".into());
+        status.reachable(&label);
+        assert!(reasons(&status).is_empty(), "the server answers again");
+        status.login_failed(&spec, "the server refused the login (code 28000)".into());
+        status.reachable(&label);
+        assert_eq!(reasons(&status), ["the server refused the login (code 28000)"]);
+        status.fail(&spec, "cannot connect".into());
+        assert_eq!(reasons(&status), ["cannot connect"]);
+        status.login_failed(&spec, "refused".into());
+        status.ok(&label);
+        assert!(reasons(&status).is_empty(), "a login worked");
     }
 }

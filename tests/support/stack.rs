@@ -127,10 +127,31 @@ impl Stack {
 
     /// The same, with more statements run for each new user (`{{name}}` is the user).
     pub fn database_engine_granting(&self, mount: &str, default_ttl: &str, max_ttl: &str, grants: &[String]) {
+        let server = PgServer {
+            host: &self.pg_host,
+            port: self.pg_port,
+            db: &self.pg_db,
+            admin: &self.pg_user,
+            admin_secret: &self.pg_password,
+            sslmode: "disable",
+        };
+        self.database_engine_on(mount, &server, default_ttl, max_ttl, grants);
+    }
+
+    /// A database engine at `mount` whose connection `pg` goes to `server` (a cluster of a
+    /// test's own), with role `app`: each user may connect to `server.db`, then `grants`.
+    pub fn database_engine_on(
+        &self,
+        mount: &str,
+        server: &PgServer,
+        default_ttl: &str,
+        max_ttl: &str,
+        grants: &[String],
+    ) {
         self.mount(mount, "database", json!({}));
         let statements: Vec<String> = [
             "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';".to_owned(),
-            format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{{{{name}}}}\";", self.pg_db),
+            format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{{{{name}}}}\";", server.db),
         ]
         .into_iter()
         .chain(grants.iter().cloned())
@@ -139,9 +160,12 @@ impl Stack {
             &format!("{mount}/config/pg"),
             json!({
                 "plugin_name": "postgresql-database-plugin",
-                "connection_url": format!("postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode=disable", self.pg_host, self.pg_port, self.pg_db),
-                "username": self.pg_user,
-                "password": self.pg_password,
+                "connection_url": format!(
+                    "postgresql://{{{{username}}}}:{{{{password}}}}@{}:{}/{}?sslmode={}",
+                    server.host, server.port, server.db, server.sslmode
+                ),
+                "username": server.admin,
+                "password": server.admin_secret,
                 "allowed_roles": "*",
                 "verify_connection": true,
             }),
@@ -202,6 +226,17 @@ impl Stack {
             .to_owned();
         (mount, role_id, secret_id)
     }
+}
+
+/// A PostgreSQL server a database engine manages: where it is, the database its users may
+/// connect to, the admin the engine logs in as, and the `sslmode` it connects with.
+pub struct PgServer<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub db: &'a str,
+    pub admin: &'a str,
+    pub admin_secret: &'a str,
+    pub sslmode: &'a str,
 }
 
 /// A name no other test (or earlier run against the same server) uses.

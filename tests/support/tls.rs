@@ -219,3 +219,158 @@ impl Drop for TlsBao {
         self.child.wait().ok();
     }
 }
+
+/// A PostgreSQL cluster of a test's own that takes TCP connections over TLS only (`hostssl`
+/// in `pg_hba.conf`, scram-sha-256; a cleartext connection is refused), presenting `server`
+/// (made by the test). Run as `nobody` when the tests run as root (initdb refuses root), as
+/// tests/run.sh does for the shared cluster; the superuser `postgres` has a password made now
+/// and logs in over the cluster's Unix socket. Database `app` exists. Stopped when dropped.
+pub struct TlsPostgres {
+    pub port: u16,
+    /// The superuser's password.
+    pub admin_secret: String,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl TlsPostgres {
+    /// Starts it (initdb, TLS files, `pg_hba.conf`, pg_ctl start) on a free loopback port.
+    pub fn start(server: &Issued) -> TlsPostgres {
+        let bin = PathBuf::from(std::env::var("SIDEKEY_TEST_PG_BIN").expect("tests/run.sh sets SIDEKEY_TEST_PG_BIN"));
+        // Under the stack's directory: reachable for `nobody` (TMPDIR may not be).
+        let parent = std::env::var("SIDEKEY_TEST_STACK_DIR").expect("tests/run.sh sets SIDEKEY_TEST_STACK_DIR");
+        let dir = tempfile::Builder::new().prefix("pg-tls-").tempdir_in(parent).unwrap();
+        let admin_secret = format!("{:032x}", rand::random::<u128>());
+        let pg = TlsPostgres {
+            port: 0,
+            admin_secret,
+            dir,
+            bin,
+        };
+        let path = |name: &str| pg.dir.path().join(name);
+        std::fs::set_permissions(pg.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        std::fs::write(path("pwfile"), format!("{}\n", pg.admin_secret)).unwrap();
+        std::fs::write(path("server.crt"), &server.cert).unwrap();
+        std::fs::write(path("server.key"), &server.key).unwrap();
+        for file in ["pwfile", "server.key"] {
+            std::fs::set_permissions(path(file), std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        }
+        pg.give_to_server_user(pg.dir.path());
+        for file in ["pwfile", "server.crt", "server.key"] {
+            pg.give_to_server_user(&path(file));
+        }
+        let initdb = pg
+            .as_server_user("initdb")
+            .arg("-D")
+            .arg(path("data"))
+            .args([
+                "--auth=scram-sha-256",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", path("pwfile").display()))
+            .output()
+            .unwrap();
+        std::fs::remove_file(path("pwfile")).unwrap();
+        assert!(
+            initdb.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        // TCP over TLS only; the Unix socket for the test's own admin login.
+        std::fs::write(
+            path("data/pg_hba.conf"),
+            "local   all  all                scram-sha-256\nhostssl all  all  127.0.0.1/32   scram-sha-256\n",
+        )
+        .unwrap();
+        let mut pg = pg;
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let options = format!(
+                "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={dir}/server.crt \
+                 -c ssl_key_file={dir}/server.key -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                dir = pg.dir.path().display()
+            );
+            let started = pg
+                .as_server_user("pg_ctl")
+                .arg("-D")
+                .arg(pg.dir.path().join("data"))
+                .arg("-l")
+                .arg(pg.dir.path().join("postgres.log"))
+                .args(["-w", "-t", "60", "-o", &options, "start"])
+                .output()
+                .unwrap();
+            if started.status.success() {
+                pg.port = port;
+                break;
+            }
+            // Another process may have taken the port in between: try another.
+            last = std::fs::read_to_string(pg.dir.path().join("postgres.log")).unwrap_or_default();
+        }
+        assert!(pg.port != 0, "the TLS PostgreSQL did not start:\n{last}");
+        pg.admin_in("postgres")
+            .batch_execute("CREATE DATABASE app")
+            .unwrap_or_else(|e| panic!("CREATE DATABASE app: {e}"));
+        pg
+    }
+
+    /// A superuser session over the Unix socket, in database `app`.
+    pub fn admin(&self) -> postgres::Client {
+        self.admin_in("app")
+    }
+
+    fn admin_in(&self, db: &str) -> postgres::Client {
+        let conninfo = format!(
+            "host={} port={} user=postgres password={} dbname={db} connect_timeout=10",
+            self.dir.path().display(),
+            self.port,
+            self.admin_secret
+        );
+        postgres::Client::connect(&conninfo, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("admin login on the TLS PostgreSQL: {e}"))
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// A command of the PostgreSQL binaries, run as `nobody` when the tests run as root, in the
+    /// cluster's directory (runuser keeps the working directory).
+    fn as_server_user(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        let mut command = if nix::unistd::geteuid().is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "nobody", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        command.current_dir(self.dir.path()).stdin(Stdio::null());
+        command
+    }
+
+    /// Gives `path` to `nobody` when the tests run as root.
+    fn give_to_server_user(&self, path: &Path) {
+        if nix::unistd::geteuid().is_root() {
+            let nobody = nix::unistd::User::from_name("nobody").unwrap().expect("user nobody");
+            nix::unistd::chown(path, Some(nobody.uid), Some(nobody.gid)).unwrap();
+        }
+    }
+}
+
+impl Drop for TlsPostgres {
+    fn drop(&mut self) {
+        if self.port != 0 {
+            let _ = self
+                .as_server_user("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.path().join("data"))
+                .args(["stop", "-m", "immediate", "-w", "-t", "20"])
+                .output();
+        }
+    }
+}

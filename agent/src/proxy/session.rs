@@ -197,9 +197,14 @@ async fn login<P: Protocol>(
     startup: &P::Startup,
     served: &Served,
 ) -> Result<(super::Stream, Vec<u8>, Option<P::Key>), (Refusal, String, Option<Vec<u8>>)> {
-    let fail = |reason: String| {
+    // `reached`: the server was connected to (TCP and TLS), and the login itself failed.
+    let fail = |reason: String, reached: bool| {
         metrics::upstream_failure(&proxy.label);
-        ctx.status.fail(&proxy.spec, reason.clone());
+        if reached {
+            ctx.status.login_failed(&proxy.spec, reason.clone());
+        } else {
+            ctx.status.fail(&proxy.spec, reason.clone());
+        }
         tracing::warn!(proxy = %proxy.label, upstream = %proxy.spec.upstream, error = %reason, "upstream login failed");
     };
     let (Some(user), Some(password)) = (served.data.field("username"), served.data.field("password")) else {
@@ -215,7 +220,7 @@ async fn login<P: Protocol>(
         Ok(server) => server,
         Err(e) => {
             let message = format!("cannot connect to {} ({}): {e}", proxy.spec.upstream, proxy.tls_mode());
-            fail(message.clone());
+            fail(message.clone(), false);
             return Err((Refusal::Upstream, format!("sidekey: {message}"), None));
         }
     };
@@ -230,11 +235,11 @@ async fn login<P: Protocol>(
             Ok((server, done.greeting, done.cancel))
         }
         Err(LoginError::Refused { code, message }) => {
-            fail(format!("the server refused the served credential (code {code})"));
+            fail(format!("the server refused the login (code {code})"), true);
             Err((Refusal::Upstream, String::new(), Some(message)))
         }
         Err(LoginError::Failed(reason)) => {
-            fail(format!("login at {} failed: {reason}", proxy.spec.upstream));
+            fail(format!("login at {} failed: {reason}", proxy.spec.upstream), true);
             Err((
                 Refusal::Upstream,
                 format!("sidekey: login at {} failed: {reason}", proxy.spec.upstream),
