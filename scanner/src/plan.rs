@@ -197,6 +197,9 @@ pub struct ScanPlan {
     ignore: Option<allow::GitleaksIgnore>,
     owned: Option<(Owned, Broker)>,
     mode: Mode,
+    /// The repository of `--git`, `--staged` and `--pre-push` (found once: each `git
+    /// rev-parse` is a process a pre-commit hook waits for).
+    repo: Option<Repo>,
     limits: Limits,
     verify: Option<Verify>,
     reporting: Reporting,
@@ -217,7 +220,11 @@ impl ScanPlan {
                 bail!("--aws-endpoint-url is used by --verify; add --verify");
             }
         }
-        let root = scan_root(&mode);
+        let repo = match mode {
+            Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => Some(Repo::open(Path::new("."))?),
+            Mode::Files(_) | Mode::Artifact(_) => None,
+        };
+        let root = scan_root(&mode, repo.as_ref());
         let mut engine = Engine::with_rules(rule_set(opts, root.as_deref())?).with_explain(opts.explain);
         if let Some(excludes) = excludes(&opts.exclude, root.as_deref())? {
             engine = engine.with_excludes(excludes);
@@ -250,6 +257,7 @@ impl ScanPlan {
             ignore,
             owned,
             mode,
+            repo,
             limits: Limits {
                 max_member: opts.max_member_mib.saturating_mul(1024 * 1024),
                 max_expanded: opts.max_expanded_mib.saturating_mul(1024 * 1024),
@@ -314,11 +322,17 @@ impl ScanPlan {
         })
     }
 
+    /// The repository of a git mode.
+    fn repo(&self) -> anyhow::Result<&Repo> {
+        self.repo
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("internal: a git mode without its repository"))
+    }
+
     /// Runs the mode's source into the engine; `None` when there is nothing to scan.
     fn scan(&self) -> anyhow::Result<Option<(Vec<Finding>, Vec<Skipped>)>> {
         let limits = &self.limits;
         let owned = self.owned.as_ref().map(|(o, _)| o);
-        let cwd = Path::new(".");
         let known = self.known.clone();
         Ok(Some(match &self.mode {
             Mode::Files(roots) => self.feed(owned, known, |scan| {
@@ -336,11 +350,11 @@ impl ScanPlan {
                 Ok(())
             })?,
             Mode::Git(revs) => {
-                let repo = Repo::open(cwd)?;
+                let repo = self.repo()?;
                 self.feed(owned, known, |scan| repo.history(revs, scan, limits))?
             }
             Mode::PrePush(remote) => {
-                let repo = Repo::open(cwd)?;
+                let repo = self.repo()?;
                 let mut lines = String::new();
                 std::io::stdin()
                     .read_to_string(&mut lines)
@@ -352,7 +366,7 @@ impl ScanPlan {
                 self.feed(owned, known, |scan| repo.history(&revs, scan, limits))?
             }
             Mode::Staged => {
-                let repo = Repo::open(cwd)?;
+                let repo = self.repo()?;
                 let git::Staged { changes, submodules } = repo.staged()?;
                 // Blobs are streamed one at a time, never all held at once.
                 let replaced: Vec<(&str, &str)> = changes
@@ -482,11 +496,9 @@ fn is_stdin(path: &Path) -> bool {
 /// The root of what is scanned, where `.gitleaks.toml` and `.gitleaksignore` are looked for:
 /// the repository of `--git`, `--staged` and `--pre-push`, the directory of a scan of one
 /// directory (the current one by default); none for several paths, a file or `--artifact`.
-fn scan_root(mode: &Mode) -> Option<PathBuf> {
+fn scan_root(mode: &Mode, repo: Option<&Repo>) -> Option<PathBuf> {
     match mode {
-        Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => {
-            Repo::open(Path::new(".")).ok().map(|repo| repo.root().to_owned())
-        }
+        Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => repo.map(|repo| repo.root().to_owned()),
         Mode::Files(roots) => match roots.as_slice() {
             [one] if one.is_dir() => Some(one.clone()),
             _ => None,

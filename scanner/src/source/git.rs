@@ -120,10 +120,16 @@ impl Repo {
             }
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         };
-        let answer = rev_parse(&["--is-bare-repository", "--absolute-git-dir"])?;
+        // One process in a work tree (the hooks' case); `--show-toplevel` fails in a bare
+        // repository, which is then asked without it.
+        let answer = match rev_parse(&["--is-bare-repository", "--absolute-git-dir", "--show-toplevel"]) {
+            Ok(answer) => answer,
+            Err(_) => rev_parse(&["--is-bare-repository", "--absolute-git-dir"])?,
+        };
         let mut lines = answer.lines();
-        let root = match (lines.next(), lines.next()) {
-            (Some("true"), Some(git_dir)) => git_dir.to_owned(),
+        let root = match (lines.next(), lines.next(), lines.next()) {
+            (Some("true"), Some(git_dir), _) => git_dir.to_owned(),
+            (Some(_), Some(_), Some(top)) => top.to_owned(),
             _ => rev_parse(&["--show-toplevel"])?.trim_end().to_owned(),
         };
         Ok(Repo {
@@ -215,22 +221,11 @@ impl Repo {
     /// What `git commit` would add: each staged blob that differs from HEAD, with the blob it
     /// replaces (None for new files), and the staged submodules.
     pub fn staged(&self) -> anyhow::Result<Staged> {
-        let head_exists = self
-            .git()
-            .args(["rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD"])
-            .stdout(Stdio::null())
-            .status()
-            .context("cannot run git")?
-            .success();
-        // The empty tree, for a repository without commits yet.
-        let base = if head_exists {
-            "HEAD"
-        } else {
-            "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-        };
+        // Against HEAD; in a repository without commits yet, every staged file (git diff
+        // --cached does both when no commit is named).
         let out = self
             .git()
-            .args(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames", base])
+            .args(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames"])
             .output()
             .context("cannot run git diff")?;
         if !out.status.success() {
