@@ -255,6 +255,9 @@ impl Repo {
     /// Hands each blob in `ids`, in order, to `each` as a stream of its bytes (with its index
     /// in `ids`): one blob at a time, never all of them held at once.
     pub fn each_blob(&self, ids: &[&str], mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(()); // no git process for nothing (a commit of new files has no old blobs)
+        }
         let BlobReader {
             mut child,
             stdin,
