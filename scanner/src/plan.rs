@@ -200,6 +200,8 @@ pub struct ScanPlan {
     /// The repository of `--git`, `--staged` and `--pre-push` (found once: each `git
     /// rev-parse` is a process a pre-commit hook waits for).
     repo: Option<Repo>,
+    /// `--staged`'s `git diff`, started before the rules are loaded.
+    staged: std::cell::RefCell<Option<git::PendingStaged>>,
     limits: Limits,
     verify: Option<Verify>,
     reporting: Reporting,
@@ -221,8 +223,16 @@ impl ScanPlan {
             }
         }
         let repo = match mode {
-            Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => Some(Repo::open(Path::new("."))?),
+            Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => {
+                rules::prefetch_builtin(); // while git answers
+                Some(Repo::open(Path::new("."))?)
+            }
             Mode::Files(_) | Mode::Artifact(_) => None,
+        };
+        // git works out the commit's changes while the rules load.
+        let staged = match (&mode, &repo) {
+            (Mode::Staged, Some(repo)) => Some(repo.ask_staged()?),
+            _ => None,
         };
         let root = scan_root(&mode, repo.as_ref());
         let mut engine = Engine::with_rules(rule_set(opts, root.as_deref())?).with_explain(opts.explain);
@@ -258,6 +268,7 @@ impl ScanPlan {
             owned,
             mode,
             repo,
+            staged: std::cell::RefCell::new(staged),
             limits: Limits {
                 max_member: opts.max_member_mib.saturating_mul(1024 * 1024),
                 max_expanded: opts.max_expanded_mib.saturating_mul(1024 * 1024),
@@ -367,7 +378,11 @@ impl ScanPlan {
             }
             Mode::Staged => {
                 let repo = self.repo()?;
-                let git::Staged { changes, submodules } = repo.staged()?;
+                let asked = self.staged.borrow_mut().take();
+                let git::Staged { changes, submodules } = match asked {
+                    Some(asked) => asked.answer()?,
+                    None => repo.staged()?,
+                };
                 // Blobs are streamed one at a time, never all held at once.
                 let replaced: Vec<(&str, &str)> = changes
                     .iter()

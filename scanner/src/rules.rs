@@ -592,8 +592,36 @@ struct BuiltinFile {
     rules: Vec<RuleSyntax>,
 }
 
+/// Rules as written, each with the file it comes from.
+type RulesAsWritten = Vec<(String, RuleSyntax)>;
+
+/// The built-in rules as written, being read on another thread by [`prefetch_builtin`].
+static PREFETCHED: std::sync::Mutex<Option<std::thread::JoinHandle<RulesAsWritten>>> = std::sync::Mutex::new(None);
+
+/// Starts reading the built-in rules on another thread, for the next [`builtin_syntax`]: a
+/// scan of git (`--staged`) asks git for the repository meanwhile, instead of one after the
+/// other.
+pub fn prefetch_builtin() {
+    let mut prefetched = PREFETCHED.lock().unwrap_or_else(|e| e.into_inner());
+    if prefetched.is_none() {
+        *prefetched = std::thread::Builder::new()
+            .name("rules".into())
+            .spawn(read_builtin)
+            .ok();
+    }
+}
+
 /// The built-in rules as written, each with the file it comes from, in order.
-pub(crate) fn builtin_syntax() -> Vec<(String, RuleSyntax)> {
+pub(crate) fn builtin_syntax() -> RulesAsWritten {
+    let prefetched = PREFETCHED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match prefetched.map(std::thread::JoinHandle::join) {
+        Some(Ok(rules)) => rules,
+        _ => read_builtin(),
+    }
+}
+
+/// Reads [`BUILTIN_JSON`].
+fn read_builtin() -> RulesAsWritten {
     let mut all = Vec::new();
     for ((file, _), json) in BUILTIN.iter().zip(BUILTIN_JSON) {
         let name = format!("{file} (built in)");

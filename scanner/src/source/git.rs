@@ -221,35 +221,22 @@ impl Repo {
     /// What `git commit` would add: each staged blob that differs from HEAD, with the blob it
     /// replaces (None for new files), and the staged submodules.
     pub fn staged(&self) -> anyhow::Result<Staged> {
+        self.ask_staged()?.answer()
+    }
+
+    /// Starts [`Repo::staged`]'s `git diff`; [`PendingStaged::answer`] reads it, so that the
+    /// caller can do other work while git runs.
+    pub fn ask_staged(&self) -> anyhow::Result<PendingStaged> {
         // Against HEAD; in a repository without commits yet, every staged file (git diff
         // --cached does both when no commit is named).
-        let out = self
+        let child = self
             .git()
             .args(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames"])
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .context("cannot run git diff")?;
-        if !out.status.success() {
-            bail!("git diff --cached failed: {}", stderr_line(&out.stderr));
-        }
-        let mut staged = Staged::default();
-        let mut fields = out.stdout.split(|b| *b == 0);
-        while let Some(entry) = fields.next().filter(|e| !e.is_empty()) {
-            let path = fields
-                .next()
-                .ok_or_else(|| anyhow!("git diff --raw: entry without a path"))?;
-            let Some(raw) = Raw::parse(entry) else { continue };
-            let path = String::from_utf8_lossy(path).into_owned();
-            if let Some(new) = raw.added() {
-                staged.changes.push(Change {
-                    path,
-                    old: raw.old().map(str::to_owned),
-                    new: new.to_owned(),
-                });
-            } else if raw.submodule() {
-                staged.submodules.push(path);
-            }
-        }
-        Ok(staged)
+        Ok(PendingStaged(child))
     }
 
     /// Hands each blob in `ids`, in order, to `each` as a stream of its bytes (with its index
@@ -546,6 +533,38 @@ fn scan_whole(path: &str, bytes: &[u8], commit: Option<&Arc<Commit>>, sink: &dyn
     let budget = Budget::new(limits);
     let ctx = Ctx::top(sink, limits, commit, &budget);
     dispatch_bytes(path, bytes, &ctx);
+}
+
+/// A `git diff --cached` under way ([`Repo::ask_staged`]).
+pub struct PendingStaged(Child);
+
+impl PendingStaged {
+    /// What `git commit` would add (see [`Repo::staged`]).
+    pub fn answer(self) -> anyhow::Result<Staged> {
+        let out = self.0.wait_with_output().context("cannot run git diff")?;
+        if !out.status.success() {
+            bail!("git diff --cached failed: {}", stderr_line(&out.stderr));
+        }
+        let mut staged = Staged::default();
+        let mut fields = out.stdout.split(|b| *b == 0);
+        while let Some(entry) = fields.next().filter(|e| !e.is_empty()) {
+            let path = fields
+                .next()
+                .ok_or_else(|| anyhow!("git diff --raw: entry without a path"))?;
+            let Some(raw) = Raw::parse(entry) else { continue };
+            let path = String::from_utf8_lossy(path).into_owned();
+            if let Some(new) = raw.added() {
+                staged.changes.push(Change {
+                    path,
+                    old: raw.old().map(str::to_owned),
+                    new: new.to_owned(),
+                });
+            } else if raw.submodule() {
+                staged.submodules.push(path);
+            }
+        }
+        Ok(staged)
+    }
 }
 
 /// A running `git cat-file --batch`.
