@@ -389,15 +389,17 @@ impl ScanPlan {
                     .filter_map(|c| Some((c.path.as_str(), c.old.as_deref()?)))
                     .collect();
                 let old_ids: Vec<&str> = replaced.iter().map(|(_, id)| *id).collect();
+                let new_ids: Vec<&str> = changes.iter().map(|c| c.new.as_str()).collect();
+                // Both git processes start now; the second waits on its pipe meanwhile.
+                let (old_blobs, new_blobs) = (repo.ask_blobs(&old_ids)?, repo.ask_blobs(&new_ids)?);
                 // Secrets the file already held at HEAD are not this commit's doing.
                 let (before, _) = self.feed(None, HashSet::new(), |scan| {
-                    repo.each_blob(&old_ids, |i, body| stream(replaced[i].0, body, scan, limits))
+                    old_blobs.each(|i, body| stream(replaced[i].0, body, scan, limits))
                 })?;
                 let mut known = known;
                 known.extend(before.into_iter().map(|f| f.fingerprint));
-                let new_ids: Vec<&str> = changes.iter().map(|c| c.new.as_str()).collect();
                 self.feed(owned, known, |scan| {
-                    repo.each_blob(&new_ids, |i, body| stream(&changes[i].path, body, scan, limits))?;
+                    new_blobs.each(|i, body| stream(&changes[i].path, body, scan, limits))?;
                     for path in &submodules {
                         scan.outside(path, git::SUBMODULE.into());
                     }

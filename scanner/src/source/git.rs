@@ -241,46 +241,25 @@ impl Repo {
 
     /// Hands each blob in `ids`, in order, to `each` as a stream of its bytes (with its index
     /// in `ids`): one blob at a time, never all of them held at once.
-    pub fn each_blob(&self, ids: &[&str], mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
+    pub fn each_blob(&self, ids: &[&str], each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
+        self.ask_blobs(ids)?.each(each)
+    }
+
+    /// Starts [`Repo::each_blob`]'s `git cat-file` for `ids` (none for an empty list: a commit
+    /// of new files has no old blobs); [`PendingBlobs::each`] reads the answers, so that git
+    /// starts while the caller does other work.
+    pub fn ask_blobs<'a>(&self, ids: &'a [&'a str]) -> anyhow::Result<PendingBlobs<'a>> {
         if ids.is_empty() {
-            return Ok(()); // no git process for nothing (a commit of new files has no old blobs)
+            return Ok(PendingBlobs { ids, asked: None });
         }
-        let BlobReader {
-            mut child,
-            stdin,
-            stdout,
-            stderr,
-        } = BlobReader::spawn(self)?;
+        let reader = BlobReader::spawn(self)?;
         let list: String = ids.iter().map(|id| format!("{id}\n")).collect();
-        let writer = std::thread::spawn(move || {
-            let mut stdin = stdin;
-            stdin.write_all(list.as_bytes())
-        });
-        let mut out = BufReader::new(stdout);
-        let read = (|| -> anyhow::Result<()> {
-            for (i, id) in ids.iter().enumerate() {
-                let size = header(&mut out, id)?;
-                let mut body = (&mut out).take(size);
-                each(i, &mut body);
-                std::io::copy(&mut body, &mut std::io::sink())?; // what `each` did not read
-                if body.limit() != 0 {
-                    bail!("git cat-file: {}: blob cut short", printable(id));
-                }
-                out.read_exact(&mut [0u8; 1])
-                    .context("git cat-file: answer cut short")?;
-            }
-            Ok(())
-        })();
-        drop(out);
-        let wrote = writer.join().expect("writer does not panic");
-        let status = child.wait()?;
-        if let Err(e) = read {
-            return Err(e).context(stderr_line(&stderr.join()));
-        }
-        if !status.success() {
-            bail!("git cat-file failed: {}", stderr_line(&stderr.join()));
-        }
-        wrote.context("writing to git cat-file")
+        let mut stdin = reader.stdin;
+        let writer = std::thread::spawn(move || stdin.write_all(list.as_bytes()));
+        Ok(PendingBlobs {
+            ids,
+            asked: Some((reader.child, reader.stdout, reader.stderr, writer)),
+        })
     }
 
     /// The revisions for the refs a `pre-push` hook is told about on stdin
@@ -533,6 +512,47 @@ fn scan_whole(path: &str, bytes: &[u8], commit: Option<&Arc<Commit>>, sink: &dyn
     let budget = Budget::new(limits);
     let ctx = Ctx::top(sink, limits, commit, &budget);
     dispatch_bytes(path, bytes, &ctx);
+}
+
+/// A `git cat-file` under way ([`Repo::ask_blobs`]).
+pub struct PendingBlobs<'a> {
+    ids: &'a [&'a str],
+    /// git, its output and errors, and the thread writing it the ids.
+    asked: Option<(Child, ChildStdout, Drain, std::thread::JoinHandle<std::io::Result<()>>)>,
+}
+
+impl PendingBlobs<'_> {
+    /// Hands each blob, in order, to `each` (see [`Repo::each_blob`]).
+    pub fn each(self, mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
+        let Some((mut child, stdout, stderr, writer)) = self.asked else {
+            return Ok(());
+        };
+        let mut out = BufReader::new(stdout);
+        let read = (|| -> anyhow::Result<()> {
+            for (i, id) in self.ids.iter().enumerate() {
+                let size = header(&mut out, id)?;
+                let mut body = (&mut out).take(size);
+                each(i, &mut body);
+                std::io::copy(&mut body, &mut std::io::sink())?; // what `each` did not read
+                if body.limit() != 0 {
+                    bail!("git cat-file: {}: blob cut short", printable(id));
+                }
+                out.read_exact(&mut [0u8; 1])
+                    .context("git cat-file: answer cut short")?;
+            }
+            Ok(())
+        })();
+        drop(out);
+        let wrote = writer.join().expect("writer does not panic");
+        let status = child.wait()?;
+        if let Err(e) = read {
+            return Err(e).context(stderr_line(&stderr.join()));
+        }
+        if !status.success() {
+            bail!("git cat-file failed: {}", stderr_line(&stderr.join()));
+        }
+        wrote.context("writing to git cat-file")
+    }
 }
 
 /// A `git diff --cached` under way ([`Repo::ask_staged`]).
