@@ -137,13 +137,13 @@ pub async fn get_secret_value(
         .await?
         .map_err(backend_error)?;
         // Version 0: not a version this agent serves.
-        shared.audit.read(crate::audit_log::Read {
-            secret: spec.name.clone(),
+        shared.audit.read(crate::audit_log::ReadOf {
+            secret: spec.name.as_str(),
             version: 0,
             lease_id: None,
             peer: caller.peer,
             remote: caller.remote,
-            token: caller.token.clone(),
+            token: caller.token.as_deref(),
             route: ROUTE,
             rule: permit.rule,
         });

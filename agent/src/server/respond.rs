@@ -165,13 +165,13 @@ pub(super) fn audit_read(
     served: &Served,
     permit: &Permit,
 ) {
-    shared.audit.read(crate::audit_log::Read {
-        secret: SecretName::new(name),
+    shared.audit.read(crate::audit_log::ReadOf {
+        secret: name,
         version: served.version,
-        lease_id: served.lease.as_ref().and_then(|l| l.id.clone()),
+        lease_id: served.lease.as_ref().and_then(|l| l.id.as_ref()),
         peer: caller.peer,
         remote: caller.remote,
-        token: caller.token.clone(),
+        token: caller.token.as_deref(),
         route,
         rule: permit.rule,
     });
