@@ -123,7 +123,7 @@ pub(super) fn requested(kind: EventKind, caller: &Caller, route: &str) -> AuditE
     let mut event = AuditEvent::new(kind);
     event.peer = caller.peer;
     event.remote = caller.remote.map(|r| r.to_string());
-    event.token = caller.token.clone();
+    event.token = caller.token.as_deref().map(str::to_owned);
     event.route = Some(route.to_owned());
     event
 }
@@ -144,7 +144,7 @@ pub(super) fn refuse(
     let first = shared.audit.refusal(crate::audit_log::Refused {
         peer: caller.peer,
         remote: caller.remote,
-        token: caller.token.clone(),
+        token: caller.token.as_deref().map(str::to_owned),
         route: route.to_owned(),
         secret: secret.map(SecretName::new),
         reason: reason.clone(),

@@ -23,6 +23,7 @@
 mod gate;
 mod memo;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -94,7 +95,7 @@ pub const AWS_HEADER: HeaderName = HeaderName::from_static("x-aws-parameters-sec
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// It is the token of this name.
-    Accepted(String),
+    Accepted(Cow<'static, str>),
     /// It matches none (401).
     Refused,
     /// It was not verified: the queue is full (429).
@@ -163,7 +164,7 @@ impl Tokens {
         let digest = digest(presented);
         if let Some(aws) = &self.aws {
             if bool::from(aws.ct_eq(&digest)) {
-                return self.checked("accepted_remembered", Verdict::Accepted(AWS_TOKEN_NAME.to_owned()));
+                return self.checked("accepted_remembered", Verdict::Accepted(Cow::Borrowed(AWS_TOKEN_NAME)));
             }
         }
         if self.hashes.is_empty() {
@@ -219,7 +220,7 @@ impl Tokens {
     }
 
     fn accepted(&self, index: usize) -> Verdict {
-        Verdict::Accepted(self.hashes[index].0.clone())
+        Verdict::Accepted(Cow::Owned(self.hashes[index].0.clone()))
     }
 
     /// Counts one token check by its result (`sidekey_token_checks_total`) and answers `verdict`.
@@ -317,12 +318,12 @@ mod tests {
     async fn tokens_verify_by_hash_or_aws_token_and_are_remembered() {
         let hash = sidekey::crypto::hash_token(b"deploy-token").unwrap();
         let tokens = Tokens::new(&[("deploy".to_owned(), hash)].into(), Some("aws-value")).unwrap();
-        let deploy = Verdict::Accepted("deploy".to_owned());
+        let deploy = Verdict::Accepted("deploy".into());
         assert_eq!(tokens.verify(b"deploy-token", || Key::Uid(1)).await, deploy);
         assert_eq!(tokens.verify(b"deploy-token", never_asked).await, deploy);
         assert_eq!(
             tokens.verify(b"aws-value", never_asked).await,
-            Verdict::Accepted("aws".to_owned())
+            Verdict::Accepted("aws".into())
         );
         assert_eq!(tokens.verify(b"wrong", || Key::Uid(1)).await, Verdict::Refused);
         assert_eq!(
@@ -354,7 +355,7 @@ mod tests {
         let refused = verdicts.iter().filter(|v| **v == Verdict::Refused).count();
         let busy = verdicts.iter().filter(|v| **v == Verdict::Busy(Full::Caller)).count();
         assert_eq!((refused, busy), (PER_CALLER, 2), "{verdicts:?}");
-        assert_eq!(other.await.unwrap(), Verdict::Accepted("deploy".to_owned()));
+        assert_eq!(other.await.unwrap(), Verdict::Accepted("deploy".into()));
 
         let repeats: Vec<_> = (0..3 * PER_CALLER).map(|_| spawn("same-wrong".to_owned(), 1)).collect();
         for task in repeats {
