@@ -20,8 +20,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use sidekey::audit::{EventKind, Peer};
 use sidekey::{AuditEvent, LeaseId, SecretName};
+use std::hash::BuildHasher as _;
 
 /// How long identical reads are tallied before their line is written.
 pub const READ_WINDOW: Duration = Duration::from_millis(250);
@@ -38,8 +40,39 @@ pub struct AuditLog {
 /// tally.
 #[derive(Default)]
 struct Tallies {
-    reads: Mutex<HashMap<Read, Tally, RandomState>>,
+    reads: Mutex<Reads>,
     refusals: Mutex<HashMap<Refused, Tally, RandomState>>,
+}
+
+/// The reads of this window, found by their borrowed form ([`ReadOf`]): a read like one
+/// already tallied only counts, with nothing copied or allocated (issue 18: the owned key
+/// cost two allocations and their frees on every cached read).
+#[derive(Default)]
+struct Reads {
+    hasher: RandomState,
+    table: HashTable<(Read, Tally)>,
+}
+
+impl Reads {
+    fn count(&mut self, read: ReadOf<'_>) {
+        let hash = self.hasher.hash_one(read);
+        if let Some((_, tally)) = self.table.find_mut(hash, |(kept, _)| kept.of() == read) {
+            tally.count += 1;
+            return;
+        }
+        let hasher = &self.hasher;
+        self.table.insert_unique(
+            hash,
+            (
+                read.to_owned(),
+                Tally {
+                    first: SystemTime::now(),
+                    count: 1,
+                },
+            ),
+            |(kept, _)| hasher.hash_one(kept.of()),
+        );
+    }
 }
 
 /// One kind of refusal, as the audit line will show it.
@@ -96,6 +129,58 @@ struct Tally {
     count: u64,
 }
 
+/// A read as the route has it, borrowed: what [`AuditLog::read`] takes. The same fields as
+/// [`Read`], which is made from it only for the first read of its kind in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReadOf<'a> {
+    /// The secret read.
+    pub secret: &'a str,
+    /// The version served.
+    pub version: u64,
+    /// The lease of the served value.
+    pub lease_id: Option<&'a LeaseId>,
+    /// The Unix socket peer.
+    pub peer: Option<Peer>,
+    /// The TCP remote address.
+    pub remote: Option<std::net::SocketAddr>,
+    /// The verified token's name.
+    pub token: Option<&'a str>,
+    /// The route.
+    pub route: &'static str,
+    /// The `[[access]]` rule that granted it.
+    pub rule: usize,
+}
+
+impl ReadOf<'_> {
+    fn to_owned(self) -> Read {
+        Read {
+            secret: SecretName::new(self.secret),
+            version: self.version,
+            lease_id: self.lease_id.cloned(),
+            peer: self.peer,
+            remote: self.remote,
+            token: self.token.map(str::to_owned),
+            route: self.route,
+            rule: self.rule,
+        }
+    }
+}
+
+impl Read {
+    fn of(&self) -> ReadOf<'_> {
+        ReadOf {
+            secret: self.secret.as_str(),
+            version: self.version,
+            lease_id: self.lease_id.as_ref(),
+            peer: self.peer,
+            remote: self.remote,
+            token: self.token.as_deref(),
+            route: self.route,
+            rule: self.rule,
+        }
+    }
+}
+
 /// The writer thread; joining it flushes every recorded event.
 pub struct Writer(std::thread::JoinHandle<()>);
 
@@ -136,15 +221,8 @@ impl AuditLog {
     }
 
     /// Tallies one read; its line is written within [`READ_WINDOW`].
-    pub fn read(&self, read: Read) {
-        let mut reads = self.tallies.reads.lock().expect("never poisoned");
-        reads
-            .entry(read)
-            .or_insert_with(|| Tally {
-                first: SystemTime::now(),
-                count: 0,
-            })
-            .count += 1;
+    pub fn read(&self, read: ReadOf<'_>) {
+        self.tallies.reads.lock().expect("never poisoned").count(read);
     }
 }
 
@@ -185,8 +263,8 @@ fn drain(tallies: &Tallies) -> Vec<AuditEvent> {
 }
 
 /// Takes the tallied reads as audit events.
-fn drain_reads(reads: &Mutex<HashMap<Read, Tally, RandomState>>) -> Vec<AuditEvent> {
-    let taken = std::mem::take(&mut *reads.lock().expect("never poisoned"));
+fn drain_reads(reads: &Mutex<Reads>) -> Vec<AuditEvent> {
+    let taken = std::mem::take(&mut reads.lock().expect("never poisoned").table);
     let mut events: Vec<AuditEvent> = taken
         .into_iter()
         .map(|(read, tally)| {
@@ -297,8 +375,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("audit.jsonl");
         let (log, writer) = AuditLog::open(Some(&path)).unwrap();
-        let read = |uid| Read {
-            secret: SecretName::new("db"),
+        let read = |uid| ReadOf {
+            secret: "db",
             version: 3,
             lease_id: None,
             peer: Some(Peer {

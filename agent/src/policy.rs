@@ -64,8 +64,9 @@ pub struct Caller {
     pub peer: Option<Peer>,
     /// The TCP remote address.
     pub remote: Option<SocketAddr>,
-    /// The verified token's name.
-    pub token: Option<String>,
+    /// The verified token's name: borrowed for the `AWS_TOKEN` token (`aws`), so that the
+    /// AWS-compatible route's every request does not copy it.
+    pub token: Option<std::borrow::Cow<'static, str>>,
 }
 
 impl Caller {
@@ -86,7 +87,29 @@ impl Caller {
 
 /// A caller some rule matched: which rules, for checking each secret.
 pub struct Admitted<'p> {
-    rules: Vec<&'p Rule>,
+    rules: &'p [Rule],
+    matched: Matched,
+}
+
+/// Which of the policy's rules matched: a bit set without an allocation for up to 64 rules
+/// (every request is admitted: issue 18), a list beyond.
+enum Matched {
+    Few(u64),
+    Many(Vec<bool>),
+}
+
+impl<'p> Admitted<'p> {
+    /// The rules that matched the caller, in order.
+    fn rules(&self) -> impl Iterator<Item = &'p Rule> + '_ {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| match &self.matched {
+                Matched::Few(bits) => bits >> i & 1 == 1,
+                Matched::Many(list) => list[*i],
+            })
+            .map(|(_, rule)| rule)
+    }
 }
 
 /// Proof that the caller may read one secret.
@@ -125,11 +148,25 @@ impl Policy {
 
     /// Admits a peer that at least one rule matches.
     pub fn admit(&self, caller: &Caller) -> Result<Admitted<'_>, Denied> {
-        let rules: Vec<&Rule> = self.rules.iter().filter(|r| r.matches(caller)).collect();
-        if rules.is_empty() {
+        let matched = if self.rules.len() <= 64 {
+            let bits = self
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.matches(caller))
+                .fold(0u64, |bits, (i, _)| bits | 1 << i);
+            (bits != 0).then_some(Matched::Few(bits))
+        } else {
+            let list: Vec<bool> = self.rules.iter().map(|r| r.matches(caller)).collect();
+            list.contains(&true).then_some(Matched::Many(list))
+        };
+        let Some(matched) = matched else {
             return Err(Denied(format!("no [[access]] rule matches {}", caller.describe())));
-        }
-        Ok(Admitted { rules })
+        };
+        Ok(Admitted {
+            rules: &self.rules,
+            matched,
+        })
     }
 }
 
@@ -137,7 +174,10 @@ impl Rule {
     fn matches(&self, caller: &Caller) -> bool {
         let uid = self.uid.is_none_or(|u| caller.peer.is_some_and(|p| p.uid == u));
         let gid = self.gid.is_none_or(|g| caller.peer.is_some_and(|p| p.gid == g));
-        let token = self.token.as_ref().is_none_or(|t| caller.token.as_ref() == Some(t));
+        let token = self
+            .token
+            .as_ref()
+            .is_none_or(|t| caller.token.as_deref() == Some(t.as_str()));
         uid && gid && token
     }
 }
@@ -145,8 +185,7 @@ impl Rule {
 impl Admitted<'_> {
     /// Permits reading `secret`, or says no rule for this caller grants it.
     pub fn permit(&self, secret: &str) -> Result<Permit, Denied> {
-        self.rules
-            .iter()
+        self.rules()
             .find(|r| r.secrets.is_match(secret))
             .map(|r| Permit { rule: r.index })
             .ok_or_else(|| Denied(format!("no [[access]] rule grants this caller secret {secret:?}")))
@@ -154,8 +193,7 @@ impl Admitted<'_> {
 
     /// Permits revoking `secret` (a rule with `revoke = true` that lists it), or says no.
     pub fn permit_revoke(&self, secret: &str) -> Result<Permit, Denied> {
-        self.rules
-            .iter()
+        self.rules()
             .find(|r| r.revoke && r.secrets.is_match(secret))
             .map(|r| Permit { rule: r.index })
             .ok_or_else(|| {
@@ -201,7 +239,7 @@ mod tests {
     fn token(name: &str) -> Caller {
         Caller {
             remote: Some("127.0.0.1:5000".parse().unwrap()),
-            token: Some(name.to_owned()),
+            token: Some(name.to_owned().into()),
             ..Caller::default()
         }
     }
@@ -276,5 +314,30 @@ mod tests {
         let policy = Policy::new(&[rule(0, Some(UidMatch::Agent), None, &["*"])], 4242).unwrap();
         assert!(policy.admit(&peer(4242, 1)).is_ok());
         assert!(policy.admit(&peer(0, 0)).is_err());
+    }
+
+    /// The first matching rule that grants the secret wins, with up to 64 rules (a bit set)
+    /// and beyond (a list).
+    #[test]
+    fn many_rules_admit_as_few_do() {
+        for n in [8, 64, 65, 130] {
+            let rules: Vec<AccessRule> = (0..n)
+                .map(|i| {
+                    let uid = (i % 3 == 0).then_some(UidMatch::Id(5));
+                    let secret = format!("s{}", i % 4);
+                    token_rule(i, uid.or(Some(UidMatch::Id(6))), None, None, &[secret.as_str()])
+                })
+                .collect();
+            let policy = Policy::new(&rules, 0).unwrap();
+            let admitted = policy.admit(&peer(5, 5)).unwrap();
+            // uid 5 holds rules 0, 3, 6, ...: rule i grants s{i % 4}.
+            assert_eq!(admitted.permit("s0").unwrap().rule, 0, "{n} rules");
+            assert_eq!(admitted.permit("s3").unwrap().rule, 3, "{n} rules");
+            assert_eq!(admitted.permit("s2").unwrap().rule, 6, "{n} rules");
+            assert!(admitted.permit("s9").is_err(), "{n} rules");
+            let six = policy.admit(&peer(6, 6)).unwrap();
+            assert_eq!(six.permit("s1").unwrap().rule, 1, "{n} rules");
+            assert!(policy.admit(&peer(7, 7)).is_err(), "{n} rules");
+        }
     }
 }

@@ -51,7 +51,7 @@ pub struct Query<'q> {
 pub fn parse(query: Option<&str>) -> Result<Query<'_>, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
     let mut q = Query::default();
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    for (key, value) in pairs(query.unwrap_or_default()) {
         match key.as_ref() {
             "secretId" => q.secret_id = value,
             "versionId" => q.version_id = Some(value.into_owned()),
@@ -70,6 +70,22 @@ pub fn parse(query: Option<&str>) -> Result<Query<'_>, ApiError> {
         return Err(bad("secretId is required".into()));
     }
     Ok(q)
+}
+
+/// The query's `key=value` pairs, decoded as `application/x-www-form-urlencoded` (`+` is a
+/// space, `%XX` a byte, invalid UTF-8 replaced). A query with neither `+` nor `%` decodes to
+/// itself: its pairs are split in place, without the decoder's per-byte pass and copies
+/// (issue 18: the decoder was ~900 instructions of a cached read).
+fn pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    let plain = !query.bytes().any(|b| b == b'+' || b == b'%');
+    let split = plain.then(|| {
+        query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (Cow::Borrowed(key), Cow::Borrowed(value))
+        })
+    });
+    let decoded = (!plain).then(|| url::form_urlencoded::parse(query.as_bytes()));
+    split.into_iter().flatten().chain(decoded.into_iter().flatten())
 }
 
 /// `GET /secretsmanager/get?secretId=ID[&versionStage=S][&versionId=V][&refreshNow=true]`
@@ -121,13 +137,13 @@ pub async fn get_secret_value(
         .await?
         .map_err(backend_error)?;
         // Version 0: not a version this agent serves.
-        shared.audit.read(crate::audit_log::Read {
-            secret: spec.name.clone(),
+        shared.audit.read(crate::audit_log::ReadOf {
+            secret: spec.name.as_str(),
             version: 0,
             lease_id: None,
             peer: caller.peer,
             remote: caller.remote,
-            token: caller.token.clone(),
+            token: caller.token.as_deref(),
             route: ROUTE,
             rule: permit.rule,
         });
@@ -232,6 +248,28 @@ pub fn credentials(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The in-place split and the decoder agree on every query the split takes.
+    #[test]
+    fn plain_queries_split_as_the_decoder_does() {
+        for query in [
+            "",
+            "secretId=bench",
+            "secretId=a&versionStage=AWSCURRENT&refreshNow=false",
+            "&&secretId=a&&",
+            "secretId",
+            "secretId=",
+            "=x",
+            "a=b=c&d",
+            "secretId=caf\u{e9}&x=\u{1F600}",
+            "secretId=a+b",
+            "secretId=a%2Fb&v=%zz",
+        ] {
+            let ours: Vec<_> = pairs(query).collect();
+            let theirs: Vec<_> = url::form_urlencoded::parse(query.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{query:?}");
+        }
+    }
 
     #[test]
     fn queries_parse_like_the_aws_agent_or_answer_400() {

@@ -123,7 +123,7 @@ pub(super) fn requested(kind: EventKind, caller: &Caller, route: &str) -> AuditE
     let mut event = AuditEvent::new(kind);
     event.peer = caller.peer;
     event.remote = caller.remote.map(|r| r.to_string());
-    event.token = caller.token.clone();
+    event.token = caller.token.as_deref().map(str::to_owned);
     event.route = Some(route.to_owned());
     event
 }
@@ -144,7 +144,7 @@ pub(super) fn refuse(
     let first = shared.audit.refusal(crate::audit_log::Refused {
         peer: caller.peer,
         remote: caller.remote,
-        token: caller.token.clone(),
+        token: caller.token.as_deref().map(str::to_owned),
         route: route.to_owned(),
         secret: secret.map(SecretName::new),
         reason: reason.clone(),
@@ -165,13 +165,13 @@ pub(super) fn audit_read(
     served: &Served,
     permit: &Permit,
 ) {
-    shared.audit.read(crate::audit_log::Read {
-        secret: SecretName::new(name),
+    shared.audit.read(crate::audit_log::ReadOf {
+        secret: name,
         version: served.version,
-        lease_id: served.lease.as_ref().and_then(|l| l.id.clone()),
+        lease_id: served.lease.as_ref().and_then(|l| l.id.as_ref()),
         peer: caller.peer,
         remote: caller.remote,
-        token: caller.token.clone(),
+        token: caller.token.as_deref(),
         route,
         rule: permit.rule,
     });

@@ -7,7 +7,6 @@
 use std::time::Instant;
 
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderName, FORWARDED};
 use hyper::{Method, Request, StatusCode};
 
 use super::respond::{self, refuse, text, Answer, ApiError, Reply};
@@ -207,10 +206,6 @@ async fn route(shared: &Shared, conn: Conn, req: &Request<Bytes>) -> (&'static s
     (label, result)
 }
 
-/// `X-Forwarded-For`, refused as the AWS agent does (constant names are looked up without
-/// parsing a string first).
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-
 /// Who is asking: the connection's identity plus a verified token. Refuses (status, reason)
 /// requests with `X-Forwarded-For`, a token header that is malformed or matches none (on
 /// either listener: a present token is always checked), no token on the TCP listener,
@@ -222,22 +217,22 @@ async fn identify(
     req: &Request<Bytes>,
     route: &Route<'_>,
 ) -> Result<Caller, (StatusCode, String)> {
-    let headers = req.headers();
-    if headers.contains_key(X_FORWARDED_FOR) || headers.contains_key(FORWARDED) {
+    let seen = token::Seen::scan(req.headers());
+    if seen.forwarded {
         return Err((
             StatusCode::FORBIDDEN,
             "requests with X-Forwarded-For or Forwarded are refused".into(),
         ));
     }
     let aws_route = matches!(route, Route::AwsGet);
-    if aws_route && !headers.contains_key(token::AWS_HEADER) {
+    if aws_route && seen.aws.is_none() {
         return Err((
             StatusCode::UNAUTHORIZED,
             "the X-Aws-Parameters-Secrets-Token header is required".into(),
         ));
     }
     let mut caller = Caller::from(conn);
-    let presented = token::presented(headers, aws_route).map_err(|token::Malformed| {
+    let presented = seen.token(aws_route).map_err(|token::Malformed| {
         (
             StatusCode::UNAUTHORIZED,
             "the token header is not a token (empty, or not visible ASCII)".to_owned(),

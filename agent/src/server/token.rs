@@ -23,11 +23,12 @@
 mod gate;
 mod memo;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use hyper::header::HeaderName;
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, FORWARDED};
 use hyper::HeaderMap;
 use sha2::{Digest as _, Sha256};
 use sidekey::config::AWS_TOKEN_NAME;
@@ -94,7 +95,7 @@ pub const AWS_HEADER: HeaderName = HeaderName::from_static("x-aws-parameters-sec
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// It is the token of this name.
-    Accepted(String),
+    Accepted(Cow<'static, str>),
     /// It matches none (401).
     Refused,
     /// It was not verified: the queue is full (429).
@@ -163,7 +164,7 @@ impl Tokens {
         let digest = digest(presented);
         if let Some(aws) = &self.aws {
             if bool::from(aws.ct_eq(&digest)) {
-                return self.checked("accepted_remembered", Verdict::Accepted(AWS_TOKEN_NAME.to_owned()));
+                return self.checked("accepted_remembered", Verdict::Accepted(Cow::Borrowed(AWS_TOKEN_NAME)));
             }
         }
         if self.hashes.is_empty() {
@@ -219,7 +220,7 @@ impl Tokens {
     }
 
     fn accepted(&self, index: usize) -> Verdict {
-        Verdict::Accepted(self.hashes[index].0.clone())
+        Verdict::Accepted(Cow::Owned(self.hashes[index].0.clone()))
     }
 
     /// Counts one token check by its result (`sidekey_token_checks_total`) and answers `verdict`.
@@ -235,22 +236,61 @@ impl Tokens {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Malformed;
 
-/// The token a request presents, as raw bytes, if any: `Authorization` (`Bearer TOKEN` or
-/// bare), or, when `aws_header` is true, `X-Aws-Parameters-Secrets-Token` (which then wins).
-/// A header that is present but malformed is an error, whichever listener it came on: the
-/// Unix socket takes requests without a token, so treating a bad one as absent would serve it
-/// on the caller's uid alone.
-pub fn presented(headers: &HeaderMap, aws_header: bool) -> Result<Option<&[u8]>, Malformed> {
-    if aws_header {
-        if let Some(v) = headers.get(AWS_HEADER) {
-            return token_bytes(v.as_bytes()).map(Some);
+/// The headers a request is identified by, found in one pass over its headers rather than
+/// one hashed lookup each (issue 18): whether it carries `X-Forwarded-For` or `Forwarded`,
+/// and the first value of `X-Aws-Parameters-Secrets-Token` and of `Authorization` (the value
+/// `HeaderMap::get` answers).
+#[derive(Debug, Default)]
+pub struct Seen<'h> {
+    /// `X-Forwarded-For` or `Forwarded` is present.
+    pub forwarded: bool,
+    /// The first `X-Aws-Parameters-Secrets-Token`.
+    pub aws: Option<&'h HeaderValue>,
+    /// The first `Authorization`.
+    pub authorization: Option<&'h HeaderValue>,
+}
+
+/// `X-Forwarded-For`, refused as the AWS agent does.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+impl<'h> Seen<'h> {
+    /// Looks at every header of `headers` once.
+    pub fn scan(headers: &'h HeaderMap) -> Self {
+        let mut seen = Seen::default();
+        for (name, value) in headers {
+            if name == X_FORWARDED_FOR || name == FORWARDED {
+                seen.forwarded = true;
+            } else if name == AWS_HEADER {
+                seen.aws.get_or_insert(value);
+            } else if name == AUTHORIZATION {
+                seen.authorization.get_or_insert(value);
+            }
         }
+        seen
     }
-    let Some(auth) = headers.get(hyper::header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let auth = auth.as_bytes().trim_ascii();
-    token_bytes(auth.strip_prefix(b"Bearer ").unwrap_or(auth)).map(Some)
+
+    /// The token presented, as raw bytes, if any: `Authorization` (`Bearer TOKEN` or bare),
+    /// or, when `aws_header` is true, `X-Aws-Parameters-Secrets-Token` (which then wins).
+    /// A header that is present but malformed is an error, whichever listener it came on: the
+    /// Unix socket takes requests without a token, so treating a bad one as absent would serve
+    /// it on the caller's uid alone.
+    pub fn token(&self, aws_header: bool) -> Result<Option<&'h [u8]>, Malformed> {
+        if aws_header {
+            if let Some(v) = self.aws {
+                return token_bytes(v.as_bytes()).map(Some);
+            }
+        }
+        let Some(auth) = self.authorization else {
+            return Ok(None);
+        };
+        let auth = auth.as_bytes().trim_ascii();
+        token_bytes(auth.strip_prefix(b"Bearer ").unwrap_or(auth)).map(Some)
+    }
+}
+
+/// The token `headers` present ([`Seen::token`]).
+pub fn presented(headers: &HeaderMap, aws_header: bool) -> Result<Option<&[u8]>, Malformed> {
+    Seen::scan(headers).token(aws_header)
 }
 
 /// `value` without surrounding spaces, when what is left is one or more visible ASCII bytes.
@@ -278,12 +318,12 @@ mod tests {
     async fn tokens_verify_by_hash_or_aws_token_and_are_remembered() {
         let hash = sidekey::crypto::hash_token(b"deploy-token").unwrap();
         let tokens = Tokens::new(&[("deploy".to_owned(), hash)].into(), Some("aws-value")).unwrap();
-        let deploy = Verdict::Accepted("deploy".to_owned());
+        let deploy = Verdict::Accepted("deploy".into());
         assert_eq!(tokens.verify(b"deploy-token", || Key::Uid(1)).await, deploy);
         assert_eq!(tokens.verify(b"deploy-token", never_asked).await, deploy);
         assert_eq!(
             tokens.verify(b"aws-value", never_asked).await,
-            Verdict::Accepted("aws".to_owned())
+            Verdict::Accepted("aws".into())
         );
         assert_eq!(tokens.verify(b"wrong", || Key::Uid(1)).await, Verdict::Refused);
         assert_eq!(
@@ -315,7 +355,7 @@ mod tests {
         let refused = verdicts.iter().filter(|v| **v == Verdict::Refused).count();
         let busy = verdicts.iter().filter(|v| **v == Verdict::Busy(Full::Caller)).count();
         assert_eq!((refused, busy), (PER_CALLER, 2), "{verdicts:?}");
-        assert_eq!(other.await.unwrap(), Verdict::Accepted("deploy".to_owned()));
+        assert_eq!(other.await.unwrap(), Verdict::Accepted("deploy".into()));
 
         let repeats: Vec<_> = (0..3 * PER_CALLER).map(|_| spawn("same-wrong".to_owned(), 1)).collect();
         for task in repeats {
@@ -334,6 +374,33 @@ mod tests {
         h.insert("x-aws-parameters-secrets-token", "ssrf".parse().unwrap());
         assert_eq!(presented(&h, true), Ok(Some(&b"ssrf"[..])));
         assert_eq!(presented(&h, false), Ok(Some(&b"abc2"[..])));
+    }
+
+    /// One pass sees what the map's lookups would: the first value of a repeated header,
+    /// either spelling of forwarding.
+    #[test]
+    fn the_scan_sees_what_lookups_see() {
+        let mut h = HeaderMap::new();
+        h.append("authorization", "Bearer first".parse().unwrap());
+        h.append("user-agent", "x".parse().unwrap());
+        h.append("authorization", "Bearer second".parse().unwrap());
+        h.append("x-aws-parameters-secrets-token", "aws1".parse().unwrap());
+        h.append("x-aws-parameters-secrets-token", "aws2".parse().unwrap());
+        let seen = Seen::scan(&h);
+        assert!(!seen.forwarded);
+        assert_eq!(seen.authorization, h.get("authorization"));
+        assert_eq!(seen.aws, h.get("x-aws-parameters-secrets-token"));
+        assert_eq!(seen.token(false), Ok(Some(&b"first"[..])));
+        assert_eq!(seen.token(true), Ok(Some(&b"aws1"[..])));
+        for name in ["x-forwarded-for", "forwarded", "X-Forwarded-For"] {
+            let mut h = HeaderMap::new();
+            h.append("accept", "*/*".parse().unwrap());
+            h.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                "1.2.3.4".parse().unwrap(),
+            );
+            assert!(Seen::scan(&h).forwarded, "{name}");
+        }
     }
 
     #[test]
