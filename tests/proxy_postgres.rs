@@ -77,16 +77,20 @@ fn code(e: &postgres::Error) -> Option<String> {
     e.code().map(|c| c.code().to_owned())
 }
 
-/// A session that runs `sql` (queries of about a second, so that the session is always busy,
-/// as an app's pool connection would be) until it fails; answers when each query returned,
-/// when and how the session ended. Through tokio-postgres: the synchronous crate reports the
-/// closed connection before the `ErrorResponse` that came first.
-fn busy_session(
+/// A session through the proxy on its own thread: logs in, checks that it is `expect_user`,
+/// and once the caller has been told that it logged in runs `then` with the client and the
+/// connection's task; answers what `then` returns.
+fn session_thread<T, F>(
     agent: &Agent,
     expect_user: String,
-    sql: &'static str,
-    started: Instant,
-) -> std::thread::JoinHandle<(Vec<Duration>, Duration, tokio_postgres::Error)> {
+    then: impl FnOnce(tokio_postgres::Client, tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>) -> F
+        + Send
+        + 'static,
+) -> std::thread::JoinHandle<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
     let conninfo = through(agent);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let handle = std::thread::spawn(move || {
@@ -98,26 +102,39 @@ fn busy_session(
             let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
                 .await
                 .expect("a session through the proxy");
-            tokio::spawn(connection);
+            let connection = tokio::spawn(connection);
             let user: String = client.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
             assert_eq!(user, expect_user);
             ready_tx.send(()).unwrap();
-            let mut worked = Vec::new();
-            loop {
-                match client.query_one(sql, &[]).await {
-                    Ok(row) => {
-                        assert_eq!(row.get::<_, String>(0), expect_user);
-                        worked.push(started.elapsed());
-                    }
-                    Err(e) => return (worked, started.elapsed(), e),
-                }
-            }
+            then(client, connection).await
         })
     });
     ready_rx
         .recv_timeout(Duration::from_secs(20))
         .expect("the session logged in");
     handle
+}
+
+/// A session running `sql` (whose one column is the user) over and over until an error:
+/// answers when each query worked, when the error came and the error.
+fn busy_session(
+    agent: &Agent,
+    expect_user: String,
+    sql: &'static str,
+    started: Instant,
+) -> std::thread::JoinHandle<(Vec<Duration>, Duration, tokio_postgres::Error)> {
+    session_thread(agent, expect_user.clone(), move |client, _connection| async move {
+        let mut worked = Vec::new();
+        loop {
+            match client.query_one(sql, &[]).await {
+                Ok(row) => {
+                    assert_eq!(row.get::<_, String>(0), expect_user);
+                    worked.push(started.elapsed());
+                }
+                Err(e) => return (worked, started.elapsed(), e),
+            }
+        }
+    })
 }
 
 fn async_code(e: &tokio_postgres::Error) -> Option<String> {
@@ -747,31 +764,12 @@ fn proxy_upstream_tls_against_a_server_that_takes_tls_connections_only() {
 
 /// A session idle between queries; answers when and with what its connection ended.
 fn idle_session(agent: &Agent, expect_user: String) -> std::thread::JoinHandle<(Instant, tokio_postgres::Error)> {
-    let conninfo = through(agent);
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-                .await
-                .expect("a session through the proxy");
-            let connection = tokio::spawn(connection);
-            let user: String = client.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
-            assert_eq!(user, expect_user);
-            ready_tx.send(()).unwrap();
-            let ended = connection.await.unwrap();
-            let at = Instant::now();
-            drop(client);
-            (at, ended.expect_err("the connection ended with an error"))
-        })
-    });
-    ready_rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the session logged in");
-    handle
+    session_thread(agent, expect_user, |client, connection| async move {
+        let ended = connection.await.unwrap();
+        let at = Instant::now();
+        drop(client);
+        (at, ended.expect_err("the connection ended with an error"))
+    })
 }
 
 #[test]
