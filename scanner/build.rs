@@ -11,7 +11,9 @@ mod version;
 
 use std::path::PathBuf;
 
-/// The built-in rule files, as `src/rules.rs`'s `BUILTIN` lists them.
+/// The built-in rule files, in order: `config/rules.toml` (its header documents the format;
+/// generic rules last) and provider rules in `config/rules/`, one file per range of providers.
+/// The one list of them: `src/rules.rs`'s `BUILTIN` is generated from it.
 const RULE_FILES: &[&str] = &[
     "config/rules.toml",
     "config/rules/providers-a-l.toml",
@@ -22,12 +24,20 @@ fn main() {
     version::main();
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("..");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut builtin = String::from("&[\n");
     for (i, file) in RULE_FILES.iter().enumerate() {
         let path = root.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let value: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let json = serde_json::to_string(&value).expect("a TOML value is JSON");
-        std::fs::write(out.join(format!("rules-{i}.json")), json).expect("OUT_DIR is writable");
+        let json_path = out.join(format!("rules-{i}.json"));
+        std::fs::write(&json_path, json).expect("OUT_DIR is writable");
+        builtin.push_str(&format!(
+            "    ({file:?}, include_str!({:?})),\n",
+            json_path.display().to_string()
+        ));
     }
+    builtin.push_str("]\n");
+    std::fs::write(out.join("builtin.rs"), builtin).expect("OUT_DIR is writable");
 }

@@ -24,20 +24,11 @@ use serde::Deserialize;
 pub use allowlist::{Allowlist, AllowlistSyntax, Candidate};
 pub use config::{load, RuleSet, Source};
 
-/// The built-in rules files, as shipped, in order: `config/rules.toml` (its header documents
-/// the format; generic rules last) and provider rules in `config/rules/`, one file per range of
-/// providers. Ids are unique across all of them.
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("config/rules.toml", include_str!("../../config/rules.toml")),
-    (
-        "config/rules/providers-a-l.toml",
-        include_str!("../../config/rules/providers-a-l.toml"),
-    ),
-    (
-        "config/rules/providers-m-z.toml",
-        include_str!("../../config/rules/providers-m-z.toml"),
-    ),
-];
+/// The built-in rules files (as named in `scanner/build.rs`, which lists them, in order), each
+/// with its rules as JSON: the build script converts the TOML, which deserializes in a fraction
+/// of the time (start-up is what a pre-commit hook pays). The TOML stays the source people edit;
+/// a test checks that both give the same rules.
+pub const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
 /// Why a rules file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -577,15 +568,6 @@ fn explain(message: &str) -> String {
     format!("unknown key `{key}`: {why}{known}")
 }
 
-/// [`BUILTIN`]'s files as JSON, converted by the build script (`scanner/build.rs`): the same
-/// data, deserialized in a fraction of the time the TOML takes to parse (start-up is what a
-/// pre-commit hook pays). A test checks that both give the same rules.
-const BUILTIN_JSON: [&str; 3] = [
-    include_str!(concat!(env!("OUT_DIR"), "/rules-0.json")),
-    include_str!(concat!(env!("OUT_DIR"), "/rules-1.json")),
-    include_str!(concat!(env!("OUT_DIR"), "/rules-2.json")),
-];
-
 /// The rules of a built-in file, from its JSON form.
 #[derive(Deserialize)]
 struct BuiltinFile {
@@ -620,10 +602,10 @@ pub(crate) fn builtin_syntax() -> RulesAsWritten {
     }
 }
 
-/// Reads [`BUILTIN_JSON`].
+/// Reads [`BUILTIN`].
 fn read_builtin() -> RulesAsWritten {
     let mut all = Vec::new();
-    for ((file, _), json) in BUILTIN.iter().zip(BUILTIN_JSON) {
+    for (file, json) in BUILTIN {
         let name = format!("{file} (built in)");
         let syntax: BuiltinFile = serde_json::from_str(json).expect("the built-in rules parse (checked by tests)");
         all.extend(syntax.rules.into_iter().map(|r| (name.clone(), r)));
