@@ -207,8 +207,10 @@ impl Engine {
             return Vec::new();
         }
         let whole = bytes.len() <= WHOLE;
-        // Small blobs: which keywords occur. Large ones: where, as (keyword, offset).
+        // Small blobs: which keywords occur (and a list of them, not to walk every keyword for
+        // each blob). Large ones: where, as (keyword, offset).
         let mut seen = vec![false; self.keyword_rules.len()];
+        let mut seen_list: Vec<u32> = Vec::new();
         let mut hits: Vec<(u32, usize)> = Vec::new();
         let mut line_hits: Vec<(u32, usize)> = Vec::new();
         // Per keyword, the last hit kept: hits closer than this to it fall in the same window
@@ -220,7 +222,10 @@ impl Engine {
                 line_hits.push((pattern as u32, start));
             }
             if wide && whole {
-                seen[pattern] = true;
+                if !seen[pattern] {
+                    seen[pattern] = true;
+                    seen_list.push(pattern as u32);
+                }
             } else if wide && (last[pattern] == usize::MAX || start >= last[pattern] + FORWARD / 2) {
                 last[pattern] = start;
                 hits.push((pattern as u32, start));
@@ -229,9 +234,9 @@ impl Engine {
         // (rule, offset of a hit of one of its keywords); `usize::MAX`: search the whole blob.
         let wide = |r: &&usize| !self.rules[**r].line_window;
         let mut todo: Vec<(u32, usize)> = Vec::new();
-        for (pattern, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+        for pattern in seen_list {
             todo.extend(
-                self.keyword_rules[pattern]
+                self.keyword_rules[pattern as usize]
                     .iter()
                     .filter(wide)
                     .map(|r| (*r as u32, usize::MAX)),
