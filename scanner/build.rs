@@ -1,5 +1,6 @@
 //! The scanner's build script: the version metadata every binary gets (`build/version.rs`),
-//! and the built-in rules converted once, here, from TOML to JSON.
+//! the built-in rules converted once, here, from TOML to JSON, and the keyword pass's table of
+//! common grams as a sorted array (no parsing or hashing when a scan starts).
 //!
 //! Parsing the ~900 KB of rule TOML was most of `sidekey-scan`'s start-up, which a pre-commit
 //! hook pays on every commit; the same data as JSON deserializes into the same `RuleSyntax`
@@ -40,4 +41,38 @@ fn main() {
     }
     builtin.push_str("]\n");
     std::fs::write(out.join("builtin.rs"), builtin).expect("OUT_DIR is writable");
+    common_grams(
+        &root.join("scanner/src/engine/common-grams.txt"),
+        &out.join("common_grams.rs"),
+    );
+}
+
+/// `engine/common-grams.txt` (one gram a line, commonest first, `~` for a space) as a Rust
+/// array of (gram as a little-endian `u32`, rank), sorted by gram for a binary search.
+fn common_grams(list: &std::path::Path, out: &std::path::Path) {
+    println!("cargo:rerun-if-changed={}", list.display());
+    let text = std::fs::read_to_string(list).unwrap_or_else(|e| panic!("{}: {e}", list.display()));
+    let mut grams: Vec<(u32, u16)> = text
+        .lines()
+        .enumerate()
+        .map(|(rank, line)| {
+            let bytes: [u8; 4] = line
+                .replace('~', " ")
+                .as_bytes()
+                .try_into()
+                .unwrap_or_else(|_| panic!("{}:{}: {line:?} is not four bytes", list.display(), rank + 1));
+            let rank = u16::try_from(rank).unwrap_or_else(|_| panic!("{}: more than 65,536 grams", list.display()));
+            (u32::from_le_bytes(bytes), rank)
+        })
+        .collect();
+    grams.sort_unstable();
+    if let Some(w) = grams.windows(2).find(|w| w[0].0 == w[1].0) {
+        panic!("{}: {:?} is listed twice", list.display(), w[0].0.to_le_bytes());
+    }
+    let mut rust = String::from("&[\n");
+    for (gram, rank) in grams {
+        rust.push_str(&format!("    ({gram:#010x}, {rank}),\n"));
+    }
+    rust.push_str("]\n");
+    std::fs::write(out, rust).expect("OUT_DIR is writable");
 }

@@ -13,8 +13,6 @@
 //!
 //! Keywords shorter than three bytes (rare: `q~`) are found by `memchr` on their rarer byte.
 
-use std::collections::HashMap;
-
 /// How rare each pair of byte classes is in source code: -log2 of the pair's frequency,
 /// measured on 30 MB of open-source crates' files. Row: the first byte's class, column: the
 /// second's; the classes are [`class`]'s (`a`–`z` in any case, a digit, `_`, `-`, `.`,
@@ -75,35 +73,35 @@ fn rarity(gram: &[u8]) -> u32 {
         .sum()
 }
 
-/// The 4,000 commonest four-byte grams of source code (lowercase, made of letters, digits and
-/// ` _.-:/=`), commonest first: counted on 30 MB of Python, C headers, JavaScript, Perl and
-/// Rust files. One gram a line, `~` standing for a space. Only the choice of anchors depends
-/// on it, never what is found.
-const COMMON_GRAMS: &str = include_str!("common-grams.txt");
+/// The 20,000 commonest four-byte grams of source code (lowercase, made of letters, digits and
+/// ` _.-:/=`), each with its rank (0: commonest), sorted by gram (little-endian). Counted by
+/// `engine/count-grams.py` on Python, C headers, Perl, JavaScript, this project's Rust, YAML,
+/// TOML and Markdown; `build.rs` turns `engine/common-grams.txt` into this array. Only the
+/// choice of anchors depends on it, never what is found.
+static COMMON_GRAMS: &[(u32, u16)] = include!(concat!(env!("OUT_DIR"), "/common_grams.rs"));
+
+/// The rank of `gram` among [`COMMON_GRAMS`] (0: commonest), if it is there.
+fn common_rank(gram: [u8; 4]) -> Option<usize> {
+    let gram = u32::from_le_bytes(gram);
+    COMMON_GRAMS
+        .binary_search_by_key(&gram, |(g, _)| *g)
+        .ok()
+        .map(|i| usize::from(COMMON_GRAMS[i].1))
+}
 
 /// The offset of `keyword`'s rarest four-byte gram: one not among [`COMMON_GRAMS`] if it has
 /// any, else its least common one; between equals, the rarest by [`PAIR_RARITY`], then the
 /// first.
-fn anchor(keyword: &[u8], common: &HashMap<[u8; 4], usize>) -> usize {
+fn anchor(keyword: &[u8]) -> usize {
     let commonness = |gram: [u8; 4]| {
         (
-            common.get(&gram).map_or(0, |rank| common.len() - rank),
+            common_rank(gram).map_or(0, |rank| COMMON_GRAMS.len() - rank),
             u32::MAX - rarity(&gram),
         )
     };
     (0..=keyword.len() - 4)
         .min_by_key(|i| commonness([keyword[*i], keyword[i + 1], keyword[i + 2], keyword[i + 3]]))
         .expect("a keyword of four bytes or more")
-}
-
-/// [`COMMON_GRAMS`], each with its rank.
-fn common_grams() -> HashMap<[u8; 4], usize> {
-    COMMON_GRAMS
-        .lines()
-        .filter_map(|g| <[u8; 4]>::try_from(g.as_bytes()).ok())
-        .enumerate()
-        .map(|(rank, g)| (g.map(|b| if b == b'~' { b' ' } else { b }), rank))
-        .collect()
 }
 
 /// Folds a gram's letters to lowercase (and, harmlessly, some punctuation onto others: the
@@ -305,11 +303,10 @@ impl Keywords {
             .iter()
             .map(|k| k.as_ref().as_bytes().to_ascii_lowercase().into_boxed_slice())
             .collect();
-        let common = common_grams();
         let (mut four, mut last, mut short) = (Vec::new(), Vec::new(), Vec::new());
         for (i, k) in keywords.iter().enumerate() {
             let entry = || {
-                let offset = anchor(k, &common);
+                let offset = anchor(k);
                 Entry::new(k, i, fold(gram(&k[offset..])), offset)
             };
             match k.len() {
@@ -478,14 +475,15 @@ mod tests {
 
     #[test]
     fn anchors_on_the_rarest_gram() {
-        let common = common_grams();
+        assert!(COMMON_GRAMS.len() >= 4000, "{}", COMMON_GRAMS.len());
         assert!(
-            common.len() >= 4000 && common.contains_key(b"cons") && common.contains_key(b" key"),
-            "{}",
-            common.len()
+            COMMON_GRAMS.windows(2).all(|w| w[0].0 < w[1].0),
+            "sorted by gram, no repeats"
         );
-        // Not the common "cons"; of the others the rarest pairs.
-        assert_eq!(&b"consul"[anchor(b"consul", &common)..][..4], b"nsul");
-        assert_eq!(anchor(b"abcd", &common), 0);
+        assert!(common_rank(*b"cons").unwrap() < common_rank(*b"onsu").unwrap());
+        assert!(common_rank(*b" key").is_some() && common_rank(*b"q~x!").is_none());
+        // Not the common "cons" or "onsu"; the rarest of the others.
+        assert_eq!(&b"consul"[anchor(b"consul")..][..4], b"nsul");
+        assert_eq!(anchor(b"abcd"), 0);
     }
 }
