@@ -1,6 +1,6 @@
 //! The scanner's build script: the version metadata every binary gets (`build/version.rs`),
 //! the built-in rules converted once, here, from TOML to JSON, and the keyword pass's table of
-//! common grams as a sorted array (no parsing or hashing when a scan starts).
+//! common grams as a ready hash table (no parsing or building when a scan starts).
 //!
 //! Parsing the ~900 KB of rule TOML was most of `sidekey-scan`'s start-up, which a pre-commit
 //! hook pays on every commit; the same data as JSON deserializes into the same `RuleSyntax`
@@ -47,30 +47,41 @@ fn main() {
     );
 }
 
-/// `engine/common-grams.txt` (one gram a line, commonest first, `~` for a space) as a Rust
-/// array of (gram as a little-endian `u32`, rank), sorted by gram for a binary search.
+/// `engine/common-grams.txt` (one gram a line, commonest first, `~` for a space) as an
+/// open-addressed table of (gram as a little-endian `u32`, rank): 2^15 slots, a gram's first
+/// slot the top 15 bits of `gram * 0x9e37_79b1`, then the next ones (wrapping), 0 an empty slot.
+/// `engine/keywords.rs`'s `common_rank` looks up the same way; its test finds every listed gram.
 fn common_grams(list: &std::path::Path, out: &std::path::Path) {
+    const BITS: u32 = 15;
     println!("cargo:rerun-if-changed={}", list.display());
     let text = std::fs::read_to_string(list).unwrap_or_else(|e| panic!("{}: {e}", list.display()));
-    let mut grams: Vec<(u32, u16)> = text
-        .lines()
-        .enumerate()
-        .map(|(rank, line)| {
-            let bytes: [u8; 4] = line
-                .replace('~', " ")
-                .as_bytes()
-                .try_into()
-                .unwrap_or_else(|_| panic!("{}:{}: {line:?} is not four bytes", list.display(), rank + 1));
-            let rank = u16::try_from(rank).unwrap_or_else(|_| panic!("{}: more than 65,536 grams", list.display()));
-            (u32::from_le_bytes(bytes), rank)
-        })
-        .collect();
-    grams.sort_unstable();
-    if let Some(w) = grams.windows(2).find(|w| w[0].0 == w[1].0) {
-        panic!("{}: {:?} is listed twice", list.display(), w[0].0.to_le_bytes());
+    let mut slots = vec![(0u32, 0u16); 1 << BITS];
+    for (rank, line) in text.lines().enumerate() {
+        let bytes: [u8; 4] = line
+            .replace('~', " ")
+            .as_bytes()
+            .try_into()
+            .unwrap_or_else(|_| panic!("{}:{}: {line:?} is not four bytes", list.display(), rank + 1));
+        let gram = u32::from_le_bytes(bytes);
+        assert!(
+            rank < (1 << BITS) * 3 / 4,
+            "{}: more grams than the table holds well",
+            list.display()
+        );
+        let mut slot = (gram.wrapping_mul(0x9e37_79b1) >> (32 - BITS)) as usize;
+        while slots[slot].0 != 0 {
+            assert!(
+                slots[slot].0 != gram,
+                "{}:{}: {line:?} is listed twice",
+                list.display(),
+                rank + 1
+            );
+            slot = (slot + 1) % slots.len();
+        }
+        slots[slot] = (gram, rank as u16);
     }
     let mut rust = String::from("&[\n");
-    for (gram, rank) in grams {
+    for (gram, rank) in slots {
         rust.push_str(&format!("    ({gram:#010x}, {rank}),\n"));
     }
     rust.push_str("]\n");
