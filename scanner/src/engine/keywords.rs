@@ -131,6 +131,18 @@ fn gram(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
+/// `1 << i` for each `i` below 64: a load instead of a shift by a variable count, which takes
+/// more than one micro-op on x86-64 without BMI2.
+const BIT: [u64; 64] = {
+    let mut bits = [0; 64];
+    let mut i = 0;
+    while i < 64 {
+        bits[i] = 1 << i;
+        i += 1;
+    }
+    bits
+};
+
 /// A keyword's anchor in a bucket.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -235,7 +247,7 @@ impl<const BITS: u32, const WORDS: usize> Anchors<BITS, WORDS> {
     /// The filter's bit for hash `h`: 1 if some anchor hashes there (no branch).
     #[inline(always)]
     fn bit(&self, h: u32) -> u64 {
-        (self.filter[(h >> 6) as usize % WORDS] >> (h & 63)) & 1
+        self.filter[(h >> 6) as usize % WORDS] & BIT[(h & 63) as usize]
     }
 
     /// [`Anchors::confirm`] for each of the five grams in the folded eight bytes `x` at `at`
