@@ -222,17 +222,19 @@ impl ScanPlan {
                 bail!("--aws-endpoint-url is used by --verify; add --verify");
             }
         }
-        let repo = match mode {
-            Mode::Git(_) | Mode::Staged | Mode::PrePush(_) => {
-                rules::prefetch_builtin(); // while git answers
-                Some(Repo::open(Path::new("."))?)
-            }
-            Mode::Files(_) | Mode::Artifact(_) => None,
-        };
-        // git works out the commit's changes while the rules load.
-        let staged = match (&mode, &repo) {
-            (Mode::Staged, Some(repo)) => Some(repo.ask_staged()?),
+        let in_git = matches!(mode, Mode::Git(_) | Mode::Staged | Mode::PrePush(_));
+        if in_git {
+            rules::prefetch_builtin(); // while git answers
+        }
+        // git works out the commit's changes while the repository is found and the rules load.
+        let staged = match mode {
+            Mode::Staged => Some(Repo::ask_staged(Path::new("."))?),
             _ => None,
+        };
+        let repo = if in_git {
+            Some(Repo::open(Path::new("."))?)
+        } else {
+            None
         };
         let root = scan_root(&mode, repo.as_ref());
         let mut engine = Engine::with_rules(rule_set(opts, root.as_deref())?).with_explain(opts.explain);

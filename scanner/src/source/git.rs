@@ -221,16 +221,20 @@ impl Repo {
     /// What `git commit` would add: each staged blob that differs from HEAD, with the blob it
     /// replaces (None for new files), and the staged submodules.
     pub fn staged(&self) -> anyhow::Result<Staged> {
-        self.ask_staged()?.answer()
+        Repo::ask_staged(&self.dir)?.answer()
     }
 
-    /// Starts [`Repo::staged`]'s `git diff`; [`PendingStaged::answer`] reads it, so that the
-    /// caller can do other work while git runs.
-    pub fn ask_staged(&self) -> anyhow::Result<PendingStaged> {
+    /// Starts [`Repo::staged`]'s `git diff` in `dir`, any directory of the work tree (git finds
+    /// the repository itself, so this need not wait for [`Repo::open`]); [`PendingStaged::answer`]
+    /// reads it, so that the caller can do other work while git runs. Paths come relative to
+    /// the top of the work tree whatever `dir` is (`diff.relative` is overridden).
+    pub fn ask_staged(dir: &Path) -> anyhow::Result<PendingStaged> {
         // Against HEAD; in a repository without commits yet, every staged file (git diff
         // --cached does both when no commit is named).
-        let child = self
-            .git()
+        let child = Command::new("git")
+            .current_dir(dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .args(["-c", "core.quotePath=false", "-c", "diff.relative=false"])
             .args(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
