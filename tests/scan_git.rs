@@ -144,6 +144,24 @@ fn history_finds_deleted_secrets_with_the_commit_that_introduced_them() {
 }
 
 #[test]
+fn staged_from_a_subdirectory_reads_the_commit_and_names_top_level_paths_whatever_diff_relative_says() {
+    let (_tmp, dir) = repo();
+    commit_file(&dir, "README", "hello\n", "start");
+    // A user's `diff.relative` would make git's answer relative to the directory it runs in.
+    git(&dir, &["config", "diff.relative", "true"]);
+    let secret = token(24);
+    std::fs::create_dir_all(dir.join("app/deep")).unwrap();
+    std::fs::write(dir.join("app/config.yml"), format!("key: {secret}\n")).unwrap();
+    git(&dir, &["add", "app/config.yml"]);
+    let out = scan(&dir.join("app/deep"), &["--staged", "--format", "json", "--no-redact"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let found = findings(&out);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["path"], "app/config.yml");
+    assert_eq!(found[0]["secret"], secret.as_str());
+}
+
+#[test]
 fn staged_scans_only_what_the_commit_adds() {
     let (_tmp, dir) = repo();
     let (old, staged, unstaged) = (token(21), token(22), token(23));

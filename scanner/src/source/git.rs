@@ -240,7 +240,7 @@ impl Repo {
             .stderr(Stdio::piped())
             .spawn()
             .context("cannot run git diff")?;
-        Ok(PendingStaged(child))
+        Ok(PendingStaged(Some(child)))
     }
 
     /// Hands each blob in `ids`, in order, to `each` as a stream of its bytes (with its index
@@ -560,12 +560,23 @@ impl PendingBlobs<'_> {
 }
 
 /// A `git diff --cached` under way ([`Repo::ask_staged`]).
-pub struct PendingStaged(Child);
+pub struct PendingStaged(Option<Child>);
+
+impl Drop for PendingStaged {
+    /// A diff never read (the scan failed first) is stopped and reaped, not left a zombie.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
 
 impl PendingStaged {
     /// What `git commit` would add (see [`Repo::staged`]).
-    pub fn answer(self) -> anyhow::Result<Staged> {
-        let out = self.0.wait_with_output().context("cannot run git diff")?;
+    pub fn answer(mut self) -> anyhow::Result<Staged> {
+        let child = self.0.take().expect("a pending diff is answered once");
+        let out = child.wait_with_output().context("cannot run git diff")?;
         if !out.status.success() {
             bail!("git diff --cached failed: {}", stderr_line(&out.stderr));
         }
