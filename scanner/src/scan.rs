@@ -349,13 +349,32 @@ struct Windows<'s, 'e> {
     lines_before: usize,
 }
 
+thread_local! {
+    /// A window's buffer, kept between the texts one thread scans: most files then need no
+    /// allocation, growth or fresh pages of their own. One grown past [`KEEP`] is freed instead.
+    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest window buffer kept for the next text (see [`SPARE`]).
+const KEEP: usize = 4 * 1024 * 1024;
+
+impl Drop for Windows<'_, '_> {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        if buf.capacity() <= KEEP {
+            buf.clear();
+            SPARE.set(buf);
+        }
+    }
+}
+
 impl<'s, 'e> Windows<'s, 'e> {
     fn new(scan: &'s Scan<'e>, path: &'s str, commit: Option<&'s Arc<Commit>>) -> Self {
         Windows {
             scan,
             path,
             commit,
-            buf: Vec::new(),
+            buf: SPARE.take(),
             lines_before: 0,
         }
     }
