@@ -525,10 +525,22 @@ pub struct PendingBlobs<'a> {
     asked: Option<(Child, ChildStdout, Drain, std::thread::JoinHandle<std::io::Result<()>>)>,
 }
 
+impl Drop for PendingBlobs<'_> {
+    /// Blobs never read (the scan failed first): git is stopped and reaped, the writer joined.
+    fn drop(&mut self) {
+        if let Some((mut child, stdout, _stderr, writer)) = self.asked.take() {
+            let _ = child.kill();
+            drop(stdout);
+            let _ = writer.join();
+            let _ = child.wait();
+        }
+    }
+}
+
 impl PendingBlobs<'_> {
     /// Hands each blob, in order, to `each` (see [`Repo::each_blob`]).
-    pub fn each(self, mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
-        let Some((mut child, stdout, stderr, writer)) = self.asked else {
+    pub fn each(mut self, mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
+        let Some((mut child, stdout, stderr, writer)) = self.asked.take() else {
             return Ok(());
         };
         let mut out = BufReader::new(stdout);
