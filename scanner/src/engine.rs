@@ -40,7 +40,7 @@ const BACK_MAX: usize = 8 * 1024;
 /// How far after a keyword hit a window ends (a PEM private key fits).
 const FORWARD: usize = 16 * 1024;
 
-/// Compiled rules plus the keyword automaton.
+/// Compiled rules plus the keyword pass over all their keywords.
 pub struct Engine {
     rules: Vec<Rule>,
     /// The keyword pass over every rule's keywords (a hit names the keyword's index).
