@@ -143,11 +143,7 @@ impl Repo {
     }
 
     fn git(&self) -> Command {
-        let mut cmd = Command::new("git");
-        cmd.current_dir(&self.dir)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .args(["-c", "core.quotePath=false"]);
-        cmd
+        git_in(&self.dir)
     }
 
     /// Scans every blob reachable from `revs` once, attributed to the commit that introduced
@@ -231,11 +227,17 @@ impl Repo {
     pub fn ask_staged(dir: &Path) -> anyhow::Result<PendingStaged> {
         // Against HEAD; in a repository without commits yet, every staged file (git diff
         // --cached does both when no commit is named).
-        let child = Command::new("git")
-            .current_dir(dir)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .args(["-c", "core.quotePath=false", "-c", "diff.relative=false"])
-            .args(["diff", "--cached", "--raw", "-z", "--no-abbrev", "--no-renames"])
+        let child = git_in(dir)
+            .args([
+                "-c",
+                "diff.relative=false",
+                "diff",
+                "--cached",
+                "--raw",
+                "-z",
+                "--no-abbrev",
+                "--no-renames",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -516,6 +518,15 @@ fn scan_whole(path: &str, bytes: &[u8], commit: Option<&Arc<Commit>>, sink: &dyn
     let budget = Budget::new(limits);
     let ctx = Ctx::top(sink, limits, commit, &budget);
     dispatch_bytes(path, bytes, &ctx);
+}
+
+/// `git` run in `dir`, never prompting, with paths printed as they are (not quoted).
+fn git_in(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .args(["-c", "core.quotePath=false"]);
+    cmd
 }
 
 /// A `git cat-file` under way ([`Repo::ask_blobs`]).
