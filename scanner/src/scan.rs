@@ -15,7 +15,7 @@ use crate::allow;
 use crate::engine::{Engine, Match};
 use crate::finding::Finding;
 use crate::owned::Owned;
-use crate::source::{Commit, Encoding, Sink, Skipped};
+use crate::source::{Commit, Encoding, Sink, Skipped, ThreadBuf};
 use crate::views::View;
 
 /// Bytes scanned at once; longer content is read in windows of this size.
@@ -345,28 +345,17 @@ struct Windows<'s, 'e> {
     scan: &'s Scan<'e>,
     path: &'s str,
     commit: Option<&'s Arc<Commit>>,
-    buf: Vec<u8>,
+    buf: ThreadBuf,
     lines_before: usize,
 }
 
 thread_local! {
-    /// A window's buffer, kept between the texts one thread scans: most files then need no
-    /// allocation, growth or fresh pages of their own. One grown past [`KEEP`] is freed instead.
-    static SPARE: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The window buffer of the texts one thread scans (see [`ThreadBuf`]).
+    static WINDOW_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// The largest window buffer kept for the next text (see [`SPARE`]).
+/// The largest window buffer kept for the next text.
 const KEEP: usize = 4 * 1024 * 1024;
-
-impl Drop for Windows<'_, '_> {
-    fn drop(&mut self) {
-        let mut buf = std::mem::take(&mut self.buf);
-        if buf.capacity() <= KEEP {
-            buf.clear();
-            SPARE.set(buf);
-        }
-    }
-}
 
 impl<'s, 'e> Windows<'s, 'e> {
     fn new(scan: &'s Scan<'e>, path: &'s str, commit: Option<&'s Arc<Commit>>) -> Self {
@@ -374,7 +363,7 @@ impl<'s, 'e> Windows<'s, 'e> {
             scan,
             path,
             commit,
-            buf: SPARE.take(),
+            buf: ThreadBuf::lend(&WINDOW_BUF, KEEP),
             lines_before: 0,
         }
     }

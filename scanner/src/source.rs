@@ -324,6 +324,44 @@ fn is_v7_tar_header(head: &[u8]) -> bool {
     recorded == unsigned || i64::try_from(recorded).is_ok_and(|r| r == signed)
 }
 
+/// A byte buffer lent by this thread's `home` and given back when dropped (kept for the next
+/// borrower unless it grew past `keep`): texts read one after another need no allocation,
+/// growth or fresh pages each. A borrower that finds the buffer lent already gets a new one.
+pub(crate) struct ThreadBuf {
+    buf: Vec<u8>,
+    home: &'static std::thread::LocalKey<std::cell::Cell<Vec<u8>>>,
+    keep: usize,
+}
+
+impl ThreadBuf {
+    pub(crate) fn lend(home: &'static std::thread::LocalKey<std::cell::Cell<Vec<u8>>>, keep: usize) -> ThreadBuf {
+        let mut buf = home.take();
+        buf.clear();
+        ThreadBuf { buf, home, keep }
+    }
+}
+
+impl std::ops::Deref for ThreadBuf {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.buf
+    }
+}
+
+impl std::ops::DerefMut for ThreadBuf {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+}
+
+impl Drop for ThreadBuf {
+    fn drop(&mut self) {
+        if self.buf.capacity() <= self.keep {
+            self.home.set(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
 /// Sniffs `content` and hands it on: archives are opened member by member (within the
 /// limits); everything else goes to the sink. Binary content is scanned as the bytes it is
 /// (a secret is ASCII, and one NUL byte must not hide it). `path` is the name the user would

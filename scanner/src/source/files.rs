@@ -7,7 +7,7 @@ use ignore::{WalkBuilder, WalkState};
 use std::io::{Read, Seek};
 use std::path::Path;
 
-use super::{archive, dispatch, dispatch_bytes, sniff, Budget, Ctx, Kind, Limits, Sink};
+use super::{archive, dispatch, dispatch_bytes, sniff, Budget, Ctx, Kind, Limits, Sink, ThreadBuf, SNIFF_LEN};
 
 /// Dispatches every file under `roots`, in parallel. Unreadable files and directories are
 /// reported to the sink as skipped.
@@ -62,30 +62,35 @@ pub fn file(path: &Path, named: bool, sink: &dyn Sink, limits: &Limits) {
     };
     let budget = Budget::new(limits);
     let ctx = Ctx::top(sink, limits, None, &budget);
-    // Most files are read whole at once into this thread's buffer and scanned where they lie;
-    // a larger one streams on from what was read.
-    let mut head = HEAD.take();
-    head.clear();
-    let read = (&mut f).take(WHOLE as u64).read_to_end(&mut head);
-    match read {
-        // A zip on disk is opened in place (its directory is at the end) rather than read into
-        // memory as a stream would have to be.
-        Ok(_) if sniff(&head[..head.len().min(4)]) == Kind::Zip => {
-            sink.file(&shown, None);
-            let opened = f
-                .rewind()
-                .map_err(|e| archive::Stop::Say(format!("cannot read: {e}")))
-                .and_then(|()| archive::open_zip_file(&shown, &f, &ctx));
-            if let Err(archive::Stop::Say(reason)) = opened {
-                sink.skipped(&shown, reason);
-            }
-        }
-        Ok(n) if n < WHOLE => dispatch_bytes(&shown, &head, &ctx),
-        Ok(_) => dispatch(&shown, &mut head.as_slice().chain(&mut f), &ctx),
-        Err(e) => sink.skipped(&shown, format!("cannot read: {e}")),
+    let mut head = ThreadBuf::lend(&READ_BUF, WHOLE);
+    let cannot = |e: std::io::Error| sink.skipped(&shown, format!("cannot read: {e}"));
+    if let Err(e) = (&mut f).take(SNIFF_LEN as u64).read_to_end(&mut head) {
+        return cannot(e);
     }
-    if head.capacity() <= WHOLE {
-        HEAD.set(head);
+    // A zip on disk is opened in place (its directory is at the end) rather than read into
+    // memory as a stream would have to be.
+    if sniff(&head[..head.len().min(4)]) == Kind::Zip {
+        sink.file(&shown, None);
+        let opened = f
+            .rewind()
+            .map_err(|e| archive::Stop::Say(format!("cannot read: {e}")))
+            .and_then(|()| archive::open_zip_file(&shown, &f, &ctx));
+        if let Err(archive::Stop::Say(reason)) = opened {
+            sink.skipped(&shown, reason);
+        }
+        return;
+    }
+    // Most files are then read whole and scanned where they lie; a larger one streams on
+    // from what was read.
+    if head.len() == SNIFF_LEN {
+        if let Err(e) = (&mut f).take((WHOLE - SNIFF_LEN) as u64).read_to_end(&mut head) {
+            return cannot(e);
+        }
+    }
+    if head.len() < WHOLE {
+        dispatch_bytes(&shown, &head, &ctx);
+    } else {
+        dispatch(&shown, &mut head.as_slice().chain(&mut f), &ctx);
     }
 }
 
@@ -93,8 +98,8 @@ pub fn file(path: &Path, named: bool, sink: &dyn Sink, limits: &Limits) {
 const WHOLE: usize = 1024 * 1024;
 
 thread_local! {
-    /// The buffer files are read into, kept between the files one thread reads.
-    static HEAD: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+    /// The buffer files are read into (see [`ThreadBuf`]).
+    static READ_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Opens `path` for reading if it is a regular file, without blocking on a FIFO and (unless it
