@@ -446,20 +446,8 @@ impl<'b> Cursor<'b> {
     }
 }
 
-/// Bytes of the base64 alphabets (standard and URL-safe together).
-const BASE64_BYTE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'-' || c == b'_';
-        b += 1;
-    }
-    t
-};
-
-/// Whether `b` is a base64 byte ([`BASE64_BYTE`] as comparisons, which compile to vector
-/// instructions over a block where a table lookup would not).
+/// Whether `b` is a byte of the base64 alphabets (standard and URL-safe together), written as
+/// comparisons, which compile to vector instructions over a block where a table would not.
 #[inline(always)]
 fn is_base64(b: u8) -> bool {
     ((b | 0x20).wrapping_sub(b'a') < 26)
@@ -488,7 +476,7 @@ fn all_base64(block: &[u8; 16]) -> bool {
 /// space or punctuation, and is passed over in a few vector instructions.
 fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
     const _: () = assert!(MIN_BASE64 >= 2 * 16 - 1, "a run of MIN_BASE64 holds an aligned block");
-    let is = |b: u8| BASE64_BYTE[b as usize];
+    let is = is_base64;
     // Invariant: `bytes[i - 1]` (if any) is not a base64 byte, so no run starts before `i`
     // and continues past it.
     let mut i = 0usize;
@@ -557,6 +545,18 @@ fn decode_base64(encoded: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The alphabets as they are specified, for checking [`is_base64`].
+    const BASE64_BYTE: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            t[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'-' || c == b'_';
+            b += 1;
+        }
+        t
+    };
 
     #[test]
     fn text_that_only_starts_like_utf16_is_scanned_as_bytes_from_after_the_bom() {
