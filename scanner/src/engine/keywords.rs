@@ -143,6 +143,14 @@ const BIT: [u64; 64] = {
     bits
 };
 
+/// Whether `keyword` (lowercase) is in `haystack` at `start`, in any case.
+#[inline(always)]
+fn occurs_at(haystack: &[u8], start: usize, keyword: &[u8]) -> bool {
+    haystack
+        .get(start..start + keyword.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(keyword))
+}
+
 /// A keyword's anchor in a bucket.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -294,10 +302,7 @@ impl<const BITS: u32, const WORDS: usize> Anchors<BITS, WORDS> {
                 }
             }
             let keyword = &keywords[e.keyword as usize];
-            if haystack
-                .get(start..start + keyword.len())
-                .is_some_and(|s| s.eq_ignore_ascii_case(keyword))
-            {
+            if occurs_at(haystack, start, keyword) {
                 hit(e.keyword as usize, start);
             }
         }
@@ -376,10 +381,7 @@ impl Keywords {
                 let Some(start) = at.checked_sub(*offset) else {
                     continue;
                 };
-                if haystack
-                    .get(start..start + keyword.len())
-                    .is_some_and(|s| s.eq_ignore_ascii_case(keyword))
-                {
+                if occurs_at(haystack, start, keyword) {
                     hit(*k as usize, start);
                 }
             }
@@ -410,7 +412,7 @@ impl Keywords {
         // A three-byte keyword at the very end has no fourth byte to make its gram.
         if let Some(end) = haystack.len().checked_sub(3) {
             for k in &self.three_letter {
-                if haystack[end..].eq_ignore_ascii_case(&keywords[*k as usize]) {
+                if occurs_at(haystack, end, &keywords[*k as usize]) {
                     hit(*k as usize, end);
                 }
             }
