@@ -4,12 +4,15 @@
 //! An Aho-Corasick automaton over ~2,200 keywords has no SIMD prefilter to lean on: its DFA
 //! runs at ~170 MB/s on source code (a 6 MB table that misses the cache) and takes ~30 ms to
 //! build, its NFA is slower still and takes ~12 ms — a pre-commit hook's whole budget. Here
-//! each keyword is represented by the one four-byte gram of it that is rarest in source code
-//! (its "anchor"; three-byte keywords are their own anchor). The pass slides over the blob
-//! testing each position's gram against a bit set of hashed anchors that stays in cache; only
-//! at the few positions that pass is the anchor's bucket looked up and each keyword there
-//! compared in full. Building takes well under a millisecond; searching costs a few
-//! instructions per byte whatever the number of keywords.
+//! each keyword is represented by four-byte grams of it that are rare in source code (its
+//! "anchors"), chosen so that every occurrence of the keyword has an anchor starting at an
+//! even offset of the blob: two neighbouring grams for a keyword of five bytes or more, the
+//! keyword and the grams of any byte before it for four bytes, and the grams of any byte
+//! before or after it for three. The pass then tests only every other position's gram against
+//! a Bloom filter of the anchors (two bits in one word, so one load) that stays in cache; only
+//! at the few positions that pass are the anchors looked up and each keyword there compared in
+//! full. Building takes well under a millisecond; searching costs a few instructions per two
+//! bytes whatever the number of keywords.
 //!
 //! Keywords shorter than three bytes (rare: `q~`) are found by `memchr` on their rarer byte.
 
@@ -96,19 +99,29 @@ fn common_rank(gram: [u8; 4]) -> Option<usize> {
     }
 }
 
-/// The offset of `keyword`'s rarest four-byte gram: one not among the common grams if it has
-/// any, else its least common one; between equals, the rarest by [`PAIR_RARITY`], then the
-/// first.
-fn anchor(keyword: &[u8]) -> usize {
-    let commonness = |gram: [u8; 4]| {
-        (
-            common_rank(gram).map_or(0, |rank| u16::MAX as usize - rank),
-            u32::MAX - rarity(&gram),
-        )
-    };
-    (0..=keyword.len() - 4)
-        .min_by_key(|i| commonness([keyword[*i], keyword[i + 1], keyword[i + 2], keyword[i + 3]]))
-        .expect("a keyword of four bytes or more")
+/// How common a four-byte gram is in source code, for comparisons only: first whether and how
+/// high it ranks among the common grams, then its [`PAIR_RARITY`].
+fn commonness(gram: [u8; 4]) -> (usize, u32) {
+    (
+        common_rank(gram).map_or(0, |rank| u16::MAX as usize - rank),
+        u32::MAX - rarity(&gram),
+    )
+}
+
+/// The offset `o` of `keyword`'s rarest pair of neighbouring four-byte grams (at `o` and
+/// `o + 1`; one of them starts at an even offset of the blob wherever the keyword occurs): the
+/// pair whose commoner gram is least common, then the first.
+fn anchor_pair(keyword: &[u8]) -> usize {
+    let at = |i: usize| commonness([keyword[i], keyword[i + 1], keyword[i + 2], keyword[i + 3]]);
+    (0..=keyword.len() - 5)
+        .min_by_key(|i| at(*i).max(at(i + 1)))
+        .expect("a keyword of five bytes or more")
+}
+
+/// The folded values a byte next to a short keyword can take (see [`fold`]): a gram that
+/// holds the keyword and that byte is an anchor for each of them.
+fn any_byte() -> impl Iterator<Item = u32> {
+    (0..=255u32).filter(|b| b & 0x20 != 0)
 }
 
 /// Folds a gram's letters to lowercase (and, harmlessly, some punctuation onto others: the
@@ -131,13 +144,14 @@ fn gram(bytes: &[u8]) -> u32 {
     u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
 }
 
-/// `1 << i` for each `i` below 64: a load instead of a shift by a variable count, which takes
-/// more than one micro-op on x86-64 without BMI2.
-const BIT: [u64; 64] = {
-    let mut bits = [0; 64];
+/// Two bits of a word for each twelve-bit index (its low six bits and its high six name
+/// them): one load instead of two shifts by variable counts, which take more than one
+/// micro-op each on x86-64 without BMI2. 32 KiB, in L1.
+static TWO_BITS: [u64; 4096] = {
+    let mut bits = [0; 4096];
     let mut i = 0;
-    while i < 64 {
-        bits[i] = 1 << i;
+    while i < 4096 {
+        bits[i] = 1 << (i & 63) | 1 << (i >> 6);
         i += 1;
     }
     bits
@@ -151,15 +165,17 @@ fn occurs_at(haystack: &[u8], start: usize, keyword: &[u8]) -> bool {
         .is_some_and(|s| s.eq_ignore_ascii_case(keyword))
 }
 
-/// A keyword's anchor in a bucket.
+/// A keyword's anchor in a [`Table`].
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// The anchor, folded (see [`fold`]).
-    gram: u32,
+    /// The bytes of the anchor that are fixed, folded (see [`fold`]): all four, or three
+    /// (low bytes) when the byte before or after the keyword may be any.
+    key: u32,
     /// The keyword's index.
     keyword: u32,
-    /// Where the anchor starts in the keyword.
-    offset: u32,
+    /// Where the anchor starts in the keyword: -1 for a gram of the byte before it and its
+    /// first three.
+    offset: i32,
     /// The keyword's first eight bytes (fewer if it is shorter), folded, and which bytes
     /// those are: most candidates fail this one comparison.
     head: u64,
@@ -167,102 +183,135 @@ struct Entry {
 }
 
 impl Entry {
-    /// Keyword `index` (lowercase), anchored on the folded gram `gram` at `offset`.
-    fn new(keyword: &[u8], index: usize, gram: u32, offset: usize) -> Entry {
+    /// Keyword `index` (lowercase), anchored on the folded bytes `key` at `offset`.
+    fn new(keyword: &[u8], index: usize, key: u32, offset: i32) -> Entry {
         let mut head = [0u8; 8];
         let n = keyword.len().min(8);
         head[..n].copy_from_slice(&keyword[..n]);
         Entry {
-            gram,
+            key,
             keyword: index as u32,
-            offset: offset as u32,
+            offset,
             head: fold64(u64::from_le_bytes(head)),
             head_mask: u64::MAX >> (8 * (8 - n)),
         }
     }
 }
 
-/// The anchors of one length: a bit set of their hashes and, per bucket (the hash's top
-/// bits), the keywords they stand for.
+/// Anchors by key: bucket `b` (the top bits of a multiply of the key) holds
+/// `entries[buckets[b]..buckets[b + 1]]`.
+#[derive(Debug)]
+struct Table {
+    /// Bits of the key's hash that pick the bucket.
+    bits: u32,
+    buckets: Box<[u32]>,
+    entries: Box<[Entry]>,
+}
+
+impl Table {
+    /// `entries` in about one bucket each (a keyword's entries keep their order).
+    fn new(entries: Vec<Entry>) -> Table {
+        let bits = entries.len().next_power_of_two().trailing_zeros().max(1);
+        let mut table = Table {
+            bits,
+            buckets: vec![0u32; (1 << bits) + 1].into_boxed_slice(),
+            entries: Box::new([]),
+        };
+        for e in &entries {
+            table.buckets[table.bucket(e.key) + 1] += 1;
+        }
+        for b in 1..table.buckets.len() {
+            table.buckets[b] += table.buckets[b - 1];
+        }
+        // Each entry to its bucket's next free place (a counting sort: by bucket, then as given).
+        let mut free: Vec<usize> = table.buckets.iter().map(|b| *b as usize).collect();
+        let mut sorted = entries.clone();
+        for e in entries {
+            let b = table.bucket(e.key);
+            sorted[free[b]] = e;
+            free[b] += 1;
+        }
+        table.entries = sorted.into_boxed_slice();
+        table
+    }
+
+    #[inline(always)]
+    fn bucket(&self, key: u32) -> usize {
+        (key.wrapping_mul(0x9e37_79b1) >> (32 - self.bits)) as usize
+    }
+
+    /// The entries whose key is `key`.
+    #[inline(always)]
+    fn get(&self, key: u32) -> impl Iterator<Item = &Entry> {
+        let b = self.bucket(key);
+        self.entries[self.buckets[b] as usize..self.buckets[b + 1] as usize]
+            .iter()
+            .filter(move |e| e.key == key)
+    }
+}
+
+/// The four-byte anchors: a bit set of their hashes, and the keywords they stand for by the
+/// anchor's bytes. An anchor that lets the byte before or after a short keyword be any is 128
+/// grams in the bit set but one entry, in a small table of its own, looked up by the other
+/// three bytes: the tables stay in cache.
 /// `BITS` bits of a gram's hash index the bit set (of `WORDS` = 2^(BITS-6) words: constants,
 /// so that the index is in bounds by its type and the shifts are immediates).
 #[derive(Debug)]
 struct Anchors<const BITS: u32, const WORDS: usize> {
-    /// Bits of the hash that pick the bucket.
-    bucket_bits: u32,
-    /// One bit per hashed anchor.
+    /// Two bits (in one word) per anchor gram.
     filter: Box<[u64; WORDS]>,
-    /// Bucket `b`'s entries are `entries[buckets[b]..buckets[b + 1]]`.
-    buckets: Box<[u32]>,
-    /// Every anchor, by bucket.
-    entries: Box<[Entry]>,
+    /// Anchors of four fixed bytes.
+    whole: Table,
+    /// Anchors of a keyword's three bytes and any byte after them (key: the gram's low three).
+    after: Table,
+    /// Anchors of any byte and a keyword's first three (key: the gram's high three).
+    before: Table,
 }
 
 impl<const BITS: u32, const WORDS: usize> Anchors<BITS, WORDS> {
-    /// The anchors in `entries`, in buckets picked by `bucket_bits` bits of their hash.
-    fn new(bucket_bits: u32, entries: Vec<Entry>) -> Self {
+    /// The anchors: of four fixed bytes, of three and any byte after, of any byte and three.
+    fn new(whole: Vec<Entry>, after: Vec<Entry>, before: Vec<Entry>) -> Self {
         assert_eq!(WORDS, 1 << (BITS - 6), "WORDS is 2^(BITS-6)");
-        let mut anchors = Anchors {
-            bucket_bits,
-            filter: vec![0u64; WORDS].into_boxed_slice().try_into().expect("WORDS words"),
-            buckets: vec![0u32; (1 << bucket_bits) + 1].into_boxed_slice(),
-            entries: Box::new([]),
-        };
-        let hashed: Vec<(usize, Entry)> = entries
-            .into_iter()
-            .map(|e| {
-                let h = anchors.hash(e.gram);
-                anchors.filter[(h >> 6) as usize] |= 1 << (h & 63);
-                (anchors.bucket(h), e)
-            })
-            .collect();
-        for (b, _) in &hashed {
-            anchors.buckets[b + 1] += 1;
+        let mut filter: Box<[u64; WORDS]> = vec![0u64; WORDS].into_boxed_slice().try_into().expect("WORDS words");
+        let grams = whole.iter().map(|e| e.key).chain(any_byte().flat_map(|b| {
+            let after = after.iter().map(move |e| e.key | b << 24);
+            let before = before.iter().map(move |e| b | e.key << 8);
+            after.chain(before)
+        }));
+        for g in grams {
+            let (word, mask) = Self::hash(g);
+            filter[word] |= mask;
         }
-        for b in 1..anchors.buckets.len() {
-            anchors.buckets[b] += anchors.buckets[b - 1];
+        Anchors {
+            filter,
+            whole: Table::new(whole),
+            after: Table::new(after),
+            before: Table::new(before),
         }
-        // Each entry to its bucket's next free place (a counting sort: by bucket, then as given).
-        let mut free: Vec<usize> = anchors.buckets.iter().map(|b| *b as usize).collect();
-        let mut sorted: Vec<Entry> = hashed.iter().map(|(_, e)| *e).collect();
-        for (b, e) in hashed {
-            sorted[free[b]] = e;
-            free[b] += 1;
-        }
-        anchors.entries = sorted.into_boxed_slice();
-        anchors
     }
 
-    /// The bit of a folded gram (Fibonacci hashing: the top bits of a multiply).
+    /// The filter's word and the two bits in it for a folded gram (Fibonacci hashing: the top
+    /// bits of a multiply pick the word, lower ones the bits).
     #[inline(always)]
-    fn hash(&self, gram: u32) -> u32 {
-        gram.wrapping_mul(0x9e37_79b1) >> (32 - BITS)
+    fn hash(gram: u32) -> (usize, u64) {
+        let h = u64::from(gram).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let word = (h >> (64 - (BITS - 6))) as usize % WORDS;
+        (word, TWO_BITS[(h >> 20) as usize % 4096])
     }
 
-    /// The bucket of a hash.
+    /// The folded gram `g`'s bits that the filter lacks: none if it may be an anchor (no
+    /// branch).
     #[inline(always)]
-    fn bucket(&self, hash: u32) -> usize {
-        (hash >> (BITS - self.bucket_bits)) as usize
+    fn missing(&self, g: u32) -> u64 {
+        let (word, mask) = Self::hash(g);
+        mask & !self.filter[word]
     }
 
-    /// Whether the folded gram `g` may be an anchor; its hash if so.
-    #[inline(always)]
-    fn passes(&self, g: u32) -> Option<u32> {
-        let h = self.hash(g);
-        (self.bit(h) != 0).then_some(h)
-    }
-
-    /// The filter's bit for hash `h`: 1 if some anchor hashes there (no branch).
-    #[inline(always)]
-    fn bit(&self, h: u32) -> u64 {
-        self.filter[(h >> 6) as usize % WORDS] & BIT[(h & 63) as usize]
-    }
-
-    /// [`Anchors::confirm`] for each of the five grams in the folded eight bytes `x` at `at`
-    /// whose bit is set.
+    /// [`Anchors::confirm`] for each of the grams at even offsets (0, 2, 4) in the folded eight
+    /// bytes `x` at `at` that pass the filter.
     #[cold]
     #[inline(never)]
-    fn confirm_five(
+    fn confirm_three(
         &self,
         keywords: &[Box<[u8]>],
         haystack: &[u8],
@@ -270,29 +319,26 @@ impl<const BITS: u32, const WORDS: usize> Anchors<BITS, WORDS> {
         x: u64,
         hit: &mut impl FnMut(usize, usize),
     ) {
-        for k in 0..5 {
+        for k in [0, 2, 4] {
             let g = (x >> (8 * k)) as u32;
-            if let Some(h) = self.passes(g) {
-                self.confirm(keywords, haystack, at + k, g, h, hit);
+            if self.missing(g) == 0 {
+                self.confirm(keywords, haystack, at + k, g, hit);
             }
         }
     }
 
-    /// Compares in full each keyword whose anchor is the gram `g` (hash `h`) found at `at`.
+    /// Compares in full each keyword with an anchor that the folded gram `g` at `at` matches.
+    /// A keyword's starts come in rising order: at one position, its anchors of four fixed
+    /// bytes are in falling order of offset and start no later than its others.
     #[inline(always)]
-    fn confirm(
-        &self,
-        keywords: &[Box<[u8]>],
-        haystack: &[u8],
-        at: usize,
-        g: u32,
-        h: u32,
-        hit: &mut impl FnMut(usize, usize),
-    ) {
-        let b = self.bucket(h);
-        let entries = &self.entries[self.buckets[b] as usize..self.buckets[b + 1] as usize];
-        for e in entries.iter().filter(|e| e.gram == g) {
-            let Some(start) = at.checked_sub(e.offset as usize) else {
+    fn confirm(&self, keywords: &[Box<[u8]>], haystack: &[u8], at: usize, g: u32, hit: &mut impl FnMut(usize, usize)) {
+        let candidates = self
+            .whole
+            .get(g)
+            .chain(self.after.get(g & 0x00ff_ffff))
+            .chain(self.before.get(g >> 8));
+        for e in candidates {
+            let Some(start) = at.checked_add_signed(-(e.offset as isize)) else {
                 continue;
             };
             if let Some(bytes) = haystack.get(start..start + 8) {
@@ -315,9 +361,11 @@ pub struct Keywords {
     /// The keywords, lowercase, in the caller's order (a hit names its index here).
     keywords: Vec<Box<[u8]>>,
     /// Four-byte anchors of the keywords of three bytes or more: 2^21 bits (256 KiB, held in
-    /// L2) keep a random gram's chance of passing near 0.3 % with ~6,000 anchors (three-byte
-    /// keywords' continuations included). Measured on 388 MB of crates' sources: 2^19 bits
-    /// 480 MB/s, 2^20 555, 2^21 648, 2^22 610 (fewer full comparisons against more misses).
+    /// L2) for ~17,000 anchor grams (short keywords' neighbouring bytes included) are 1.6 %
+    /// set, so a gram that is no anchor passes with a chance near 1.6 %² ≈ 0.03 %. With one bit
+    /// per gram it was 0.8 %, and the out-of-line comparisons were a third of the pass
+    /// (measured on 242 MB of crates' sources, one thread: ~850 MB/s with one bit, ~950 with
+    /// two).
     four: Anchors<21, { 1 << 15 }>,
     /// The three-byte keywords (a few dozen), for the end of a blob.
     three_letter: Vec<u32>,
@@ -333,12 +381,10 @@ impl Keywords {
             .iter()
             .map(|k| k.as_ref().as_bytes().to_ascii_lowercase().into_boxed_slice())
             .collect();
-        let (mut four, mut last, mut short) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut whole, mut after, mut before) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut last, mut short) = (Vec::new(), Vec::new());
         for (i, k) in keywords.iter().enumerate() {
-            let entry = || {
-                let offset = anchor(k);
-                Entry::new(k, i, fold(gram(&k[offset..])), offset)
-            };
+            let three = || fold(gram(&[k[0], k[1], k[2], 0])) & 0x00ff_ffff;
             match k.len() {
                 0 => {}
                 // The byte least likely in text: punctuation before digits before letters.
@@ -348,23 +394,31 @@ impl Keywords {
                         .max_by_key(|o| (!k[*o].is_ascii_alphanumeric(), k[*o].is_ascii_digit()))
                         .expect("one byte or two"),
                 )),
-                // A three-byte keyword stands for every four-byte gram it starts (any folded
-                // byte after it: 128 grams), so that one filter serves all; only the very end
-                // of a blob, with no byte after, is looked at on its own.
+                // At an even offset of the blob, a three-byte keyword and any byte after it;
+                // only the very end of a blob, with no byte after, is looked at on its own.
+                // At an odd offset, any byte before it and the keyword.
                 3 => {
-                    let three = fold(gram(&[k[0], k[1], k[2], 0]));
-                    four.extend(
-                        (0..=255u32)
-                            .filter(|b| b & 0x20 != 0)
-                            .map(|next| Entry::new(k, i, three | next << 24, 0)),
-                    );
+                    after.push(Entry::new(k, i, three(), 0));
+                    before.push(Entry::new(k, i, three(), -1));
                     last.push(i as u32);
                 }
-                _ => four.push(entry()),
+                // Four bytes: the keyword itself at an even offset, any byte before it and its
+                // first three at an odd one.
+                4 => {
+                    whole.push(Entry::new(k, i, fold(gram(k)), 0));
+                    before.push(Entry::new(k, i, three(), -1));
+                }
+                // Two neighbouring grams, one of which starts at an even offset.
+                _ => {
+                    let o = anchor_pair(k);
+                    for offset in [o + 1, o] {
+                        whole.push(Entry::new(k, i, fold(gram(&k[offset..])), offset as i32));
+                    }
+                }
             }
         }
         Keywords {
-            four: Anchors::new(12, four),
+            four: Anchors::new(whole, after, before),
             three_letter: last,
             keywords,
             short,
@@ -387,30 +441,28 @@ impl Keywords {
             }
         }
         let keywords = &self.keywords[..];
-        // Eight bytes at a time hold the grams of five positions: the filter is read with no
-        // branch, and one test tells whether any of the five needs a closer look (out of line,
-        // so that the loop keeps its values in registers).
+        // Only grams at even offsets are tested. Eight bytes at a time hold three of them: the
+        // filter is read with no branch, and one test tells whether any of the three needs a
+        // closer look (out of line, so that the loop keeps its values in registers).
         let mut at = 0;
         while at + 8 <= haystack.len() {
             let x = fold64(u64::from_le_bytes(haystack[at..at + 8].try_into().expect("8 bytes")));
-            let mut any = 0;
-            for k in 0..5 {
-                any |= self.four.bit(self.four.hash((x >> (8 * k)) as u32));
+            let pass = |g: u64| u8::from(self.four.missing(g as u32) == 0);
+            if pass(x) | pass(x >> 16) | pass(x >> 32) != 0 {
+                self.four.confirm_three(keywords, haystack, at, x, &mut hit);
             }
-            if any != 0 {
-                self.four.confirm_five(keywords, haystack, at, x, &mut hit);
-            }
-            at += 5;
+            at += 6;
         }
         while at + 4 <= haystack.len() {
             let g = fold(gram(&haystack[at..]));
-            if let Some(h) = self.four.passes(g) {
-                self.four.confirm(keywords, haystack, at, g, h, &mut hit);
+            if self.four.missing(g) == 0 {
+                self.four.confirm(keywords, haystack, at, g, &mut hit);
             }
-            at += 1;
+            at += 2;
         }
-        // A three-byte keyword at the very end has no fourth byte to make its gram.
-        if let Some(end) = haystack.len().checked_sub(3) {
+        // A three-byte keyword at the very end, at an even offset, has no fourth byte to make
+        // its gram (at an odd one, the gram of the byte before it and itself was tested).
+        if let Some(end) = haystack.len().checked_sub(3).filter(|end| end % 2 == 0) {
             for k in &self.three_letter {
                 if occurs_at(haystack, end, &keywords[*k as usize]) {
                     hit(*k as usize, end);
@@ -480,6 +532,23 @@ mod tests {
     }
 
     #[test]
+    fn finds_keywords_of_every_length_at_odd_and_even_offsets_and_at_both_ends() {
+        let keywords = ["ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefghijk"];
+        for k in keywords {
+            for before in ["", "x", "xy", "xyz"] {
+                for after in ["", "x", "xy", "xyz"] {
+                    let hay = format!("{before}{}{after}", k.to_uppercase());
+                    assert_eq!(
+                        found(&keywords, hay.as_bytes()),
+                        naive(&keywords, hay.as_bytes()),
+                        "{hay:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn agrees_with_the_obvious_search_on_random_text_from_a_small_alphabet() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -510,8 +579,8 @@ mod tests {
         assert!(list.lines().count() >= 4000 && COMMON_GRAMS.len().is_power_of_two());
         assert_eq!(common_rank(*b"q~x!"), None);
         assert!(common_rank(*b"cons").unwrap() < common_rank(*b"onsu").unwrap());
-        // Not the common "cons" or "onsu"; the rarest of the others.
-        assert_eq!(&b"consul"[anchor(b"consul")..][..4], b"nsul");
-        assert_eq!(anchor(b"abcd"), 0);
+        // Not the common "cons" or "onsu": "onsu" and "nsul" have the rarer commoner gram.
+        assert_eq!(anchor_pair(b"consul"), 1);
+        assert_eq!(anchor_pair(b"abcde"), 0);
     }
 }
