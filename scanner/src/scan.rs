@@ -467,6 +467,28 @@ fn all_base64(block: &[u8; 16]) -> bool {
         && block.iter().fold(true, |all, b| all & is_base64(*b))
 }
 
+/// Which of the sixteen bytes of `block` are base64 bytes: bit `i` for byte `i` (a few SSE2
+/// instructions, like [`all_base64`]).
+#[inline(always)]
+fn base64_mask(block: &[u8; 16]) -> u16 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |mask, (i, b)| mask | u16::from(is_base64(*b)) << i)
+}
+
+/// Which kinds of bytes `run` holds: bit 0 upper case, 1 lower case, 2 digits, 3 `-` or `_`
+/// (one pass with no early exit, in vector instructions).
+fn kinds(run: &[u8]) -> u8 {
+    run.iter().fold(0, |kinds, b| {
+        kinds
+            | u8::from(b.is_ascii_uppercase())
+            | u8::from(b.is_ascii_lowercase()) << 1
+            | u8::from(b.is_ascii_digit()) << 2
+            | u8::from(*b == b'-' || *b == b'_') << 3
+    })
+}
+
 /// Runs of base64 characters (standard or URL-safe alphabet, optional padding) at least
 /// [`MIN_BASE64`] long, each with whether it is URL-safe. Runs without upper case, lower case
 /// and digits (hex, words, paths) are not base64 worth decoding.
@@ -487,19 +509,30 @@ fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ 
                 block += 16;
                 continue;
             }
-            let mut start = block;
-            while start > i && is(bytes[start - 1]) {
-                start -= 1;
-            }
+            // Back into the block before (not all base64, and if it holds `i`, its base64 bytes
+            // at the end start at `i` or later), then on by whole blocks and into the first
+            // that is not all base64.
+            let before = block.checked_sub(16).map_or(0, |b| {
+                base64_mask(bytes[b..block].try_into().expect("16 bytes")).leading_ones() as usize
+            });
+            let start = block - before;
             let mut end = block + 16;
-            while bytes
-                .get(end..end + 16)
-                .is_some_and(|b| all_base64(b.try_into().expect("16 bytes")))
-            {
-                end += 16;
-            }
-            while end < bytes.len() && is(bytes[end]) {
-                end += 1;
+            loop {
+                match bytes.get(end..end + 16) {
+                    Some(b) => {
+                        let ones = base64_mask(b.try_into().expect("16 bytes")).trailing_ones() as usize;
+                        end += ones;
+                        if ones < 16 {
+                            break;
+                        }
+                    }
+                    None => {
+                        while end < bytes.len() && is(bytes[end]) {
+                            end += 1;
+                        }
+                        break;
+                    }
+                }
             }
             i = end + 1;
             block = i.next_multiple_of(16);
@@ -507,11 +540,9 @@ fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ 
             if run.len() < MIN_BASE64 || run.len() > MAX_BASE64 {
                 continue;
             }
-            let digit = run.iter().any(u8::is_ascii_digit);
-            if !(run.iter().any(u8::is_ascii_uppercase)
-                && run.iter().any(u8::is_ascii_lowercase)
-                && (digit || run.len() >= 64))
-            {
+            let kinds = kinds(run);
+            let (upper, lower, digit) = (kinds & 1 != 0, kinds & 2 != 0, kinds & 4 != 0);
+            if !(upper && lower && (digit || run.len() >= 64)) {
                 continue;
             }
             let mut padded = end;
@@ -519,7 +550,7 @@ fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ 
                 padded += 1;
             }
             i = i.max(padded);
-            return Some((start..padded, run.iter().any(|b| *b == b'-' || *b == b'_')));
+            return Some((start..padded, kinds & 8 != 0));
         }
         None
     })
