@@ -264,7 +264,12 @@ impl Repo {
         let writer = std::thread::spawn(move || stdin.write_all(list.as_bytes()));
         Ok(PendingBlobs {
             ids,
-            asked: Some((reader.child, reader.stdout, reader.stderr, writer)),
+            asked: Some(Asked {
+                child: reader.child,
+                stdout: reader.stdout,
+                stderr: reader.stderr,
+                writer,
+            }),
         })
     }
 
@@ -532,18 +537,29 @@ fn git_in(dir: &Path) -> Command {
 /// A `git cat-file` under way ([`Repo::ask_blobs`]).
 pub struct PendingBlobs<'a> {
     ids: &'a [&'a str],
-    /// git, its output and errors, and the thread writing it the ids.
-    asked: Option<(Child, ChildStdout, Drain, std::thread::JoinHandle<std::io::Result<()>>)>,
+    /// None when no blob was asked for.
+    asked: Option<Asked>,
+}
+
+/// The `git cat-file` of [`PendingBlobs`].
+struct Asked {
+    child: Child,
+    /// The answers.
+    stdout: ChildStdout,
+    /// Its errors, read as they come.
+    stderr: Drain,
+    /// The thread writing it the ids.
+    writer: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 impl Drop for PendingBlobs<'_> {
     /// Blobs never read (the scan failed first): git is stopped and reaped, the writer joined.
     fn drop(&mut self) {
-        if let Some((mut child, stdout, _stderr, writer)) = self.asked.take() {
-            let _ = child.kill();
-            drop(stdout);
-            let _ = writer.join();
-            let _ = child.wait();
+        if let Some(mut asked) = self.asked.take() {
+            let _ = asked.child.kill();
+            drop(asked.stdout);
+            let _ = asked.writer.join();
+            let _ = asked.child.wait();
         }
     }
 }
@@ -551,7 +567,13 @@ impl Drop for PendingBlobs<'_> {
 impl PendingBlobs<'_> {
     /// Hands each blob, in order, to `each` (see [`Repo::each_blob`]).
     pub fn each(mut self, mut each: impl FnMut(usize, &mut dyn Read)) -> anyhow::Result<()> {
-        let Some((mut child, stdout, stderr, writer)) = self.asked.take() else {
+        let Some(Asked {
+            mut child,
+            stdout,
+            stderr,
+            writer,
+        }) = self.asked.take()
+        else {
             return Ok(());
         };
         let mut out = BufReader::new(stdout);
