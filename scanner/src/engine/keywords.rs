@@ -250,12 +250,12 @@ impl Table {
     }
 }
 
-/// The four-byte anchors: a bit set of their hashes, and the keywords they stand for by the
-/// anchor's bytes. An anchor that lets the byte before or after a short keyword be any is 128
-/// grams in the bit set but one entry, in a small table of its own, looked up by the other
+/// The four-byte anchors: a Bloom filter of their grams, and the keywords they stand for by
+/// the anchor's bytes. An anchor that lets the byte before or after a short keyword be any is
+/// 128 grams in the filter but one entry, in a small table of its own, looked up by the other
 /// three bytes: the tables stay in cache.
-/// `BITS` bits of a gram's hash index the bit set (of `WORDS` = 2^(BITS-6) words: constants,
-/// so that the index is in bounds by its type and the shifts are immediates).
+/// The filter has `BITS` bits (`WORDS` = 2^(BITS-6) words: constants, so that the index is in
+/// bounds by its type and the shifts are immediates).
 #[derive(Debug)]
 struct Anchors<const BITS: u32, const WORDS: usize> {
     /// Two bits (in one word) per anchor gram.
@@ -361,11 +361,11 @@ pub struct Keywords {
     /// The keywords, lowercase, in the caller's order (a hit names its index here).
     keywords: Vec<Box<[u8]>>,
     /// Four-byte anchors of the keywords of three bytes or more: 2^21 bits (256 KiB, held in
-    /// L2) for ~17,000 anchor grams (short keywords' neighbouring bytes included) are 1.6 %
-    /// set, so a gram that is no anchor passes with a chance near 1.6 %² ≈ 0.03 %. With one bit
-    /// per gram it was 0.8 %, and the out-of-line comparisons were a third of the pass
-    /// (measured on 242 MB of crates' sources, one thread: ~850 MB/s with one bit, ~950 with
-    /// two).
+    /// L2) for the built-in rules' ~32,000 anchor grams (short keywords' neighbouring bytes
+    /// included), about two bits set per word, so a gram that is no anchor passes with a
+    /// chance near 0.2 %. With one bit per gram it was 1.5 %, and the out-of-line comparisons
+    /// were a third of the pass (measured on 242 MB of crates' sources, one thread: ~850 MB/s
+    /// with one bit, ~950 with two).
     four: Anchors<21, { 1 << 15 }>,
     /// The three-byte keywords (a few dozen), for the end of a blob.
     three_letter: Vec<u32>,
