@@ -363,7 +363,7 @@ pub struct Keywords {
     /// Four-byte anchors of the keywords of three bytes or more: 2^21 bits (256 KiB, held in
     /// L2) for the built-in rules' ~28,000 anchor grams (short keywords' neighbouring bytes
     /// included), about two bits set per word, so a gram that is no anchor passes with a
-    /// chance near 0.15 %. With one bit per gram it was 1.5 %, and the out-of-line comparisons
+    /// chance near 0.15 %. With one bit per gram it was 1.3 %, and the out-of-line comparisons
     /// were a third of the pass (measured on 242 MB of crates' sources, one thread: ~850 MB/s
     /// with one bit, ~950 with two).
     four: Anchors<21, { 1 << 15 }>,
