@@ -11,8 +11,9 @@
 //! before or after it for three. The pass then tests only every other position's gram against
 //! a Bloom filter of the anchors (two bits in one word, so one load) that stays in cache; only
 //! at the few positions that pass are the anchors looked up and each keyword there compared in
-//! full. Building takes well under a millisecond; searching costs a few instructions per two
-//! bytes whatever the number of keywords.
+//! full. Building takes about a millisecond for the 2,229 built-in keywords (most of it
+//! choosing their anchors); searching costs a few instructions per two bytes whatever the
+//! number of keywords.
 //!
 //! Keywords shorter than three bytes (rare: `q~`) are found by `memchr` on their rarer byte.
 
@@ -112,9 +113,12 @@ fn commonness(gram: [u8; 4]) -> (usize, u32) {
 /// `o + 1`; one of them starts at an even offset of the blob wherever the keyword occurs): the
 /// pair whose commoner gram is least common, then the first.
 fn anchor_pair(keyword: &[u8]) -> usize {
-    let at = |i: usize| commonness([keyword[i], keyword[i + 1], keyword[i + 2], keyword[i + 3]]);
-    (0..=keyword.len() - 5)
-        .min_by_key(|i| at(*i).max(at(i + 1)))
+    let grams: Vec<_> = keyword
+        .windows(4)
+        .map(|g| commonness([g[0], g[1], g[2], g[3]]))
+        .collect();
+    (0..grams.len() - 1)
+        .min_by_key(|i| grams[*i].max(grams[i + 1]))
         .expect("a keyword of five bytes or more")
 }
 
