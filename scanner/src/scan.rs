@@ -498,7 +498,6 @@ fn kinds(run: &[u8]) -> u8 {
 /// space or punctuation, and is passed over in a few vector instructions.
 fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ {
     const _: () = assert!(MIN_BASE64 >= 2 * 16 - 1, "a run of MIN_BASE64 holds an aligned block");
-    let is = is_base64;
     // Invariant: `bytes[i - 1]` (if any) is not a base64 byte, so no run starts before `i`
     // and continues past it.
     let mut i = 0usize;
@@ -527,7 +526,7 @@ fn base64_runs(bytes: &[u8]) -> impl Iterator<Item = (Range<usize>, bool)> + '_ 
                         }
                     }
                     None => {
-                        while end < bytes.len() && is(bytes[end]) {
+                        while end < bytes.len() && is_base64(bytes[end]) {
                             end += 1;
                         }
                         break;
