@@ -214,28 +214,21 @@ struct Table {
 
 impl Table {
     /// `entries` in about one bucket each (a keyword's entries keep their order).
-    fn new(entries: Vec<Entry>) -> Table {
+    fn new(mut entries: Vec<Entry>) -> Table {
         let bits = entries.len().next_power_of_two().trailing_zeros().max(1);
         let mut table = Table {
             bits,
             buckets: vec![0u32; (1 << bits) + 1].into_boxed_slice(),
             entries: Box::new([]),
         };
+        entries.sort_by_key(|e| table.bucket(e.key)); // stable: the order within a bucket stays
         for e in &entries {
             table.buckets[table.bucket(e.key) + 1] += 1;
         }
         for b in 1..table.buckets.len() {
             table.buckets[b] += table.buckets[b - 1];
         }
-        // Each entry to its bucket's next free place (a counting sort: by bucket, then as given).
-        let mut free: Vec<usize> = table.buckets.iter().map(|b| *b as usize).collect();
-        let mut sorted = entries.clone();
-        for e in entries {
-            let b = table.bucket(e.key);
-            sorted[free[b]] = e;
-            free[b] += 1;
-        }
-        table.entries = sorted.into_boxed_slice();
+        table.entries = entries.into_boxed_slice();
         table
     }
 
