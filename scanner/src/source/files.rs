@@ -70,12 +70,11 @@ pub fn file(path: &Path, named: bool, sink: &dyn Sink, limits: &Limits) {
     // A zip on disk is opened in place (its directory is at the end) rather than read into
     // memory as a stream would have to be.
     if sniff(&head[..head.len().min(4)]) == Kind::Zip {
+        if let Err(e) = f.rewind() {
+            return cannot(e);
+        }
         sink.file(&shown, None);
-        let opened = f
-            .rewind()
-            .map_err(|e| archive::Stop::Say(format!("cannot read: {e}")))
-            .and_then(|()| archive::open_zip_file(&shown, &f, &ctx));
-        if let Err(archive::Stop::Say(reason)) = opened {
+        if let Err(archive::Stop::Say(reason)) = archive::open_zip_file(&shown, &f, &ctx) {
             sink.skipped(&shown, reason);
         }
         return;
